@@ -1,0 +1,103 @@
+/**
+ * The storage contract the CA needs, declared where it is used (DESIGN.md).
+ * Implementations: store/file (Puppet Server CA directory layout) and store/postgres.
+ *
+ * All PEM text crossing this interface is exactly what Puppet keeps on disk, so a file
+ * store can be shared with Puppet's own tools. Names passed in have already been
+ * validated by ca/names.ts; a store must still refuse anything that would escape its root.
+ */
+
+/** The CA's own credentials. `certPem` may be a chain (CA first), as Puppet's ca_crt.pem. */
+export interface CaMaterial {
+  certPem: string;
+  keyPem: string;
+  publicKeyPem: string;
+  crlPem: string;
+}
+
+/** One line of Puppet's inventory.txt. */
+export interface InventoryEntry {
+  serial: bigint;
+  notBefore: Date;
+  notAfter: Date;
+  /** e.g. "/CN=agent1.example.com" */
+  subject: string;
+}
+
+/** What `list`, `certificate_statuses` and the console show, without re-reading PEM files. */
+export interface IndexEntry {
+  name: string;
+  state: "requested" | "signed";
+  /** SHA-256 fingerprint of the DER (cert or CSR), uppercase colon hex. */
+  sha256: string;
+  /** e.g. ["DNS:a", "IP:10.0.0.1"]: subject alternative names, as Puppet shows them. */
+  altNames: string[];
+  /** Authorization extensions by Puppet short name, e.g. { pp_cli_auth: "true" }. */
+  authExtensions: Record<string, string>;
+  /** Only for state "signed". */
+  serial?: bigint;
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+/**
+ * Summarises a PEM (CSR or certificate) into an index entry. The store calls it for
+ * files it did not write itself (written by another Puppet tool); the ca supplies it so
+ * that stores never parse X.509.
+ */
+export type Summarize = (name: string, kind: "request" | "certificate", pem: string) => IndexEntry;
+
+export interface CaStore {
+  /** Human-readable location, printed at startup ("/var/lib/fleetca/ca", "postgres://host/db"). */
+  readonly location: string;
+
+  /** True when the CA material exists (setup has run). */
+  isInitialized(): Promise<boolean>;
+  /** Fails with code "EEXIST" semantics (throws StoreConflictError) if a CA exists and overwrite is false. */
+  initialize(material: CaMaterial, opts: { firstSerial: bigint; overwrite?: boolean }): Promise<void>;
+  loadCaMaterial(): Promise<CaMaterial>;
+
+  /**
+   * Runs fn while holding the CA's exclusive lock, across processes (two `fleetca ca sign`
+   * at once) and within this process. Mutations that must not interleave (serial
+   * allocation, CRL updates) happen inside.
+   */
+  withLock<T>(fn: () => Promise<T>): Promise<T>;
+
+  /** Returns the next serial and advances the counter durably. Call inside withLock. */
+  allocateSerial(): Promise<bigint>;
+  /** The next serial that allocateSerial would return, without advancing. */
+  peekSerial(): Promise<bigint>;
+
+  putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void>;
+  getRequest(name: string): Promise<string | undefined>;
+  /** Returns true if something was deleted. */
+  deleteRequest(name: string): Promise<boolean>;
+
+  /** Writes signed/<name>.pem (overwriting), appends to inventory.txt, updates the index. */
+  putCertificate(name: string, certPem: string, inventory: InventoryEntry, entry: IndexEntry): Promise<void>;
+  getCertificate(name: string): Promise<string | undefined>;
+  deleteCertificate(name: string): Promise<boolean>;
+
+  /** Every request and certificate, sorted by name, reflecting files written by other tools. */
+  listIndex(summarize: Summarize): Promise<IndexEntry[]>;
+  getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }>;
+
+  readInventory(): Promise<InventoryEntry[]>;
+
+  getCrl(): Promise<string>;
+  /** Atomically replaces the CRL (ca_crl.pem and, in the file store, the infra copy if it mirrors it). */
+  putCrl(crlPem: string): Promise<void>;
+
+  /** A token that changes whenever the CA cert, key or CRL changes (mtime, row version). */
+  materialVersion(): Promise<string>;
+
+  close(): Promise<void>;
+}
+
+export class StoreConflictError extends Error {
+  constructor(message: string, readonly paths: string[] = []) {
+    super(message);
+    this.name = "StoreConflictError";
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Certificate revocation lists that stay cheap at 100,000 entries: the revokedCertificates
+ * entries are kept as one encoded blob; revoking appends a few bytes and signs once, with
+ * no per-entry work in JavaScript (DESIGN.md, "Performance shape").
+ */
+import type { KeyObject } from "node:crypto";
+import {
+  bitString, children, content, decodeInteger, decodeOid, decodeTime, DerError, explicit, expectTag, integer,
+  oid, readTlv, seq, slice, Tag, time, tlv,
+} from "./der.js";
+import { authorityKeyIdOnly, extension } from "./extensions.js";
+import { signAsync, signatureSchemeFor } from "./keys.js";
+import { OID } from "./oids.js";
+import { fromPem, toPem } from "./pem.js";
+
+export interface CrlState {
+  issuer: Buffer;
+  authorityKeyId: Buffer;
+  crlNumber: bigint;
+  /** The encoded revokedCertificates entries, concatenated, in revocation order. */
+  entries: Buffer;
+  /** Serials already listed, so a second revoke is a no-op, as in Puppet. */
+  serials: Set<bigint>;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+/** keyCompromise (1): Puppet revokes with this reason every time. */
+const REASON_KEY_COMPROMISE = seq(extension(OID.crlReason, false, tlv(Tag.ENUMERATED, Buffer.from([1]))));
+
+export function revokedEntry(serial: bigint, when: Date): Buffer {
+  return seq(integer(serial), time(when), REASON_KEY_COMPROMISE);
+}
+
+export function emptyCrlState(issuer: Buffer, authorityKeyId: Buffer, now: Date, nextUpdate: Date): CrlState {
+  return { issuer, authorityKeyId, crlNumber: 0n, entries: Buffer.alloc(0), serials: new Set(), thisUpdate: now, nextUpdate };
+}
+
+/** Signs the CRL for the state. Cost: one signature plus a copy of the entry bytes. */
+export async function signCrl(state: CrlState, caKey: KeyObject): Promise<Buffer> {
+  const scheme = signatureSchemeFor(caKey);
+  const parts = [integer(1), scheme.algorithmDer, state.issuer, time(state.thisUpdate), time(state.nextUpdate)];
+  if (state.entries.length > 0) parts.push(tlv(Tag.SEQUENCE, state.entries));
+  parts.push(
+    explicit(0, seq(authorityKeyIdOnly(state.authorityKeyId), extension(OID.crlNumber, false, integer(state.crlNumber)))),
+  );
+  const tbs = seq(...parts);
+  const sig = await signAsync(tbs, caKey, scheme);
+  return seq(tbs, scheme.algorithmDer, bitString(sig));
+}
+
+export interface RevocationRequest {
+  serial: bigint;
+  when: Date;
+}
+
+/**
+ * A new state with the serials appended (those already listed are skipped). The CRL number
+ * goes up by one per call that adds something, as Puppet counts it.
+ */
+export function withRevocations(state: CrlState, revs: RevocationRequest[], now: Date, nextUpdate: Date): CrlState {
+  const fresh = revs.filter((r) => !state.serials.has(r.serial));
+  if (fresh.length === 0) return state;
+  const serials = new Set(state.serials);
+  for (const r of fresh) serials.add(r.serial);
+  return {
+    ...state,
+    crlNumber: state.crlNumber + 1n,
+    entries: Buffer.concat([state.entries, ...fresh.map((r) => revokedEntry(r.serial, r.when))]),
+    serials,
+    thisUpdate: now,
+    nextUpdate,
+  };
+}
+
+/** Reads a CRL back into a state without decoding more than each entry's serial. */
+export function crlStateFromDer(der: Buffer): CrlState {
+  const top = readTlv(der, 0);
+  const [tbsT] = children(der, expectTag(top, Tag.SEQUENCE, "CertificateList"));
+  const f = children(der, expectTag(tbsT, Tag.SEQUENCE, "TBSCertList"));
+  let i = 0;
+  if (f[0]?.tag === Tag.INTEGER) i++;
+  i++; // signature algorithm
+  const issuer = slice(der, f[i++]!);
+  const thisUpdate = decodeTime(der, f[i++]!);
+  let nextUpdate = thisUpdate;
+  if (f[i] && (f[i]!.tag === Tag.UTC_TIME || f[i]!.tag === Tag.GENERALIZED_TIME)) nextUpdate = decodeTime(der, f[i++]!);
+  let entries: Buffer = Buffer.alloc(0);
+  const serials = new Set<bigint>();
+  if (f[i]?.tag === Tag.SEQUENCE) {
+    const list = f[i++]!;
+    entries = content(der, list);
+    let p = list.contentStart;
+    while (p < list.end) {
+      const entry = readTlv(der, p, list.end);
+      const serialT = readTlv(der, entry.contentStart, entry.end);
+      serials.add(decodeInteger(content(der, serialT)));
+      p = entry.end;
+    }
+  }
+  let crlNumber = 0n;
+  let authorityKeyId = Buffer.alloc(0);
+  if (f[i]?.tag === 0xa0) {
+    const exts = readTlv(der, f[i]!.contentStart, f[i]!.end);
+    for (const e of children(der, exts)) {
+      const [o] = children(der, e);
+      const extOid = decodeOid(content(der, o!));
+      const val = content(der, children(der, e).at(-1)!);
+      if (extOid === OID.crlNumber) crlNumber = decodeInteger(content(val, readTlv(val, 0)));
+      if (extOid === OID.authorityKeyIdentifier) {
+        const aki = readTlv(val, 0);
+        const kid = children(val, aki).find((t) => t.tag === 0x80);
+        if (kid) authorityKeyId = Buffer.from(content(val, kid));
+      }
+    }
+  }
+  return { issuer, authorityKeyId, crlNumber, entries: Buffer.from(entries), serials, thisUpdate, nextUpdate };
+}
+
+export function crlStateFromPem(pem: string): CrlState {
+  try {
+    return crlStateFromDer(fromPem(pem, ["X509 CRL"], "CRL"));
+  } catch (e) {
+    if (e instanceof DerError) throw new DerError(`not a valid CRL: ${e.message}`);
+    throw e;
+  }
+}
+
+export const crlToPem = (der: Uint8Array): string => toPem(der, "X509 CRL");
+
+/** Helper for tests and `print`: the listed serials in order with their dates. */
+export function listRevoked(der: Buffer): { serial: bigint; date: Date }[] {
+  const st = crlStateFromDer(der);
+  const out: { serial: bigint; date: Date }[] = [];
+  let p = 0;
+  while (p < st.entries.length) {
+    const e = readTlv(st.entries, p);
+    const [s, d] = children(st.entries, e);
+    out.push({ serial: decodeInteger(content(st.entries, s!)), date: decodeTime(st.entries, d!) });
+    p = e.end;
+  }
+  return out;
+}
+

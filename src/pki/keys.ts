@@ -1,0 +1,92 @@
+/** Key pairs, signatures and the AlgorithmIdentifiers that go with them. Node's OpenSSL does the maths. */
+import crypto, { type KeyObject } from "node:crypto";
+import { nullValue, oid, seq } from "./der.js";
+import { OID } from "./oids.js";
+import { PemError } from "./pem.js";
+
+export type KeySpec = { type: "rsa"; bits: number } | { type: "ec"; curve: "P-256" | "P-384" };
+
+export interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+/** Generates on the libuv pool, so an RSA-4096 key does not block the event loop. */
+export function generateKeyPair(spec: KeySpec): Promise<KeyPair> {
+  return new Promise((resolve, reject) => {
+    const cb = (err: Error | null, publicKey: KeyObject, privateKey: KeyObject) =>
+      err ? reject(err) : resolve({ publicKey, privateKey });
+    if (spec.type === "rsa") crypto.generateKeyPair("rsa", { modulusLength: spec.bits, publicExponent: 0x10001 }, cb);
+    else crypto.generateKeyPair("ec", { namedCurve: spec.curve === "P-256" ? "prime256v1" : "secp384r1" }, cb);
+  });
+}
+
+/** RSA keys as PKCS#1 ("BEGIN RSA PRIVATE KEY") like Puppet; EC keys as SEC1. */
+export function privateKeyToPem(key: KeyObject): string {
+  if (key.asymmetricKeyType === "rsa") return key.export({ format: "pem", type: "pkcs1" }) as string;
+  if (key.asymmetricKeyType === "ec") return key.export({ format: "pem", type: "sec1" }) as string;
+  return key.export({ format: "pem", type: "pkcs8" }) as string;
+}
+
+export function publicKeyToPem(key: KeyObject): string {
+  return key.export({ format: "pem", type: "spki" }) as string;
+}
+
+export function spkiDer(key: KeyObject): Buffer {
+  return key.export({ format: "der", type: "spki" });
+}
+
+export function loadPrivateKey(pem: string, what = "private key"): KeyObject {
+  try {
+    return crypto.createPrivateKey({ key: pem, format: "pem" });
+  } catch (e) {
+    throw new PemError(`could not read the ${what}: ${(e as Error).message}. Expected a PEM RSA or EC private key, unencrypted`);
+  }
+}
+
+/** How a key signs: the AlgorithmIdentifier DER and the digest handed to crypto.sign. */
+export interface SignatureScheme {
+  algorithmDer: Buffer;
+  hash: string | null;
+}
+
+export function signatureSchemeFor(key: KeyObject): SignatureScheme {
+  switch (key.asymmetricKeyType) {
+    case "rsa":
+      return { algorithmDer: seq(oid(OID.sha256WithRSA), nullValue()), hash: "sha256" };
+    case "ec": {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (curve === "secp384r1") return { algorithmDer: seq(oid(OID.ecdsaSha384)), hash: "sha384" };
+      return { algorithmDer: seq(oid(OID.ecdsaSha256)), hash: "sha256" };
+    }
+    case "ed25519":
+      return { algorithmDer: seq(oid(OID.ed25519)), hash: null };
+    default:
+      throw new Error(`keys of type ${key.asymmetricKeyType} cannot sign certificates here; use RSA or EC`);
+  }
+}
+
+/** Signs on the libuv thread pool (crypto.sign with a callback), so both cores sign at once. */
+export function signAsync(data: Uint8Array, key: KeyObject, scheme = signatureSchemeFor(key)): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    crypto.sign(scheme.hash, data, key, (err, sig) => (err ? reject(err) : resolve(sig))),
+  );
+}
+
+export function signSync(data: Uint8Array, key: KeyObject, scheme = signatureSchemeFor(key)): Buffer {
+  return crypto.sign(scheme.hash, data, key);
+}
+
+/** Digest names for the signature algorithm OIDs fleetca verifies (CSRs, certificates, CRLs). */
+export const HASH_BY_SIG_OID: Readonly<Record<string, string | null>> = Object.freeze({
+  [OID.sha256WithRSA]: "sha256",
+  [OID.sha384WithRSA]: "sha384",
+  [OID.sha512WithRSA]: "sha512",
+  [OID.sha1WithRSA]: "sha1",
+  [OID.ecdsaSha256]: "sha256",
+  [OID.ecdsaSha384]: "sha384",
+  [OID.ecdsaSha512]: "sha512",
+  [OID.ecdsaSha1]: "sha1",
+  [OID.ed25519]: null,
+  [OID.ed448]: null,
+});

@@ -1,0 +1,54 @@
+/**
+ * The certificate profile of Puppet Server's CA (reference/puppetserver-ca.md section 3),
+ * extension by extension and in Puppet's order, so that tools comparing the two see the same thing.
+ */
+import {
+  authorityKeyIdFull, authorityKeyIdOnly, basicConstraints, extKeyUsageServerClient, extension, keyIdentifier, keyUsage,
+  netscapeComment, subjectKeyId, utf8Extension, type Extension,
+} from "./extensions.js";
+import { encodeAltNames } from "./altnames.js";
+import { OID, PP_CLI_AUTH } from "./oids.js";
+
+/** Puppet writes this comment into every certificate its CA issues; tools look for it. */
+export const NETSCAPE_COMMENT = "Puppet Server Internal Certificate";
+
+export function caExtensions(caSpki: Buffer): Buffer[] {
+  const kid = keyIdentifier(caSpki);
+  return [netscapeComment(NETSCAPE_COMMENT), authorityKeyIdOnly(kid), subjectKeyId(kid), basicConstraints(true), keyUsage(true)];
+}
+
+export interface LeafProfileInput {
+  commonName: string;
+  spki: Buffer;
+  /** SAN entries requested ("DNS:x", "IP:…"); DNS:<commonName> is added when missing. */
+  altNames: string[];
+  /** Extensions from the CSR that policy allowed, copied verbatim in CSR order. */
+  copied: Extension[];
+  caSpki: Buffer;
+  /** The issuer Name of the CA certificate and its serial, for the AKI DirName form. */
+  caIssuerDer: Buffer;
+  caSerial: bigint;
+  /** Adds pp_cli_auth=true (the CA server's own certificate: admin rights on the API). */
+  cliAuth?: boolean;
+}
+
+/** Puppet's SAN order: non-DNS entries first, then DNS in request order, DNS:<cn> appended if absent. */
+export function orderAltNames(commonName: string, names: string[]): string[] {
+  const dns = names.filter((n) => n.startsWith("DNS:"));
+  const other = names.filter((n) => !n.startsWith("DNS:"));
+  const withCn = dns.includes(`DNS:${commonName}`) ? dns : [...dns, `DNS:${commonName}`];
+  return [...other, ...withCn];
+}
+
+export function leafExtensions(p: LeafProfileInput): Buffer[] {
+  const exts = [
+    extension(OID.subjectAltName, false, encodeAltNames(orderAltNames(p.commonName, p.altNames))),
+    netscapeComment(NETSCAPE_COMMENT),
+    authorityKeyIdFull(keyIdentifier(p.caSpki), p.caIssuerDer, p.caSerial),
+    subjectKeyId(keyIdentifier(p.spki)),
+    ...p.copied.map((e) => e.der),
+  ];
+  if (p.cliAuth) exts.push(utf8Extension(PP_CLI_AUTH, "true"));
+  exts.push(basicConstraints(false), extKeyUsageServerClient(), keyUsage(false));
+  return exts;
+}

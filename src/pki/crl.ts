@@ -6,7 +6,7 @@
 import type { KeyObject } from "node:crypto";
 import {
   bitString, children, content, decodeInteger, decodeOid, decodeTime, DerError, explicit, expectTag, integer,
-  oid, readTlv, seq, slice, Tag, time, tlv,
+  readTlv, seq, slice, Tag, time, tlv,
 } from "./der.js";
 import { authorityKeyIdOnly, extension } from "./extensions.js";
 import { signAsync, signatureSchemeFor } from "./keys.js";

@@ -1,0 +1,41 @@
+/**
+ * Key and certificate for a system that cannot run an agent (seed 000, "external
+ * systems"). The key is made here and handed to the caller; the CA keeps only the cert.
+ */
+import { certToPem, type ParsedCertificate } from "../pki/certificate.js";
+import { buildCsr, parseCsrDer } from "../pki/csr.js";
+import { generateKeyPair, privateKeyToPem, type KeySpec } from "../pki/keys.js";
+import type { Actor, CertificateAuthority } from "./authority.js";
+import { CaError } from "./errors.js";
+import { validateCertname } from "./names.js";
+import { summarize } from "./summarize.js";
+
+export interface GenerateOptions {
+  dnsAltNames?: string[];
+  key?: KeySpec;
+  actor: Actor;
+  /** The server's own certificate: pp_cli_auth for admin API access. */
+  cliAuth?: boolean;
+  ttlSeconds?: number;
+}
+
+export interface Generated {
+  keyPem: string;
+  certPem: string;
+  cert: ParsedCertificate;
+}
+
+export async function generateCertificate(ca: CertificateAuthority, name: string, o: GenerateOptions): Promise<Generated> {
+  validateCertname(name);
+  const { request, certificate } = await ca.store.getIndexEntry(name, summarize);
+  if (request || certificate) {
+    throw new CaError("duplicate-cert", `${name} already has a ${request ? "requested" : "signed"} certificate; run \`fleetca ca clean ${name}\` first if you really want a new one`);
+  }
+  const keys = await generateKeyPair(o.key ?? { type: "rsa", bits: 4096 });
+  const alt = (o.dnsAltNames ?? []).map((n) => (n.includes(":") ? n : `DNS:${n}`));
+  const altNames = alt.length > 0 ? [...new Set([`DNS:${name}`, ...alt])] : [];
+  const csr = parseCsrDer(await buildCsr({ commonName: name, altNames }, keys.privateKey, keys.publicKey));
+  // The operator asked for these names explicitly, which is what --allow-dns-alt-names means.
+  const cert = await ca.issueFor(name, csr, { actor: o.actor, allowDnsAltNames: true, cliAuth: o.cliAuth, ttlSeconds: o.ttlSeconds });
+  return { keyPem: privateKeyToPem(keys.privateKey), certPem: certToPem(cert.der), cert };
+}

@@ -1,0 +1,33 @@
+/**
+ * The CA's credentials in memory: parsed once, reloaded when the store says they changed
+ * (a CLI revoke while the server runs is enforced within a second).
+ */
+import type { KeyObject } from "node:crypto";
+import { parseCertificateChain, type ParsedCertificate } from "../pki/certificate.js";
+import { crlStateFromPem, type CrlState } from "../pki/crl.js";
+import { loadPrivateKey } from "../pki/keys.js";
+import { spkiDer } from "../pki/keys.js";
+import { CaError } from "./errors.js";
+import type { CaMaterial } from "./store.js";
+
+export interface LoadedMaterial {
+  raw: CaMaterial;
+  cert: ParsedCertificate;
+  chain: ParsedCertificate[];
+  key: KeyObject;
+  crl: CrlState;
+  /** The store's version token these were loaded at. */
+  version: string;
+}
+
+export function loadMaterial(raw: CaMaterial, version: string): LoadedMaterial {
+  const chain = parseCertificateChain(raw.certPem);
+  const cert = chain[0];
+  if (!cert) throw new CaError("invalid-ca-material", "The CA certificate file holds no certificate; restore it from a backup or run `fleetca ca setup`.");
+  const key = loadPrivateKey(raw.keyPem, "CA private key");
+  const pub = spkiDer(key);
+  if (!pub.equals(cert.spki)) {
+    throw new CaError("invalid-ca-material", "The CA private key does not match the CA certificate; restore both from the same backup.");
+  }
+  return { raw, cert, chain, key, crl: crlStateFromPem(raw.crlPem), version };
+}

@@ -1,0 +1,54 @@
+/** `fleetca ca list [--all] [--format json]`: the seed's `puppet cert list` output. */
+import type { Command } from "commander";
+import type { CertStatus } from "../../ca/status.js";
+import { Exit } from "../exit-codes.js";
+import type { Io } from "../io.js";
+import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { caOptions, guarded } from "../shared.js";
+
+/**
+ * One line per entry, as `puppet cert list` printed it: the quoted name padded to the
+ * widest name plus one space, "(SHA256)" and the fingerprint, then alt names (sorted)
+ * when present. With --all, signed lines start with "+ ", revoked with "- " and carry
+ * "(certificate revoked)", requests with two spaces.
+ */
+export function renderList(entries: CertStatus[], all: boolean): string[] {
+  const width = Math.max(0, ...entries.map((e) => e.name.length + 2)) + 1;
+  return entries.map((e) => {
+    const prefix = !all ? "" : e.state === "signed" ? "+ " : e.state === "revoked" ? "- " : "  ";
+    let line = `${prefix}${`"${e.name}"`.padEnd(width)}(SHA256) ${e.fingerprint}`;
+    const alts = [...e.subject_alt_names].sort();
+    if (alts.length > 1 || (alts.length === 1 && alts[0] !== `DNS:${e.name}`)) line += ` (alt names: ${alts.map((a) => `"${a}"`).join(", ")})`;
+    if (e.state === "revoked") line += " (certificate revoked)";
+    return line;
+  });
+}
+
+export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
+  caOptions(ca.command("list").description("list pending certificate requests (--all: every certificate)"))
+    .option("-a, --all", "include signed and revoked certificates")
+    .option("--format <format>", "text (default) or json", "text")
+    .action(
+      guarded(io, setCode, async (...args) => {
+        const opts = args[0] as CommonFlags & { all?: boolean; format: string };
+        if (opts.format !== "text" && opts.format !== "json") {
+          io.err(`Error: --format must be text or json, not "${opts.format}"`);
+          return Exit.USAGE;
+        }
+        const { ca: authority } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const entries = await authority.statuses(opts.all ? undefined : "requested");
+        if (opts.format === "json") {
+          const grouped: Record<string, CertStatus[]> = { requested: [] };
+          if (opts.all) Object.assign(grouped, { signed: [], revoked: [] });
+          for (const e of entries) grouped[e.state]!.push(e);
+          io.out(JSON.stringify(grouped));
+        } else {
+          // statuses() is sorted by name already (the store's index is).
+          const lines = renderList(entries, Boolean(opts.all));
+          if (lines.length === 0 && !opts.all) io.err("No certificate requests are pending.");
+          for (const l of lines) io.out(l);
+        }
+        return Exit.OK;
+      }),
+    );
+}

@@ -1,0 +1,72 @@
+/** `fleetca ca setup` and `fleetca ca import`: create a CA, or take over an existing one. */
+import fs from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { importCa, setupCa } from "../../ca/setup.js";
+import { parseCertificatePem } from "../../pki/certificate.js";
+import { fingerprint } from "../../pki/fingerprint.js";
+import { Exit } from "../exit-codes.js";
+import type { Io } from "../io.js";
+import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { caOptions, guarded } from "../shared.js";
+
+function readInput(io: Io, file: string, what: string): string {
+  try {
+    return fs.readFileSync(path.resolve(io.cwd, file), "utf8");
+  } catch (e) {
+    throw Object.assign(new Error(`cannot read the ${what} ${file}: ${(e as Error).message}`), { code: "ENOENT" });
+  }
+}
+
+export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
+  caOptions(ca.command("setup").description("create a new CA in the Puppet Server layout"))
+    .option("--ca-name <name>", "CA common name (default \"Puppet CA: <certname>\")")
+    .option("--certname <name>", "this host's certname (used in the default CA name)")
+    .option("--key-type <type>", "rsa (default) or ec")
+    .option("--keylength <bits>", "RSA key size (default 4096)")
+    .option("--curve <name>", "EC curve: P-256 (default) or P-384")
+    .option("--ca-ttl <duration>", "CA certificate lifetime (default 5y)")
+    .action(
+      guarded(io, setCode, async (...args) => {
+        const opts = args[0] as CommonFlags;
+        const settings = settingsFrom(opts, io);
+        const { store } = await openCa(settings);
+        const key = settings.keyType === "ec" ? ({ type: "ec", curve: settings.curve } as const) : ({ type: "rsa", bits: settings.keylength } as const);
+        io.progress(`generating the CA key (${key.type === "rsa" ? `RSA ${key.bits}` : `EC ${key.curve}`})…`);
+        const { certPem } = await setupCa(store, { caName: settings.caName, key, caTtl: settings.caTtl, now: new Date() });
+        io.progress("");
+        const cert = parseCertificatePem(certPem);
+        io.out(`Created CA "${cert.commonName}" in ${store.location}`);
+        io.out(`CA fingerprint (SHA256): ${fingerprint(cert.der)}`);
+        io.out(`Valid until ${cert.notAfter.toISOString()}`);
+        return Exit.OK;
+      }),
+    );
+  caOptions(ca.command("import").description("import an external CA (intermediate or an existing Puppet CA) and keep issuing from it"))
+    .requiredOption("--cert-bundle <file>", "PEM: the CA certificate first, then its issuers up to the root")
+    .requiredOption("--private-key <file>", "PEM private key of the CA certificate")
+    .requiredOption("--crl-chain <file>", "PEM: the CA's CRL first, then its issuers' CRLs")
+    .option("--serial-file <file>", "the old CA's `serial` file, so serials continue after it")
+    .action(
+      guarded(io, setCode, async (...args) => {
+        const opts = args[0] as CommonFlags & { certBundle: string; privateKey: string; crlChain: string; serialFile?: string };
+        const settings = settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io);
+        const { store } = await openCa(settings);
+        const serialText = opts.serialFile ? readInput(io, opts.serialFile, "serial file").trim() : undefined;
+        if (serialText !== undefined && !/^[0-9A-Fa-f]+$/.test(serialText)) {
+          io.err(`Error: the serial file ${opts.serialFile} should hold a hexadecimal number, found "${serialText.slice(0, 40)}"`);
+          return Exit.USAGE;
+        }
+        const { firstSerial } = await importCa(store, {
+          certBundlePem: readInput(io, opts.certBundle, "certificate bundle"),
+          privateKeyPem: readInput(io, opts.privateKey, "private key"),
+          crlChainPem: readInput(io, opts.crlChain, "CRL chain"),
+          now: new Date(),
+          nextSerial: serialText ? BigInt(`0x${serialText}`) : undefined,
+        });
+        const cert = parseCertificatePem(readInput(io, opts.certBundle, "certificate bundle"));
+        io.out(`Imported CA "${cert.commonName}" into ${store.location}; the next serial is ${firstSerial.toString(16).toUpperCase()}`);
+        return Exit.OK;
+      }),
+    );
+}

@@ -1,0 +1,39 @@
+/** `fleetca ca sign NAME... | --all [--allow-dns-alt-names] [--ttl DUR]`. */
+import type { Command } from "commander";
+import { parseDuration } from "../../config/index.js";
+import { Exit } from "../exit-codes.js";
+import type { Io } from "../io.js";
+import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { caOptions, guarded, reportResults } from "../shared.js";
+
+export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
+  caOptions(ca.command("sign").description("sign pending certificate requests"))
+    .argument("[names...]", "certnames to sign")
+    .option("-a, --all", "sign every pending request")
+    .option("--allow-dns-alt-names", "sign requests that carry subject alternative names")
+    .option("--ttl <duration>", "validity of these certificates (e.g. 90d, 1y); default ca_ttl")
+    .action(
+      guarded(io, setCode, async (...args) => {
+        const names = args[0] as string[];
+        const opts = args[1] as CommonFlags & { all?: boolean; allowDnsAltNames?: boolean; ttl?: string };
+        if (names.length === 0 && !opts.all) {
+          io.err("Error: name the requests to sign, or pass --all. See `fleetca ca list` for pending requests.");
+          return Exit.USAGE;
+        }
+        if (names.length > 0 && opts.all) {
+          io.err("Error: pass either names or --all, not both.");
+          return Exit.USAGE;
+        }
+        const { ca: authority, actor } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const signOpts = { actor, allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttl ? parseDuration(opts.ttl) : undefined };
+        const progress = (done: number, total: number) => io.progress(`signed ${done}/${total}`);
+        const results = opts.all ? await authority.signAll(signOpts, progress) : await authority.signMany(names, signOpts, progress);
+        io.progress("");
+        if (opts.all && results.length === 0) {
+          io.err("No certificate requests are pending.");
+          return Exit.OK;
+        }
+        return reportResults(io, results, (n) => `Successfully signed certificate request for ${n}`);
+      }),
+    );
+}

@@ -1,0 +1,38 @@
+/** Settings, store and CA for one CLI command: the only place the CLI wires layers together. */
+import path from "node:path";
+import { CertificateAuthority, type Actor } from "../ca/authority.js";
+import type { CaStore } from "../ca/store.js";
+import { loadSettings, settingKeyOf, type Settings } from "../config/index.js";
+import { openStore } from "../store/open.js";
+import type { Io } from "./io.js";
+import os from "node:os";
+
+/** Where the CLI looks for the CA when nothing says otherwise. */
+export const DEFAULT_CADIR = "/var/lib/fleetca/ca";
+
+export interface CommonFlags {
+  config?: string;
+  cadir?: string;
+  store?: string;
+  [k: string]: unknown;
+}
+
+/** Loads settings, taking from the command's flags only those that are settings (not --all, --format…). */
+export function settingsFrom(flags: CommonFlags, io: Io, defaults: Partial<Settings> = {}): Settings {
+  const { config, ...rest } = flags;
+  const settingFlags = Object.fromEntries(Object.entries(rest).filter(([k, v]) => v !== undefined && settingKeyOf(k)));
+  return loadSettings({ file: config, env: io.env, flags: settingFlags, defaults: { cadir: DEFAULT_CADIR, ...defaults }, cwd: io.cwd });
+}
+
+export interface CaContext {
+  settings: Settings;
+  store: CaStore;
+  ca: CertificateAuthority;
+  actor: Actor;
+}
+
+export async function openCa(settings: Settings): Promise<CaContext> {
+  const store = await openStore(settings.store, path.resolve(settings.cadir));
+  const ca = new CertificateAuthority({ store, settings });
+  return { settings, store, ca, actor: { who: `cli:${os.userInfo().username}`, from: os.hostname() } };
+}

@@ -1,0 +1,41 @@
+/** The `fleetca` command: run(argv, io) -> exit code. Only this layer prints. */
+import { Command, CommanderError } from "commander";
+import { Exit } from "./exit-codes.js";
+import { processIo, type Io } from "./io.js";
+import * as list from "./ca/list.js";
+import * as sign from "./ca/sign.js";
+import * as revokeClean from "./ca/revoke-clean.js";
+import * as inspect from "./ca/inspect.js";
+import * as setup from "./ca/setup.js";
+import * as submitGenerate from "./ca/submit-generate.js";
+import { registerExtensions } from "./registry.js";
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  let code: number = Exit.OK;
+  const setCode = (c: number) => {
+    code = c;
+  };
+  const program = new Command("fleetca")
+    .description("a Puppet-compatible certificate authority for fleets of machines")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showSuggestionAfterError();
+  const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
+  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate]) m.register(ca, io, setCode);
+  registerExtensions(program, io, setCode);
+  for (const c of [program, ca, ...ca.commands]) c.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return Exit.OK;
+      return Exit.USAGE;
+    }
+    throw e;
+  }
+  return code;
+}
+
+export function main(argv: string[]): Promise<number> {
+  return run(argv, processIo());
+}

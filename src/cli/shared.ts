@@ -1,0 +1,56 @@
+/** Pieces every command uses: option sets, error printing, name lists. */
+import { Option, type Command } from "commander";
+import { isCaError } from "../ca/errors.js";
+import { ConfigError } from "../config/index.js";
+import { Exit } from "./exit-codes.js";
+import type { Io } from "./io.js";
+
+export type Action = (...args: unknown[]) => Promise<number>;
+
+/** --config, --cadir and --store, on every `fleetca ca` command. */
+export function caOptions(cmd: Command): Command {
+  return cmd
+    .option("--config <file>", "fleetca YAML config file")
+    .option("--cadir <dir>", "CA directory (Puppet Server layout)")
+    .addOption(new Option("--store <url>", "store: file: (default) or postgres://…").hideHelp());
+}
+
+/** Prints one line per failure and returns the exit code for a many-names command. */
+export function reportResults(io: Io, results: { name: string; error?: Error }[], ok: (name: string) => string): number {
+  for (const r of results) if (r.error) io.err(`Error: ${r.name}: ${r.error.message}`);
+  for (const r of results) if (!r.error) io.out(ok(r.name));
+  return results.some((r) => r.error) ? Exit.FAILED : Exit.OK;
+}
+
+/** Maps a thrown error to what the user sees; unexpected errors keep their stack for a bug report. */
+export function reportError(io: Io, e: unknown): number {
+  if (e instanceof ConfigError) {
+    io.err(`Error: ${e.message}`);
+    return Exit.USAGE;
+  }
+  if (isCaError(e)) {
+    io.err(`Error: ${e.message}`);
+    return e.kind === "not-initialized" || e.kind === "invalid-name" ? Exit.USAGE : Exit.FAILED;
+  }
+  const err = e as Error & { code?: string };
+  if (err?.name === "PemError" || err?.name === "DerError" || err?.name === "CsrError" || err?.name === "StoreConflictError" || err?.code === "ENOENT" || err?.code === "EACCES") {
+    io.err(`Error: ${err.message}`);
+    return Exit.FAILED;
+  }
+  io.err(`Error: unexpected failure: ${err?.stack ?? String(e)}`);
+  return Exit.FAILED;
+}
+
+/** Wraps an action so that thrown errors become a message and an exit code. */
+export function guarded(io: Io, setCode: (c: number) => void, fn: Action): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    try {
+      setCode(await fn(...args));
+    } catch (e) {
+      setCode(reportError(io, e));
+    }
+  };
+}
+
+export const splitList = (v: string | undefined): string[] | undefined =>
+  v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);

@@ -11,7 +11,7 @@ import { leafExtensions } from "../pki/profile.js";
 import { AUTOSIGN_OFF, type Autosigner } from "./autosign.js";
 import { CaError } from "./errors.js";
 import { loadMaterial, type LoadedMaterial } from "./material.js";
-import { validateCertname } from "./names.js";
+import { isValidCertname, validateCertname } from "./names.js";
 import { checkSigningPolicy } from "./policy.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
 import type { CaStore, IndexEntry } from "./store.js";
@@ -140,12 +140,14 @@ export class CertificateAuthority {
    * subject checks, store, then autosign (policy failures leave the request pending).
    */
   async submitRequest(name: string, csrPem: string, actor: Actor): Promise<SubmitResult> {
+    // The name is checked first, before it can reach a path or a query; then Puppet's order:
+    // the duplicate check by the CSR's CN comes before the CN/name comparison.
+    validateCertname(name);
     const csr = this.parseRequest(csrPem);
-    await this.checkDuplicate(csr.commonName || name);
+    if (isValidCertname(csr.commonName)) await this.checkDuplicate(csr.commonName);
     if (csr.commonName !== name) {
       throw new CaError("hostname-mismatch", `Instance name ${JSON.stringify(csr.commonName)} does not match requested key ${JSON.stringify(name)}`);
     }
-    validateCertname(name);
     await this.store.putRequest(name, csrPem, requestEntry(name, csr));
     this.audit({ event: "submitted", name, actor, detail: fingerprint(csr.der) });
     const decision = await this.autosigner.decide(name, csrPem);

@@ -29,11 +29,14 @@ export function privateKeyToPem(key: KeyObject): string {
 }
 
 export function publicKeyToPem(key: KeyObject): string {
-  return key.export({ format: "pem", type: "spki" }) as string;
+  const pub = key.type === "private" ? crypto.createPublicKey(key) : key;
+  return pub.export({ format: "pem", type: "spki" }) as string;
 }
 
+/** The SubjectPublicKeyInfo DER of a public key, or of the public half of a private key. */
 export function spkiDer(key: KeyObject): Buffer {
-  return key.export({ format: "der", type: "spki" });
+  const pub = key.type === "private" ? crypto.createPublicKey(key) : key;
+  return pub.export({ format: "der", type: "spki" });
 }
 
 export function loadPrivateKey(pem: string, what = "private key"): KeyObject {

@@ -342,6 +342,13 @@ export class CertificateAuthority {
     this.audit({ event: "deleted", name, actor });
   }
 
+  /** Drops a pending request only (the server's admin DELETE certificate_request). */
+  async deleteRequest(name: string, actor: Actor): Promise<void> {
+    validateCertname(name);
+    if (!(await this.store.deleteRequest(name))) throw new CaError("not-found", `Could not find certificate_request ${name}`);
+    this.audit({ event: "deleted", name, actor, detail: "request" });
+  }
+
   // ------------------------------------------------------------------ reading
 
   async getCertificatePem(name: string): Promise<string> {

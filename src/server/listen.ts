@@ -1,0 +1,55 @@
+/**
+ * HTTPS with optional client certificates, as Puppet Server's `client-auth: want`: the TLS
+ * layer asks for a certificate and checks it against the CA but never refuses the
+ * handshake, so agents without one can still fetch the CA and submit a CSR. Whether a
+ * certificate counts is decided per request (client.ts), which is also where revocation is
+ * enforced, so a revoke needs no new TLS context.
+ */
+import https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { SecureContextOptions, Server as TlsServer } from "node:tls";
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "./app.js";
+import type { ServerDeps } from "./deps.js";
+
+export interface TlsMaterial {
+  keyPem: string;
+  certPem: string;
+  /** The CA bundle client certificates must chain to. */
+  caPem: string;
+}
+
+function secureContext(m: TlsMaterial): SecureContextOptions {
+  return { key: m.keyPem, cert: m.certPem, ca: m.caPem, minVersion: "TLSv1.2" };
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** e.g. https://127.0.0.1:8140 */
+  url: string;
+  port: number;
+  /** New key, certificate or CA for handshakes from now on; open connections keep theirs. */
+  reloadTls(m: TlsMaterial): void;
+  /** Stops accepting, lets requests in flight finish, closes idle connections. */
+  close(): Promise<void>;
+}
+
+export async function listen(deps: ServerDeps, tls: TlsMaterial, where: { host: string; port: number }): Promise<RunningServer> {
+  let server: https.Server | undefined;
+  const app = buildApp(deps, {
+    serverFactory: (handler) => {
+      server = https.createServer({ ...secureContext(tls), requestCert: true, rejectUnauthorized: false }, handler);
+      return server;
+    },
+  });
+  await app.listen({ host: where.host, port: where.port });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    app,
+    url: `https://${host}:${address.port}`,
+    port: address.port,
+    reloadTls: (m) => (server as unknown as TlsServer).setSecureContext(secureContext(m)),
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * An in-process CA server for inject tests: an EC P-256 CA (fast) in a MemoryStore, an
+ * admin certificate (pp_cli_auth) and a plain agent certificate, and a peer source that
+ * reads the "client certificate" from test headers instead of a TLS socket.
+ */
+import type { FastifyInstance } from "fastify";
+import { Writable } from "node:stream";
+import { CertificateAuthority } from "../../src/ca/authority.js";
+import type { Autosigner } from "../../src/ca/autosign.js";
+import { generateCertificate } from "../../src/ca/generate.js";
+import { setupCa } from "../../src/ca/setup.js";
+import { loadSettings, type Settings } from "../../src/config/index.js";
+import { buildCsr, csrToPem, type CsrOptions } from "../../src/pki/csr.js";
+import { generateKeyPair } from "../../src/pki/keys.js";
+import { buildApp } from "../../src/server/app.js";
+import type { PeerSource } from "../../src/server/client.js";
+import type { ServerDeps } from "../../src/server/deps.js";
+import { auditLogger, createLogger } from "../../src/server/log.js";
+import { MemoryStore } from "./memory-store.js";
+
+export const EC = { type: "ec", curve: "P-256" } as const;
+
+export interface Identity {
+  name: string;
+  certPem: string;
+  keyPem: string;
+  der: Buffer;
+}
+
+/** Test-only peer source: base64 DER in x-test-peer; x-test-tls-verified: 0 simulates a failed TLS check. */
+export const headerPeer: PeerSource = (request) => {
+  const b64 = request.headers["x-test-peer"];
+  if (typeof b64 !== "string") return undefined;
+  return { der: Buffer.from(b64, "base64"), tlsVerified: request.headers["x-test-tls-verified"] !== "0" };
+};
+
+export function as(id: Identity | undefined, extra: Record<string, string> = {}): Record<string, string> {
+  return id ? { "x-test-peer": id.der.toString("base64"), ...extra } : { ...extra };
+}
+
+export function testSettings(flags: Record<string, unknown> = {}): Settings {
+  return loadSettings({ file: null, env: {}, flags: { cadir: "/nonexistent/ca", certname: "ca.test", keyType: "ec", ...flags } });
+}
+
+export interface Fixture {
+  app: FastifyInstance;
+  ca: CertificateAuthority;
+  store: MemoryStore;
+  deps: ServerDeps;
+  settings: Settings;
+  logs: Record<string, unknown>[];
+  admin: Identity;
+  agent: Identity;
+  issue(name: string, opts?: { cliAuth?: boolean }): Promise<Identity>;
+}
+
+export function memoryLogger(level: Settings["logLevel"] = "info") {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const line of String(chunk).split("\n")) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logs, log: createLogger(level, sink) };
+}
+
+export async function makeFixture(flags: Record<string, unknown> = {}, autosigner?: Autosigner): Promise<Fixture> {
+  const settings = testSettings(flags);
+  const store = new MemoryStore();
+  await setupCa(store, { caName: "Puppet CA: ca.test", key: EC, caTtl: settings.caTtl, now: new Date() });
+  const { logs, log } = memoryLogger();
+  const ca = new CertificateAuthority({ store, settings, autosigner, audit: auditLogger(log) });
+  const issue = async (name: string, opts: { cliAuth?: boolean } = {}): Promise<Identity> => {
+    const g = await generateCertificate(ca, name, { actor: { who: "test", from: "test" }, key: EC, cliAuth: opts.cliAuth });
+    return { name, certPem: g.certPem, keyPem: g.keyPem, der: g.cert.der };
+  };
+  const admin = await issue("admin.test", { cliAuth: true });
+  const agent = await issue("agent.test");
+  const deps: ServerDeps = { ca, settings, log, peer: headerPeer };
+  const app = buildApp(deps);
+  await app.ready();
+  return { app, ca, store, deps, settings, logs, admin, agent, issue };
+}
+
+/** A fresh EC key and its CSR, PEM. */
+export async function makeCsr(commonName: string, opts: Omit<CsrOptions, "commonName"> = {}): Promise<{ csrPem: string; keyPem: string }> {
+  const keys = await generateKeyPair(EC);
+  const der = await buildCsr({ commonName, ...opts }, keys.privateKey, keys.publicKey);
+  return { csrPem: csrToPem(der), keyPem: keys.privateKey.export({ format: "pem", type: "pkcs8" }) as string };
+}

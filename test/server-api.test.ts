@@ -1,0 +1,340 @@
+/**
+ * Every endpoint in process (fastify inject): status, Content-Type and body as Puppet
+ * Server 7.9.5 answers them (reference 1.2), and fleetca's documented deviations.
+ */
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { parseCertificatePem } from "../src/pki/certificate.js";
+import { as, makeCsr, makeFixture, type Fixture } from "./helpers/server-fixture.js";
+import { verifyWithCrl } from "./helpers/openssl.js";
+
+const V1 = "/puppet-ca/v1";
+let f: Fixture;
+
+async function caPem(): Promise<string> {
+  return f.ca.caCertificatePem();
+}
+
+/** Every certificate a test obtains must pass `openssl verify -crl_check`. */
+async function assertVerifies(certPem: string): Promise<void> {
+  const r = verifyWithCrl(await caPem(), await f.ca.crlPem(), certPem);
+  assert.ok(r.ok, r.out);
+}
+
+async function submit(name: string, csrPem: string) {
+  return f.app.inject({ method: "PUT", url: `${V1}/certificate_request/${name}`, payload: csrPem, headers: { "content-type": "text/plain" } });
+}
+
+before(async () => {
+  f = await makeFixture();
+});
+
+describe("certificate", () => {
+  test("GET certificate/ca: the CA PEM as text/plain, with Last-Modified and 304 on If-Modified-Since", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate/ca` });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.equal(r.headers["x-puppet-version"], "7.23.0");
+    assert.equal(r.body, await caPem());
+    const lastModified = String(r.headers["last-modified"]);
+    assert.ok(lastModified.endsWith("GMT"));
+    const again = await f.app.inject({ url: `${V1}/certificate/ca`, headers: { "if-modified-since": lastModified } });
+    assert.equal(again.statusCode, 304);
+    assert.equal(again.body, "");
+    const older = new Date(Date.parse(lastModified) - 5000).toUTCString();
+    assert.equal((await f.app.inject({ url: `${V1}/certificate/ca`, headers: { "if-modified-since": older } })).statusCode, 200);
+  });
+
+  test("GET certificate/NAME: signed cert PEM; unknown or invalid names 404 text/plain", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate/agent.test` });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.equal(r.body, f.agent.certPem);
+    await assertVerifies(r.body);
+    for (const name of ["nosuch.example.com", "Upper.Example.com"]) {
+      const nf = await f.app.inject({ url: `${V1}/certificate/${name}` });
+      assert.equal(nf.statusCode, 404);
+      assert.equal(nf.headers["content-type"], "text/plain");
+      assert.equal(nf.body, `Could not find certificate ${name}`);
+    }
+  });
+
+  test("names with characters outside [A-Za-z0-9._-] are the router's HTML 404", async () => {
+    for (const url of [`${V1}/certificate/bad%20name!`, `${V1}/certificate/%2A.example.com`, `${V1}/certificate_request/has%20space.example.com`]) {
+      const r = await f.app.inject({ url });
+      assert.equal(r.statusCode, 404, url);
+      assert.equal(r.headers["content-type"], "text/html;charset=utf-8");
+      assert.equal(r.body, "Not Found");
+    }
+  });
+});
+
+describe("certificate_revocation_list", () => {
+  test("GET certificate_revocation_list/ca: PEM CRL, Last-Modified, 304", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca` });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.match(r.body, /^-----BEGIN X509 CRL-----/);
+    const again = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca`, headers: { "if-modified-since": String(r.headers["last-modified"]) } });
+    assert.equal(again.statusCode, 304);
+  });
+
+  test("the CRL's Last-Modified moves forward on a revoke, so an old copy is fetched again", async () => {
+    const before = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca` });
+    const victim = await f.issue("crl-victim.test");
+    await new Promise((r) => setTimeout(r, 1100));
+    await f.ca.revoke([victim.name], { who: "test", from: "test" });
+    const after = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca`, headers: { "if-modified-since": String(before.headers["last-modified"]) } });
+    assert.equal(after.statusCode, 200);
+    assert.notEqual(after.body, before.body);
+  });
+});
+
+describe("certificate_request", () => {
+  test("PUT accepted: 200 text/plain, empty; GET returns it; GET certificate is still 404", async () => {
+    const { csrPem } = await makeCsr("pending.test");
+    const r = await submit("pending.test", csrPem);
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.equal(r.headers["content-length"], "0");
+    const g = await f.app.inject({ url: `${V1}/certificate_request/pending.test` });
+    assert.equal(g.statusCode, 200);
+    assert.equal(g.headers["content-type"], "text/plain");
+    assert.equal(g.body, csrPem);
+    assert.equal((await f.app.inject({ url: `${V1}/certificate/pending.test` })).statusCode, 404);
+  });
+
+  test("PUT ignores the request Content-Type, as Puppet does", async () => {
+    for (const [name, type] of [["ctype-json.test", "application/json"], ["ctype-form.test", "application/x-www-form-urlencoded"]] as const) {
+      const { csrPem } = await makeCsr(name);
+      const r = await f.app.inject({ method: "PUT", url: `${V1}/certificate_request/${name}`, payload: csrPem, headers: { "content-type": type } });
+      assert.equal(r.statusCode, 200, r.body);
+    }
+  });
+
+  test("duplicate, mismatch and name errors: 400 text/plain;charset=utf-8 with Puppet's messages", async () => {
+    const { csrPem } = await makeCsr("dup.test");
+    assert.equal((await submit("dup.test", csrPem)).statusCode, 200);
+    const dup = await submit("dup.test", (await makeCsr("dup.test")).csrPem);
+    assert.equal(dup.statusCode, 400);
+    assert.equal(dup.headers["content-type"], "text/plain;charset=utf-8");
+    assert.equal(dup.body, "dup.test already has a requested certificate; ignoring certificate request");
+    // The duplicate check uses the CSR's CN, before the URL is compared (Puppet quirk 1).
+    assert.equal((await submit("other.test", csrPem)).body, "dup.test already has a requested certificate; ignoring certificate request");
+    const signed = await submit("agent.test", (await makeCsr("agent.test")).csrPem);
+    assert.equal(signed.body, "agent.test already has a signed certificate; ignoring certificate request");
+    const mismatch = await submit("url-name.test", (await makeCsr("cn-in-csr.test")).csrPem);
+    assert.equal(mismatch.statusCode, 400);
+    assert.equal(mismatch.body, 'Instance name "cn-in-csr.test" does not match requested key "url-name.test"');
+    const upper = await submit("Upper.Example.com", (await makeCsr("Upper.Example.com")).csrPem);
+    assert.equal(upper.statusCode, 400);
+    assert.equal(upper.body, "Certificate names must be lower case.");
+    const dash = await submit("trailing-dash-", (await makeCsr("trailing-dash-")).csrPem);
+    assert.equal(dash.statusCode, 400);
+    assert.match(dash.body, /^Subject hostname format is invalid/);
+  });
+
+  test("unparsable CSRs: 400 saying what is wrong (Puppet: 500 with a Java exception), nothing stored", async () => {
+    const valid = (await makeCsr("garbage.test")).csrPem;
+    const truncated = valid.slice(0, 120);
+    const der = Buffer.from(valid.replace(/-----[^-]+-----|\s/g, ""), "base64").toString("latin1");
+    const cases: [string, string][] = [
+      ["hello world", "no PEM block"],
+      ["", "empty"],
+      [truncated, "no PEM block"],
+      [der, "PEM"],
+      ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "BEGIN CERTIFICATE"],
+    ];
+    for (const [body, expected] of cases) {
+      const r = await submit("garbage.test", body);
+      assert.equal(r.statusCode, 400, body.slice(0, 30));
+      assert.equal(r.headers["content-type"], "text/plain;charset=utf-8");
+      assert.ok(r.body.includes(expected), r.body);
+    }
+    assert.equal((await f.app.inject({ url: `${V1}/certificate_request/garbage.test` })).statusCode, 404);
+  });
+
+  test("a body over max_csr_bytes: 413 with a message, nothing stored", async () => {
+    const { csrPem } = await makeCsr("big.test");
+    const r = await submit("big.test", csrPem + "#".repeat(f.settings.maxCsrBytes));
+    assert.equal(r.statusCode, 413);
+    assert.equal(r.headers["content-type"], "text/plain;charset=utf-8");
+    assert.match(r.body, /larger than 65536 bytes \(the max_csr_bytes setting\); nothing was stored/);
+    assert.equal((await f.app.inject({ url: `${V1}/certificate_request/big.test` })).statusCode, 404);
+  });
+
+  test("GET unknown: 404 text/plain", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate_request/nosuch.test` });
+    assert.equal(r.statusCode, 404);
+    assert.equal(r.headers["content-type"], "text/plain");
+    assert.equal(r.body, "Could not find certificate_request nosuch.test");
+  });
+
+  test("DELETE: admin only; removes the request; 404 after", async () => {
+    await submit("todelete.test", (await makeCsr("todelete.test")).csrPem);
+    const url = `${V1}/certificate_request/todelete.test`;
+    assert.equal((await f.app.inject({ method: "DELETE", url })).statusCode, 403);
+    assert.equal((await f.app.inject({ method: "DELETE", url, headers: as(f.agent) })).statusCode, 403);
+    const ok = await f.app.inject({ method: "DELETE", url, headers: as(f.admin) });
+    assert.equal(ok.statusCode, 204);
+    assert.equal((await f.app.inject({ url })).statusCode, 404);
+    assert.equal((await f.app.inject({ method: "DELETE", url, headers: as(f.admin) })).statusCode, 404);
+  });
+});
+
+describe("certificate_status", () => {
+  test("GET: requested object in Puppet's key order; content type follows Accept", async () => {
+    await submit("status.test", (await makeCsr("status.test")).csrPem);
+    const url = `${V1}/certificate_status/status.test`;
+    const r = await f.app.inject({ url, headers: as(f.admin, { accept: "*/*" }) });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "*/*;charset=UTF-8");
+    const s = JSON.parse(r.body) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(s), ["name", "state", "dns_alt_names", "subject_alt_names", "authorization_extensions", "fingerprint", "fingerprints"]);
+    assert.equal(s.state, "requested");
+    assert.deepEqual(Object.keys(s.fingerprints as object), ["SHA1", "SHA256", "SHA512", "default"]);
+    const json = await f.app.inject({ url, headers: as(f.admin, { accept: "application/json" }) });
+    assert.equal(json.headers["content-type"], "application/json;charset=utf-8");
+    const pson = await f.app.inject({ url, headers: as(f.admin, { accept: "text/pson" }) });
+    assert.equal(pson.headers["content-type"], "text/pson;charset=UTF-8");
+  });
+
+  test("GET signed: signed object with serial_number as a JSON integer and Puppet dates", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate_status/admin.test`, headers: as(f.admin) });
+    const s = JSON.parse(r.body) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(s), [
+      "name", "dns_alt_names", "state", "authorization_extensions", "subject_alt_names", "not_before", "fingerprints", "not_after", "serial_number", "fingerprint",
+    ]);
+    assert.equal(s.state, "signed");
+    assert.deepEqual(s.authorization_extensions, { pp_cli_auth: "true" });
+    assert.equal(typeof s.serial_number, "number");
+    assert.match(String(s.not_after), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dUTC$/);
+  });
+
+  test("GET unknown: 404 with Puppet's empty media type", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate_status/nosuch.test`, headers: as(f.admin) });
+    assert.equal(r.statusCode, 404);
+    assert.equal(r.headers["content-type"], ";charset=UTF-8");
+    assert.equal(r.body, "Resource not found.");
+  });
+
+  test("PUT body validation, in Puppet's words", async () => {
+    const url = `${V1}/certificate_status/status.test`;
+    const put = (payload: string, type = "application/json") => f.app.inject({ method: "PUT", url, payload, headers: as(f.admin, { "content-type": type }) });
+    const cases: [Awaited<ReturnType<typeof put>>, number, string][] = [
+      [await put('{"desired_state":"signed"}', "text/plain"), 415, "Unsupported media type."],
+      [await put("not json"), 400, "Request body is not JSON."],
+      [await put("{}"), 400, 'Missing required parameter "desired_state"'],
+      [await put('{"desired_state":"bogus"}'), 400, "State bogus invalid; Must specify desired state of 'signed' or 'revoked' for host status.test."],
+      [await put('{"desired_state":"signed","cert_ttl":"1h"}'), 400, 'cert_ttl specified for host status.test must be an integer, not "1h"'],
+    ];
+    for (const [r, status, body] of cases) {
+      assert.equal(r.statusCode, status, body);
+      assert.equal(r.headers["content-type"], "text/plain;charset=utf-8");
+      assert.equal(r.body, body);
+    }
+    const nosuch = await f.app.inject({
+      method: "PUT", url: `${V1}/certificate_status/nosuch.test`, payload: '{"desired_state":"signed"}', headers: as(f.admin, { "content-type": "application/json" }),
+    });
+    assert.equal(nosuch.statusCode, 404);
+    assert.equal(nosuch.body, "Invalid certificate subject.");
+  });
+
+  test("PUT signed (with cert_ttl) then revoked; conflicts are 409", async () => {
+    const name = "ttl.test";
+    await submit(name, (await makeCsr(name)).csrPem);
+    const url = `${V1}/certificate_status/${name}`;
+    const put = (payload: string) => f.app.inject({ method: "PUT", url, payload, headers: as(f.admin, { "content-type": "application/json" }) });
+    const early = await put('{"desired_state":"revoked"}');
+    assert.equal(early.statusCode, 409);
+    assert.equal(early.body, `Cannot revoke certificate for host ${name} without a signed certificate`);
+    const signed = await put('{"desired_state":"signed","cert_ttl":3600}');
+    assert.equal(signed.statusCode, 204);
+    assert.equal(signed.headers["content-type"], "text/plain");
+    assert.equal(signed.headers.vary, "Accept");
+    const pem = (await f.app.inject({ url: `${V1}/certificate/${name}` })).body;
+    await assertVerifies(pem);
+    const cert = parseCertificatePem(pem);
+    assert.ok(Math.abs(cert.notAfter.getTime() - Date.now() - 3600_000) < 120_000, "not-after is now + cert_ttl");
+    const again = await put('{"desired_state":"signed"}');
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.body, `Cannot sign certificate for host ${name} without a certificate request`);
+    assert.equal((await put('{"desired_state":"revoked"}')).statusCode, 204);
+    assert.equal((await put('{"desired_state":"revoked"}')).statusCode, 204, "re-revoking is idempotent");
+    const st = JSON.parse((await f.app.inject({ url, headers: as(f.admin) })).body) as { state: string };
+    assert.equal(st.state, "revoked");
+    assert.ok(!verifyWithCrl(await caPem(), await f.ca.crlPem(), pem).ok, "openssl sees it revoked");
+  });
+
+  test("PUT signed refuses extra SANs, authorization extensions and foreign extensions with 409", async () => {
+    const cases: [string, Parameters<typeof makeCsr>[1], RegExp][] = [
+      ["san.test", { altNames: ["DNS:san.test", "DNS:alt1.test"] }, /^CSR 'san.test' contains extra subject alternative names \(DNS:alt1.test\), which are disallowed/],
+      ["auth.test", { extensionRequests: [{ oid: "1.3.6.1.4.1.34380.1.3.13", value: "webserver" }] }, /^CSR 'auth.test' contains an authorization extension/],
+      ["badext.test", { extensionRequests: [{ oid: "1.2.3.4", value: "x" }] }, /^Found extensions that are not permitted: 1.2.3.4$/],
+    ];
+    for (const [name, opts, message] of cases) {
+      assert.equal((await submit(name, (await makeCsr(name, opts)).csrPem)).statusCode, 200, "stored while autosign is off");
+      const r = await f.app.inject({
+        method: "PUT", url: `${V1}/certificate_status/${name}`, payload: '{"desired_state":"signed"}', headers: as(f.admin, { "content-type": "application/json" }),
+      });
+      assert.equal(r.statusCode, 409, name);
+      assert.equal(r.headers["content-type"], "text/plain;charset=utf-8");
+      assert.match(r.body, message);
+    }
+  });
+
+  test("DELETE: 204 with Puppet's empty media type, removes without revoking; 404 after", async () => {
+    const victim = await f.issue("deleteme.test");
+    const url = `${V1}/certificate_status/${victim.name}`;
+    const r = await f.app.inject({ method: "DELETE", url, headers: as(f.admin) });
+    assert.equal(r.statusCode, 204);
+    assert.equal(r.headers["content-type"], ";charset=UTF-8");
+    assert.equal((await f.app.inject({ url: `${V1}/certificate/${victim.name}` })).statusCode, 404);
+    assert.ok(!(await f.ca.revokedSerials()).has(parseCertificatePem(victim.certPem).serial));
+    const again = await f.app.inject({ method: "DELETE", url, headers: as(f.admin) });
+    assert.equal(again.statusCode, 404);
+    assert.equal(again.body, "Resource not found.");
+  });
+});
+
+describe("certificate_statuses", () => {
+  test("GET any key lists everything; ?state filters; an unknown state lists everything", async () => {
+    const get = async (q = "") => {
+      const r = await f.app.inject({ url: `${V1}/certificate_statuses/any_key${q}`, headers: as(f.admin) });
+      assert.equal(r.statusCode, 200);
+      assert.equal(r.headers["content-type"], "*/*;charset=UTF-8");
+      return JSON.parse(r.body) as { name: string; state: string }[];
+    };
+    const all = await get();
+    assert.ok(all.some((s) => s.name === "admin.test" && s.state === "signed"));
+    assert.ok(all.some((s) => s.state === "requested"));
+    const requested = await get("?state=requested");
+    assert.ok(requested.length > 0 && requested.every((s) => s.state === "requested"));
+    assert.equal((await get("?state=bogus")).length, all.length);
+  });
+
+  test("no key: 400 Missing URL Segment", async () => {
+    const r = await f.app.inject({ url: `${V1}/certificate_statuses/`, headers: as(f.admin) });
+    assert.equal(r.statusCode, 400);
+    assert.equal(r.headers["content-type"], "text/plain;charset=utf-8");
+    assert.equal(r.body, "Missing URL Segment");
+  });
+});
+
+describe("expirations, status", () => {
+  test("GET expirations: application/json for any authenticated client", async () => {
+    const r = await f.app.inject({ url: `${V1}/expirations`, headers: as(f.agent) });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "application/json");
+    const body = JSON.parse(r.body) as { "ca-certs": Record<string, string>; crls: Record<string, string> };
+    assert.match(body["ca-certs"]["Puppet CA: ca.test"] ?? "", /UTC$/);
+    assert.match(body.crls["Puppet CA: ca.test"] ?? "", /UTC$/);
+  });
+
+  test("GET /status/v1/simple: running", async () => {
+    const r = await f.app.inject({ url: "/status/v1/simple" });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["content-type"], "text/plain;charset=utf-8");
+    assert.equal(r.body, "running");
+  });
+});

@@ -13,12 +13,14 @@ export const Exit = {
   CA_CHANGED: 5,
   /** The agent's certificate is revoked. */
   REVOKED: 6,
-  /** The agent's certificate is not yet valid (clock skew) or expired. */
+  /** The agent's certificate (or its CA's) is not yet valid: clock skew. (Expired has its own code since the fix differs.) */
   VALIDITY: 7,
   /** The server could not be reached or answered something unexpected. */
   UNAVAILABLE: 8,
   /** Gave up waiting for a signature after maxwaitforcert. */
   TIMED_OUT: 9,
+  /** The agent's certificate (or its CA's) has expired: enroll again. */
+  EXPIRED: 10,
 } as const;
 
 export type ExitCode = (typeof Exit)[keyof typeof Exit];

@@ -1,7 +1,9 @@
 /** Top-level commands beyond `fleetca ca` (server, agent), registered here so main.ts stays one screen. */
 import type { Command } from "commander";
+import * as agent from "./agent.js";
 import type { Io } from "./io.js";
 
-export function registerExtensions(_program: Command, _io: Io, _setCode: (c: number) => void): void {
+export function registerExtensions(program: Command, io: Io, setCode: (c: number) => void): void {
   // `fleetca server` and `fleetca agent` register themselves here.
+  agent.register(program, io, setCode);
 }

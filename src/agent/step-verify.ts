@@ -1,0 +1,98 @@
+/**
+ * Step 6: check the credentials locally (key, CA, CRL, clock), renew them when they near expiry, then prove them
+ * with one mutual-TLS request to the server. When the server refuses our certificate, a fresh CRL tells whether
+ * it was revoked since we last looked.
+ */
+import { parseCertificatePem } from "../pki/certificate.js";
+import { fingerprint } from "../pki/fingerprint.js";
+import { rfcName } from "../pki/name.js";
+import { checkCredentials, dueForRenewal } from "./checks.js";
+import { AgentError } from "./errors.js";
+import { failureError } from "./failures.js";
+import type { Failure } from "./client.js";
+import type { State, StepContext } from "./states.js";
+import { refreshCrl } from "./step-trust.js";
+import type { TrustMaterial } from "./trust.js";
+
+type VerifyState = Extract<State, { name: "Verify" }>;
+
+function check(ctx: StepContext, s: VerifyState, trust: TrustMaterial): AgentError | undefined {
+  return checkCredentials({
+    certname: ctx.opts.certname,
+    cert: s.cert,
+    certPath: ctx.ssldir.path("cert"),
+    keyPath: ctx.ssldir.path("privateKey"),
+    keySpki: s.key.spki,
+    bundle: trust,
+    crl: trust.crl,
+    now: ctx.deps.clock(),
+  });
+}
+
+export async function verify(ctx: StepContext, s: VerifyState): Promise<State> {
+  const { client, deps, opts } = ctx;
+  const problem = check(ctx, s, s.trust);
+  if (problem) throw problem;
+  if (!s.renewed && (opts.mode === "renew" || dueForRenewal(s.cert, deps.clock(), opts.hostcertRenewalInterval))) {
+    return { name: "Renew", trust: s.trust, key: s.key, cert: s.cert, certPem: s.certPem };
+  }
+  const probe = await client.probeMutualTls(s.trust, { certPem: s.certPem, keyPem: s.key.pem });
+  let mutualTls: "proven" | "unconfirmed" = "proven";
+  if (!probe.ok) {
+    // A server without the `expirations` endpoint still completed the handshake with our certificate offered.
+    if (probe.failure.kind === "not-found") mutualTls = "unconfirmed";
+    else throw await refused(ctx, s, probe.failure);
+  }
+  deps.emit({
+    type: "verified",
+    subject: rfcName(s.cert.subject),
+    issuer: rfcName(s.cert.issuer),
+    serial: s.cert.serial.toString(16).toUpperCase(),
+    notAfter: s.cert.notAfter,
+    fingerprint: fingerprint(s.cert.der),
+    mutualTls,
+    url: client.serverUrl,
+  });
+  return { name: "Done", trust: s.trust, cert: s.cert };
+}
+
+/** Why the server would not take our certificate: revoked (per a fresh CRL), or else the server's own words. */
+async function refused(ctx: StepContext, s: VerifyState, f: Failure): Promise<AgentError> {
+  const what = `make a mutual-TLS request to ${ctx.client.serverUrl}`;
+  const byServer = f.kind === "client-cert-refused" || (f.kind === "http" && (f.status === 401 || f.status === 403));
+  if (!byServer) return failureError(f, what, s.trust);
+  const fresh = await refreshCrl(ctx, s.trust);
+  if (fresh) {
+    const problem = check(ctx, s, fresh);
+    if (problem) return problem;
+  }
+  return new AgentError("server-refused", `The server at ${ctx.client.serverUrl} refused this node's certificate (${f.kind === "http" ? `HTTP ${f.status}: ${f.message}` : f.code}), although it checks out here.`, {
+    remedies: [{ note: "Look at the server's log for the reason (its auth rules, or a CA it does not share with this node's CA)." }],
+  });
+}
+
+export async function renew(ctx: StepContext, s: Extract<State, { name: "Renew" }>): Promise<State> {
+  const { client, deps, ssldir, opts } = ctx;
+  deps.emit({ type: "renewal", action: "renewing", notAfter: s.cert.notAfter });
+  const r = await client.renewCertificate(s.trust, { certPem: s.certPem, keyPem: s.key.pem });
+  const giveUp = (err: AgentError): State => {
+    if (opts.mode === "renew" || err.kind === "ca-changed") throw err;
+    // Automatic renewal is best effort: the current certificate is still good, so carry on with it.
+    deps.emit({ type: "renewal", action: "failed", notAfter: s.cert.notAfter, reason: err.message });
+    return { name: "Verify", trust: s.trust, key: s.key, cert: s.cert, certPem: s.certPem, renewed: true };
+  };
+  const what = `renew the certificate for ${opts.certname} at ${client.caUrl}`;
+  if (!r.ok) return giveUp(failureError(r.failure, what, s.trust));
+  let cert;
+  try {
+    cert = parseCertificatePem(r.value);
+  } catch (e) {
+    return giveUp(new AgentError("unavailable", `Could not ${what}: the answer is not a certificate (${(e as Error).message}).`));
+  }
+  if (!cert.spki.equals(s.key.spki) || cert.commonName !== opts.certname) {
+    return giveUp(new AgentError("unavailable", `Could not ${what}: the CA sent a certificate for another key or name.`));
+  }
+  await ssldir.write("cert", r.value);
+  deps.emit({ type: "renewal", action: "renewed", notAfter: cert.notAfter });
+  return { name: "Verify", trust: s.trust, key: s.key, cert, certPem: r.value, renewed: true };
+}

@@ -4,6 +4,7 @@
  * reads the "client certificate" from test headers instead of a TLS socket.
  */
 import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
 import { Writable } from "node:stream";
 import { CertificateAuthority } from "../../src/ca/authority.js";
 import type { Autosigner } from "../../src/ca/autosign.js";
@@ -65,12 +66,14 @@ export function memoryLogger(level: Settings["logLevel"] = "info") {
   return { logs, log: createLogger(level, sink) };
 }
 
-export async function makeFixture(flags: Record<string, unknown> = {}, autosigner?: Autosigner): Promise<Fixture> {
+/** `autosigner` may be a factory, for adapters that log (host/autosign.ts). */
+export async function makeFixture(flags: Record<string, unknown> = {}, autosigner?: Autosigner | ((log: Logger) => Autosigner)): Promise<Fixture> {
   const settings = testSettings(flags);
   const store = new MemoryStore();
   await setupCa(store, { caName: "Puppet CA: ca.test", key: EC, caTtl: settings.caTtl, now: new Date() });
   const { logs, log } = memoryLogger();
-  const ca = new CertificateAuthority({ store, settings, autosigner, audit: auditLogger(log) });
+  const signer = typeof autosigner === "function" ? autosigner(log) : autosigner;
+  const ca = new CertificateAuthority({ store, settings, autosigner: signer, audit: auditLogger(log) });
   const issue = async (name: string, opts: { cliAuth?: boolean } = {}): Promise<Identity> => {
     const g = await generateCertificate(ca, name, { actor: { who: "test", from: "test" }, key: EC, cliAuth: opts.cliAuth });
     return { name, certPem: g.certPem, keyPem: g.keyPem, der: g.cert.der };

@@ -1,0 +1,143 @@
+/**
+ * `fleetca server`: on an empty directory, create the CA and the server's own certificate
+ * (as Puppet Server's first boot does), then serve Puppet's CA API over HTTPS until SIGTERM.
+ * SIGHUP re-reads the settings and the TLS files without dropping connections.
+ *
+ * stdout carries the JSON log lines only (one per request and per state change); the
+ * human summary at startup goes to stderr, so `fleetca server | jq` works.
+ */
+import os from "node:os";
+import path from "node:path";
+import type { Command } from "commander";
+import type { Logger } from "pino";
+import { CertificateAuthority } from "../ca/authority.js";
+import type { CaStore } from "../ca/store.js";
+import { settingSources, type Settings } from "../config/index.js";
+import { autosignerFor } from "../host/autosign.js";
+import { Ssldir } from "../host/ssldir.js";
+import { fingerprint } from "../pki/fingerprint.js";
+import type { ServerDeps } from "../server/deps.js";
+import { ensureCa, ensureServerIdentity, serverAltNames } from "../server/identity.js";
+import { listen, type RunningServer } from "../server/listen.js";
+import { auditLogger, createLogger } from "../server/log.js";
+import { openStore } from "../store/open.js";
+import { settingsFrom, type CommonFlags } from "./context.js";
+import { Exit } from "./exit-codes.js";
+import type { Io } from "./io.js";
+import { guarded } from "./shared.js";
+
+/**
+ * The server's ssldir: the `ssldir` setting when one was given, otherwise `ssl` beside the
+ * CA directory (/var/lib/fleetca/ca -> /var/lib/fleetca/ssl; ./data/ca -> ./data/ssl), so
+ * one directory holds everything a server instance owns.
+ */
+export function serverSsldir(settings: Settings): string {
+  const source = settingSources(settings).ssldir ?? "default";
+  return source.startsWith("default") ? path.join(path.dirname(path.resolve(settings.cadir)), "ssl") : settings.ssldir;
+}
+
+/** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
+const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes"] as const;
+
+function makeCa(store: CaStore, settings: Settings, log: Logger): CertificateAuthority {
+  return new CertificateAuthority({
+    store,
+    settings,
+    autosigner: autosignerFor(settings.autosign, settings.autosignTimeout, log),
+    audit: auditLogger(log),
+  });
+}
+
+/** Signals the server reacts to; tests pass their own emitter. */
+export interface SignalSource {
+  on(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): unknown;
+  off(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): unknown;
+}
+
+export async function runServer(flags: CommonFlags, io: Io, signals: SignalSource = process): Promise<number> {
+  const settings = settingsFrom(flags, io);
+  const log = createLogger(settings.logLevel);
+  const store = await openStore(settings.store, path.resolve(settings.cadir));
+  if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
+  const created = await ensureCa(store, settings);
+  const deps: ServerDeps = { ca: makeCa(store, settings, log), settings, log };
+  const files = new Ssldir(serverSsldir(settings));
+  const hostName = os.hostname();
+
+  const loadTls = async () => {
+    const identity = await ensureServerIdentity(deps.ca, settings, files, hostName);
+    const caPem = await deps.ca.caCertificatePem();
+    await files.writeCa(caPem, await deps.ca.crlPem());
+    return { identity, tls: { keyPem: identity.keyPem, certPem: identity.certPem, caPem } };
+  };
+  const { identity, tls } = await loadTls();
+  const running: RunningServer = await listen(deps, tls, { host: settings.bind, port: settings.port });
+
+  const material = await deps.ca.current();
+  const caFingerprint = fingerprint(material.cert.der);
+  const enrollHost = settings.certname;
+  const portFlag = running.port === 8140 ? "" : ` --serverport ${running.port}`;
+  io.err(`CA "${material.cert.commonName}" in ${store.location}${created ? " (created now)" : ""}`);
+  io.err(`CA fingerprint (SHA256): ${caFingerprint}`);
+  io.err(`Server certificate for ${settings.certname} (${serverAltNames(settings, hostName).map((n) => (n.includes(":") ? n : `DNS:${n}`)).join(", ")}) in ${files.dir}${identity.issued ? " (issued now)" : ""}`);
+  io.err(`Listening on ${running.url}; autosign: ${String(settings.autosign)}`);
+  io.err("Enroll an agent:");
+  io.err(`  puppet ssl bootstrap --server ${enrollHost}${portFlag}`);
+  io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`}`);
+  io.err("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
+  log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint });
+
+  let reloading = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = settingsFrom(flags, io);
+        const ignored = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(settings[k]));
+        if (ignored.length > 0) log.warn({ settings: ignored }, `these settings take effect only after a restart: ${ignored.join(", ")}`);
+        log.level = next.logLevel;
+        deps.ca = makeCa(store, next, log);
+        deps.settings = next;
+        running.reloadTls((await loadTls()).tls);
+        log.info({ msg: "reloaded", autosign: String(next.autosign) });
+      } catch (e) {
+        log.error({ err: e }, `reload failed, still running with the previous settings: ${(e as Error).message}`);
+      }
+    });
+  };
+
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      signals.off("SIGTERM", stop);
+      signals.off("SIGINT", stop);
+      signals.off("SIGHUP", reload);
+      log.info({ msg: "stopping: finishing requests in flight" });
+      void reloading
+        .then(() => running.close())
+        .then(() => store.close())
+        .catch((e: unknown) => log.error({ err: e }, "error while stopping"))
+        .finally(() => {
+          log.info({ msg: "stopped" });
+          resolve();
+        });
+    };
+    signals.on("SIGTERM", stop);
+    signals.on("SIGINT", stop);
+    signals.on("SIGHUP", reload);
+  });
+  return Exit.OK;
+}
+
+export function register(program: Command, io: Io, setCode: (c: number) => void): void {
+  program
+    .command("server")
+    .description("run the CA server (Puppet's CA API over HTTPS); creates the CA and its own certificate on first start")
+    .option("--config <file>", "fleetca YAML config file (Puppet's setting names)")
+    .option("--cadir <dir>", "CA directory (Puppet Server layout); created when empty")
+    .option("--bind <addr>", "listen address (default 0.0.0.0)")
+    .option("--port <n>", "HTTPS port (default 8140)")
+    .option("--certname <name>", "the server's certificate name (default: the host name)")
+    .option("--dns-alt-names <a,b>", "names in the server certificate (default: puppet and the host name), plus the certname")
+    .option("--autosign <mode>", "false, true, or the path of a glob file or a policy executable")
+    .option("--store <url>", "store: file: (default, Puppet's layout under cadir) or postgres://...")
+    .action(guarded(io, setCode, async (...args) => runServer(args[0] as CommonFlags, io)));
+}

@@ -1,0 +1,71 @@
+/**
+ * Driving fleetca the way an operator does (the built CLI as a separate process) and the
+ * way the server does (the CertificateAuthority in this process, over the same FileStore).
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { CertificateAuthority, type CaSettings } from "../../src/ca/authority.js";
+import { FileStore } from "../../src/store/file/index.js";
+import { FLEETCA_BIN, TMP_DIR } from "./paths.js";
+
+export type CaKeyType = "rsa-4096" | "ec-p256";
+
+export interface CliRun {
+  code: number;
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `fleetca ARGS` as a child process and times it from spawn to exit. */
+export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [FLEETCA_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      resolve({ code: code ?? -1, ms: performance.now() - t0, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+  });
+}
+
+/** A fresh CA directory under bench/results/tmp/ made by `fleetca ca setup`. */
+export async function freshCa(label: string, keyType: CaKeyType): Promise<string> {
+  const cadir = join(TMP_DIR, "ca", label);
+  rmSync(cadir, { recursive: true, force: true });
+  mkdirSync(join(TMP_DIR, "ca"), { recursive: true });
+  const keyArgs = keyType === "rsa-4096" ? ["--key-type", "rsa", "--keylength", "4096"] : ["--key-type", "ec", "--curve", "P-256"];
+  const r = await fleetcaCli(["ca", "setup", "--cadir", cadir, "--ca-name", `Bench CA ${label}`, ...keyArgs]);
+  if (r.code !== 0) throw new Error(`fleetca ca setup failed (${r.code}): ${r.stderr}`);
+  return cadir;
+}
+
+export const BENCH_SETTINGS: CaSettings = {
+  caTtl: 5 * 365 * 86_400,
+  allowSubjectAltNames: false,
+  allowAuthorizationExtensions: false,
+  allowDuplicateCerts: false,
+};
+
+/** The CA in this process, as the server holds it. */
+export function inProcessCa(cadir: string): CertificateAuthority {
+  return new CertificateAuthority({ store: new FileStore(cadir), settings: BENCH_SETTINGS });
+}
+
+export const BENCH_ACTOR = { who: "bench", from: "localhost" };
+
+/** Median of numbers (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

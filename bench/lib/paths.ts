@@ -1,0 +1,11 @@
+/** Where the bench keeps its results and its scratch files. */
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const BENCH_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const ROOT = resolve(BENCH_DIR, "..");
+export const RESULTS_DIR = join(BENCH_DIR, "results");
+/** Gitignored: cached agent keys, CA directories, CSR files. Safe to delete. */
+export const TMP_DIR = join(RESULTS_DIR, "tmp");
+/** The built CLI (`npm run bench` builds first), run as an operator would. */
+export const FLEETCA_BIN = join(ROOT, "bin", "fleetca.js");

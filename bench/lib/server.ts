@@ -1,0 +1,112 @@
+/**
+ * Starts `fleetca server` (the built CLI) as its own process, so its memory and CPU can be
+ * read from /proc without the load generator's mixed in, and times how long it takes
+ * from spawn to the first answered GET /status/v1/simple.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { openSync, closeSync, readFileSync } from "node:fs";
+import https from "node:https";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { FLEETCA_BIN, TMP_DIR } from "./paths.js";
+
+export interface RunningServer {
+  pid: number;
+  url: string;
+  /** Spawn to first 200 from /status/v1/simple. */
+  startMs: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A port the kernel just handed out on 127.0.0.1 (closed again, then reused by the server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServerOptions {
+  cadir: string;
+  autosign?: boolean;
+  port?: number;
+  /** Extra `fleetca server` flags. */
+  args?: string[];
+  /** Give up waiting for the first answer after this long. */
+  timeoutMs?: number;
+  logFile?: string;
+}
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const port = o.port ?? (await freePort());
+  const url = `https://127.0.0.1:${port}`;
+  const args = [
+    FLEETCA_BIN, "server", "--cadir", o.cadir, "--bind", "127.0.0.1", "--port", String(port),
+    "--autosign", String(o.autosign ?? true), "--certname", "ca.bench.test", ...(o.args ?? []),
+  ];
+  const log = openSync(o.logFile ?? join(TMP_DIR, `server-${port}.log`), "w");
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" } });
+  closeSync(log);
+  let exited: string | undefined;
+  child.once("exit", (code, signal) => (exited = `exited with ${code ?? signal}`));
+  const deadline = t0 + (o.timeoutMs ?? 30_000);
+  for (;;) {
+    if (exited) throw new Error(`fleetca server ${exited} before answering; see ${o.logFile ?? "bench/results/tmp/server-*.log"}`);
+    if (performance.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`fleetca server did not answer /status/v1/simple within ${o.timeoutMs ?? 30_000} ms`);
+    }
+    if ((await probe(url)) === 200) break;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const startMs = performance.now() - t0;
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      // A server that does not stop on SIGTERM within 5 s is killed, so a run never hangs.
+      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+    });
+  return { pid: child.pid!, url, startMs, child, stop };
+}
+
+/** One GET /status/v1/simple on a fresh connection; the status code, or 0 if nothing answered. */
+export function probe(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get(`${url}/status/v1/simple`, { rejectUnauthorized: false, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(0));
+  });
+}
+
+export interface Memory {
+  /** Resident set size now, kB. */
+  rssKb: number;
+  /** Peak resident set size since start (VmHWM), kB. */
+  hwmKb: number;
+}
+
+export function memoryOf(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN);
+  return { rssKb: kb("VmRSS"), hwmKb: kb("VmHWM") };
+}
+
+/** CPU time (user + system) the process has used, ms. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}

@@ -1,0 +1,77 @@
+/**
+ * The benchmark runner (`npm run bench`, which builds first):
+ *
+ *   npm run bench                                  every scenario at full size (~15 min here)
+ *   npm run bench -- --scenario revoke             one scenario (enroll, signall, list, revoke, server)
+ *   npm run bench -- --scenario enroll --n 300     a smaller N for that scenario
+ *   npm run bench -- --quick                       every scenario small (results go to results/tmp/quick)
+ *   npm run bench -- --puppetserver                also Puppet Server (bench/puppetserver.sh installs it)
+ *
+ * Full-size runs write bench/results/<scenario>.json and regenerate bench/results/README.md;
+ * runs with --quick or --n write under bench/results/tmp/ unless --out says otherwise, so a
+ * quick look never overwrites the committed figures.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { RESULTS_DIR, TMP_DIR } from "./lib/paths.js";
+import { regenerateReadme, writeResult, type ScenarioResult } from "./lib/results.js";
+import { enrollScenarios } from "./scenarios/enroll.js";
+import { listScenario } from "./scenarios/list.js";
+import { revokeScenario } from "./scenarios/revoke.js";
+import { signAllScenario } from "./scenarios/signall.js";
+import { puppetServerScenarios } from "./scenarios/puppetserver.js";
+
+const ALL = ["enroll", "signall", "list", "revoke"] as const;
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: "string", short: "s", default: ALL.join(",") },
+    n: { type: "string", short: "n" },
+    c: { type: "string", short: "c", default: "16" },
+    quick: { type: "boolean", default: false },
+    puppetserver: { type: "boolean", default: process.env.FLEETCA_BENCH_PUPPETSERVER === "1" },
+    out: { type: "string" },
+  },
+});
+
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+const chosen = values.scenario!.split(",").map((s) => s.trim()).filter(Boolean);
+for (const s of chosen) {
+  if (!(ALL as readonly string[]).includes(s) && s !== "server") {
+    console.error(`unknown scenario "${s}"; choose from ${[...ALL, "server"].join(", ")}`);
+    process.exit(2);
+  }
+}
+const n = values.n === undefined ? undefined : Number(values.n);
+if (n !== undefined && !(n > 0)) {
+  console.error("--n must be a positive number");
+  process.exit(2);
+}
+const quick = values.quick;
+const out = values.out ?? (quick || n !== undefined ? join(TMP_DIR, "quick") : RESULTS_DIR);
+const size = (full: number, small: number) => n ?? (quick ? small : full);
+
+const save = (r: ScenarioResult) => {
+  const file = writeResult(out, r);
+  console.log(`\n== ${r.scenario}: ${r.title}  (${file})`);
+  for (const row of r.rows) {
+    const met = row.met === true ? "  [met]" : row.met === false ? "  [NOT MET]" : "";
+    console.log(`  ${row.measurement}: ${row.fleetca}${row.compare ? `  (${row.compare})` : ""}${row.target ? `  target ${row.target}` : ""}${met}`);
+  }
+};
+
+const t0 = Date.now();
+const wants = (s: string) => chosen.includes(s);
+if (wants("enroll") || wants("server")) {
+  for (const r of await enrollScenarios({ n: size(2000, 300), concurrency: Number(values.c), command, serverOnly: !wants("enroll") })) save(r);
+}
+if (wants("signall")) save(await signAllScenario({ pending: size(10_000, 500), command }));
+if (wants("list")) save(await listScenario({ entries: size(100_000, 10_000), command }));
+if (wants("revoke")) {
+  const top = size(100_000, 10_000);
+  save(await revokeScenario({ levels: [0, Math.round(top / 10), top], samples: quick ? 5 : 7, command }));
+}
+if (values.puppetserver) {
+  for (const r of await puppetServerScenarios({ n: size(2000, 300), concurrency: Number(values.c), pending: size(1000, 200), command })) save(r);
+}
+console.log(`\nREADME: ${regenerateReadme(out)}  (${Math.round((Date.now() - t0) / 1000)} s)`);

@@ -11,6 +11,20 @@ const BASE = "/puppet-ca/v1";
 /** A fetched document, or word that the copy we hold is still current (HTTP 304). */
 export type Fetched = { notModified: false; pem: string } | { notModified: true };
 
+/** What the state machine needs from the CA (declared here, used there; tests substitute an in-process CA). */
+export interface CaApi {
+  readonly caUrl: string;
+  readonly serverUrl: string;
+  fetchCaBundleUnverified(): Promise<Result<{ pem: string; peer?: Buffer }>>;
+  refreshCaBundle(trust: Trust, since?: Date): Promise<Result<Fetched>>;
+  getCrl(trust: Trust, since?: Date): Promise<Result<Fetched>>;
+  getCertificateRequest(trust: Trust, name: string): Promise<Result<string>>;
+  submitCertificateRequest(trust: Trust, name: string, csrPem: string): Promise<Result<void>>;
+  getCertificate(trust: Trust, name: string): Promise<Result<string>>;
+  renewCertificate(trust: Trust, identity: Identity): Promise<Result<string>>;
+  probeMutualTls(trust: Trust, identity: Identity): Promise<Result<{ status: number }>>;
+}
+
 export interface CaClientOptions {
   /** Where the CA API lives (ca_server:ca_port). */
   ca: HostPort;
@@ -19,7 +33,7 @@ export interface CaClientOptions {
   timeoutMs?: number;
 }
 
-export class CaClient {
+export class CaClient implements CaApi {
   private readonly transport: Transport;
 
   constructor(private readonly opts: CaClientOptions) {

@@ -8,7 +8,7 @@ import type { KeyObject } from "node:crypto";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import type { ParsedCsr } from "../pki/csr.js";
 import type { KeySpec } from "../pki/keys.js";
-import type { CaClient } from "./client.js";
+import type { CaApi } from "./client.js";
 import type { AgentError } from "./errors.js";
 import type { Ssldir } from "./ssldir.js";
 import type { CaBundle, TrustMaterial } from "./trust.js";
@@ -80,5 +80,5 @@ export interface StepContext {
   opts: AgentOptions;
   deps: AgentDeps;
   ssldir: Ssldir;
-  client: CaClient;
+  client: CaApi;
 }

@@ -48,9 +48,11 @@ export class Ssldir {
 
   private async ensureDirs(): Promise<void> {
     // Puppet's modes: ssldir 0771, certs 0755, private_keys 0750.
-    await mkdir(this.dir, { recursive: true, mode: 0o771 });
-    await mkdir(path.join(this.dir, "certs"), { recursive: true, mode: 0o755 });
-    await mkdir(path.join(this.dir, "private_keys"), { recursive: true, mode: 0o750 });
+    // chmod after mkdir: mkdir's mode is filtered by the umask.
+    for (const [dir, mode] of [[this.dir, 0o771], [path.join(this.dir, "certs"), 0o755], [path.join(this.dir, "private_keys"), 0o750]] as const) {
+      await mkdir(dir, { recursive: true, mode });
+      await chmod(dir, mode);
+    }
   }
 
   async writeIdentity(certname: string, keyPem: string, certPem: string): Promise<void> {

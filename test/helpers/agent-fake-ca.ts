@@ -86,7 +86,7 @@ export class FakeCa implements CaApi {
     return this.pinned("getCert", () => this.ca.getCertificatePem(name));
   }
 
-  renewCertificate(_t: Trust, id: Identity): Promise<Result<string>> {
+  async renewCertificate(_t: Trust, id: Identity): Promise<Result<string>> {
     if (this.renewFailure) {
       this.calls.push("renew");
       return { ok: false, failure: this.renewFailure };

@@ -50,6 +50,15 @@ export async function listen(deps: ServerDeps, tls: TlsMaterial, where: { host: 
     url: `https://${host}:${address.port}`,
     port: address.port,
     reloadTls: (m) => (server as unknown as TlsServer).setSecureContext(secureContext(m)),
-    close: () => app.close(),
+    close: async () => {
+      // app.close() reaps connections idle at that moment; one serving a request in flight
+      // becomes idle only when it answers, and would then linger until the keep-alive timeout.
+      const reaper = setInterval(() => server?.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(reaper);
+      }
+    },
   };
 }

@@ -4,7 +4,7 @@
  * CLI with the CRL for a sample (one process for the whole sample, to keep it cheap).
  */
 import { spawnSync } from "node:child_process";
-import { X509Certificate, createPublicKey } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentIdentity } from "./agents.js";
@@ -41,7 +41,7 @@ export function checkCertificate(pem: string, agent: AgentIdentity, ca: X509Cert
   else ok = problem(`subject is ${JSON.stringify(cert.subject)}`);
   if (cert.verify(ca.publicKey) && cert.checkIssued(ca)) acc.signatureOk++;
   else ok = problem("signature does not verify against the CA certificate");
-  const spki = createPublicKey(cert.publicKey).export({ type: "spki", format: "der" }).toString("base64");
+  const spki = cert.publicKey.export({ type: "spki", format: "der" }).toString("base64");
   if (spki === agent.spki) acc.keyMatch++;
   else ok = problem("certificate does not carry the agent's public key");
   return ok;

@@ -39,9 +39,11 @@ export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise
 
 /** A fresh CA directory under bench/results/tmp/ made by `fleetca ca setup`. */
 export async function freshCa(label: string, keyType: CaKeyType): Promise<string> {
-  const cadir = join(TMP_DIR, "ca", label);
-  rmSync(cadir, { recursive: true, force: true });
-  mkdirSync(join(TMP_DIR, "ca"), { recursive: true });
+  // <label>/ca, so the server's ssldir (`ssl` beside the cadir) is per CA too.
+  const home = join(TMP_DIR, "ca", label);
+  rmSync(home, { recursive: true, force: true });
+  mkdirSync(home, { recursive: true });
+  const cadir = join(home, "ca");
   const keyArgs = keyType === "rsa-4096" ? ["--key-type", "rsa", "--keylength", "4096"] : ["--key-type", "ec", "--curve", "P-256"];
   const r = await fleetcaCli(["ca", "setup", "--cadir", cadir, "--ca-name", `Bench CA ${label}`, ...keyArgs]);
   if (r.code !== 0) throw new Error(`fleetca ca setup failed (${r.code}): ${r.stderr}`);

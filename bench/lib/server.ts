@@ -4,10 +4,10 @@
  * from spawn to the first answered GET /status/v1/simple.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import https from "node:https";
 import { createServer } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FLEETCA_BIN, TMP_DIR } from "./paths.js";
 
 export interface RunningServer {
@@ -40,24 +40,30 @@ export interface ServerOptions {
   /** Give up waiting for the first answer after this long. */
   timeoutMs?: number;
   logFile?: string;
+  /** How to run the CLI: default the built bin/fleetca.js; tests pass a tsx entry instead. */
+  entry?: string[];
+  /** Extra environment (FLEETCA_* settings). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const port = o.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
   const args = [
-    FLEETCA_BIN, "server", "--cadir", o.cadir, "--bind", "127.0.0.1", "--port", String(port),
+    ...(o.entry ?? [FLEETCA_BIN]), "server", "--cadir", o.cadir, "--bind", "127.0.0.1", "--port", String(port),
     "--autosign", String(o.autosign ?? true), "--certname", "ca.bench.test", ...(o.args ?? []),
   ];
-  const log = openSync(o.logFile ?? join(TMP_DIR, `server-${port}.log`), "w");
+  const logFile = o.logFile ?? join(TMP_DIR, `server-${port}.log`);
+  mkdirSync(dirname(logFile), { recursive: true });
+  const log = openSync(logFile, "w");
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" } });
+  const child = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...o.env } });
   closeSync(log);
   let exited: string | undefined;
   child.once("exit", (code, signal) => (exited = `exited with ${code ?? signal}`));
   const deadline = t0 + (o.timeoutMs ?? 30_000);
   for (;;) {
-    if (exited) throw new Error(`fleetca server ${exited} before answering; see ${o.logFile ?? "bench/results/tmp/server-*.log"}`);
+    if (exited) throw new Error(`fleetca server ${exited} before answering; see ${logFile}`);
     if (performance.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`fleetca server did not answer /status/v1/simple within ${o.timeoutMs ?? 30_000} ms`);

@@ -1,0 +1,40 @@
+/**
+ * Keeps the benchmark from rotting: the load generator enrolls 20 agents against a real
+ * `fleetca server` on 127.0.0.1 (source run through tsx, EC CA made on first boot) and
+ * every certificate must come back valid. No timing is asserted: figures belong in bench/results.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { makeIdentity } from "../bench/lib/agents.js";
+import { runLoad } from "../bench/lib/load.js";
+import { memoryOf, startServer, type RunningServer } from "../bench/lib/server.js";
+
+const root = mkdtempSync(join(tmpdir(), "fleetca-bench-smoke-"));
+let server: RunningServer | undefined;
+after(async () => {
+  await server?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("the load generator enrolls 20 agents against fleetca server and checks every certificate", async () => {
+  server = await startServer({
+    cadir: join(root, "ca"),
+    entry: ["--import", "tsx", join(import.meta.dirname, "helpers", "cli-entry.ts")],
+    env: { FLEETCA_KEY_TYPE: "ec" },
+    logFile: join(root, "server.log"),
+    timeoutMs: 60_000,
+  });
+  assert.ok(memoryOf(server.pid).rssKb > 0);
+  const agents = await Promise.all(Array.from({ length: 20 }, (_, i) => makeIdentity(`smoke-${i}.bench.test`, "ec")));
+  const r = await runLoad({ url: server.url, agents, concurrency: 4, opensslSample: 5 });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.succeeded, 20);
+  assert.equal(r.check.signatureOk, 20);
+  assert.equal(r.check.keyMatch, 20);
+  assert.equal(r.openssl.ok, r.openssl.sample);
+  assert.ok(r.openssl.sample > 0);
+  assert.ok(r.perSecond > 0 && r.latencyMs.p99 >= r.latencyMs.p50);
+});

@@ -1,0 +1,319 @@
+/**
+ * CaStore over Puppet Server's CA directory (reference/puppetserver-ca.md section 2), so
+ * that fleetca and Puppet's own tools can work on the same cadir, one after the other.
+ *
+ * fleetca adds two files Puppet ignores: `.fleetca.lock` (the cross-process lock) and
+ * `fleetca_index.jsonl` (the list index; safe to delete, it is rebuilt from the PEM files).
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { createPublicKey } from "node:crypto";
+import { chmod, mkdir, readFile, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import {
+  StoreConflictError,
+  type CaMaterial,
+  type CaStore,
+  type IndexEntry,
+  type InventoryEntry,
+  type Summarize,
+} from "../../ca/store.js";
+import { isErrno, unlinkDurable, writeFileAtomic } from "./atomic.js";
+import { caInventoryEntry } from "./ca-inventory.js";
+import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
+import { IndexCache } from "./index-cache.js";
+import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js";
+import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
+
+export { assertSafeName } from "./layout.js";
+
+export type FileStoreOptions = LockOptions;
+
+/** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
+const held = new AsyncLocalStorage<ReadonlySet<string>>();
+/** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
+const queues = new Map<string, AsyncMutex>();
+
+export class FileStore implements CaStore {
+  readonly location: string;
+  private readonly layout: Layout;
+  private readonly lock: FileLock;
+  private readonly index: IndexCache;
+  /** What ca_crl.pem and infra_crl.pem looked like after our last putCrl, to skip re-reading 5 MB. */
+  private crlMirror?: { stamp: string; mirror: boolean };
+
+  constructor(cadir: string, opts: FileStoreOptions = {}) {
+    this.location = resolve(cadir);
+    this.layout = new Layout(this.location);
+    this.lock = new FileLock(this.layout.lock, opts);
+    this.index = IndexCache.for(this.layout);
+  }
+
+  static async open(cadir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
+    return new FileStore(cadir, opts);
+  }
+
+  async isInitialized(): Promise<boolean> {
+    return (await exists(this.layout.caCrt)) && (await exists(this.layout.caKey));
+  }
+
+  /**
+   * Creates the directories and every file of Puppet's layout. Refuses (StoreConflictError)
+   * when any CA file is already there, unless `overwrite`; then the CA files, serial and
+   * inventories are replaced, while requests/ and signed/ are left to the caller.
+   * inventory.txt starts with the CA's own line, as Puppet's does: `caInventory` when given
+   * (an extension of the CaStore signature), else read from the CA certificate.
+   * Not locked here: callers racing other processes run it inside withLock.
+   */
+  async initialize(
+    material: CaMaterial,
+    opts: { firstSerial: bigint; overwrite?: boolean; caInventory?: InventoryEntry },
+  ): Promise<void> {
+    const L = this.layout;
+    const files = [L.caCrt, L.caKey, L.caPub, L.caCrl, L.infraCrl, L.inventory, L.infraInventory, L.infraSerials, L.serial];
+    const existing: string[] = [];
+    for (const f of files) if (await exists(f)) existing.push(f);
+    if (existing.length > 0 && !opts.overwrite) {
+      throw new StoreConflictError(
+        `Existing CA files in ${L.cadir}: ${existing.join(", ")}. ` +
+          `If you really want to replace this CA, move them away first (keep a backup: ca_key.pem cannot be recovered).`,
+        existing,
+      );
+    }
+    await mkdirExact(L.cadir, MODES.cadir);
+    await mkdirExact(L.requests, MODES.subdir);
+    await mkdirExact(L.signed, MODES.subdir);
+    await writeFileAtomic(L.serial, formatSerialHex(opts.firstSerial), MODES.publicFile);
+    const caLine = opts.caInventory ?? caInventoryEntry(material.certPem);
+    await writeFileAtomic(L.inventory, caLine ? formatInventoryLine(caLine) : "", MODES.inventory);
+    await writeFileAtomic(L.infraInventory, "", MODES.inventory);
+    await writeFileAtomic(L.infraSerials, "", MODES.publicFile);
+    await writeFileAtomic(L.caPub, material.publicKeyPem, MODES.publicFile);
+    await writeFileAtomic(L.caCrl, material.crlPem, MODES.publicFile);
+    await writeFileAtomic(L.infraCrl, material.crlPem, MODES.publicFile);
+    await writeFileAtomic(L.caKey, material.keyPem, await keyMode(L.caKey));
+    // Last: isInitialized() looks at ca_crt.pem, so a crash before here leaves no half CA.
+    await writeFileAtomic(L.caCrt, material.certPem, MODES.publicFile);
+  }
+
+  async loadCaMaterial(): Promise<CaMaterial> {
+    const L = this.layout;
+    const certPem = await this.readCaFile(L.caCrt);
+    const keyPem = await this.readCaFile(L.caKey);
+    const crlPem = await this.readCaFile(L.caCrl);
+    // Some imports leave no ca_pub.pem; it is derivable, so its absence is not an error.
+    const publicKeyPem =
+      (await readOptional(L.caPub)) ?? createPublicKey(keyPem).export({ type: "spki", format: "pem" }).toString();
+    return { certPem, keyPem, publicKeyPem, crlPem };
+  }
+
+  /**
+   * Runs fn holding `.fleetca.lock` (other processes) and this process's queue for it.
+   * Not re-entrant: calling withLock again from inside fn throws rather than deadlocking.
+   */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const path = this.layout.lock;
+    const outer = held.getStore();
+    if (outer?.has(path)) {
+      throw new Error(`withLock is not re-entrant: this call chain already holds ${path}`);
+    }
+    let queue = queues.get(path);
+    if (!queue) queues.set(path, (queue = new AsyncMutex()));
+    return queue.run(async () => {
+      const release = await this.acquireFileLock();
+      try {
+        return await held.run(new Set([...(outer ?? []), path]), fn);
+      } finally {
+        await release();
+      }
+    });
+  }
+
+  /** Reads `serial`, stores serial + 1 atomically, returns what was read. Only inside withLock. */
+  async allocateSerial(): Promise<bigint> {
+    if (!held.getStore()?.has(this.layout.lock)) {
+      throw new Error("allocateSerial must be called inside withLock: two processes could otherwise issue the same serial");
+    }
+    const serial = await this.peekSerial();
+    await writeFileAtomic(this.layout.serial, formatSerialHex(serial + 1n), MODES.publicFile);
+    return serial;
+  }
+
+  async peekSerial(): Promise<bigint> {
+    const text = await this.readCaFile(this.layout.serial);
+    return parseSerialFile(text, this.layout.serial);
+  }
+
+  async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
+    await this.put("request", name, csrPem, entry);
+  }
+
+  async getRequest(name: string): Promise<string | undefined> {
+    return readOptional(this.layout.pemPath("request", name));
+  }
+
+  async deleteRequest(name: string): Promise<boolean> {
+    return this.remove("request", name);
+  }
+
+  async putCertificate(name: string, certPem: string, inventory: InventoryEntry, entry: IndexEntry): Promise<void> {
+    await this.put("certificate", name, certPem, entry, formatInventoryLine(inventory));
+  }
+
+  async getCertificate(name: string): Promise<string | undefined> {
+    return readOptional(this.layout.pemPath("certificate", name));
+  }
+
+  async deleteCertificate(name: string): Promise<boolean> {
+    return this.remove("certificate", name);
+  }
+
+  async listIndex(summarize: Summarize): Promise<IndexEntry[]> {
+    return this.index.mutex.run(async () => {
+      await this.index.refresh(summarize);
+      return this.index.list();
+    });
+  }
+
+  async getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {
+    assertSafeName(name);
+    return this.index.mutex.run(async () => {
+      await this.index.refresh(summarize);
+      const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
+      const request = this.index.get("request", name);
+      const certificate = this.index.get("certificate", name);
+      if (request) out.request = request;
+      if (certificate) out.certificate = certificate;
+      return out;
+    });
+  }
+
+  async readInventory(): Promise<InventoryEntry[]> {
+    return parseInventory((await readOptional(this.layout.inventory)) ?? "");
+  }
+
+  async getCrl(): Promise<string> {
+    return this.readCaFile(this.layout.caCrl);
+  }
+
+  /**
+   * Replaces ca_crl.pem, and infra_crl.pem only while it is still a byte-for-byte copy:
+   * Puppet keeps the two identical until the infra CRL is enabled, after which
+   * infra_crl.pem is someone else's. A crash between the two writes leaves them different,
+   * which then reads as "infra CRL in use": the safe side, since nothing is overwritten.
+   */
+  async putCrl(crlPem: string): Promise<void> {
+    const L = this.layout;
+    const stamp = await stamps([L.caCrl, L.infraCrl]);
+    let mirror: boolean;
+    if (this.crlMirror?.stamp === stamp) {
+      mirror = this.crlMirror.mirror;
+    } else {
+      const [a, b] = await Promise.all([readOptionalBytes(L.caCrl), readOptionalBytes(L.infraCrl)]);
+      mirror = a !== undefined && b !== undefined && a.equals(b);
+    }
+    await writeFileAtomic(L.caCrl, crlPem, MODES.publicFile);
+    if (mirror) await writeFileAtomic(L.infraCrl, crlPem, MODES.publicFile);
+    this.crlMirror = { stamp: await stamps([L.caCrl, L.infraCrl]), mirror };
+  }
+
+  async materialVersion(): Promise<string> {
+    return stamps([this.layout.caCrt, this.layout.caKey, this.layout.caCrl]);
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held between calls: locks are released by withLock, files closed after each use.
+  }
+
+  private async put(kind: Kind, name: string, pem: string, entry: IndexEntry, inventoryLine?: string): Promise<void> {
+    const path = this.layout.pemPath(kind, name);
+    await this.index.mutex.run(() =>
+      this.index.record(kind, name, entry, () => writeFileAtomic(path, pem, MODES.publicFile), inventoryLine),
+    );
+  }
+
+  private async remove(kind: Kind, name: string): Promise<boolean> {
+    const path = this.layout.pemPath(kind, name);
+    let removed = false;
+    await this.index.mutex.run(() =>
+      this.index.record(kind, name, undefined, async () => {
+        removed = await unlinkDurable(path);
+        return undefined;
+      }),
+    );
+    return removed;
+  }
+
+  private async acquireFileLock(): Promise<() => Promise<void>> {
+    try {
+      return await this.lock.acquire();
+    } catch (err) {
+      // Setup takes the lock before the CA directory exists.
+      if (!isErrno(err, "ENOENT")) throw err;
+      await mkdirExact(this.layout.cadir, MODES.cadir);
+      return this.lock.acquire();
+    }
+  }
+
+  private async readCaFile(path: string): Promise<string> {
+    const text = await readOptional(path);
+    if (text === undefined) throw noCaError(this.layout.cadir, path);
+    return text;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return false;
+    throw err;
+  }
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  return (await readOptionalBytes(path))?.toString("utf8");
+}
+
+async function readOptionalBytes(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined;
+    throw err;
+  }
+}
+
+/** Identity of files' current versions: a rename gives a new inode even within one mtime tick. */
+async function stamps(paths: string[]): Promise<string> {
+  const parts = await Promise.all(
+    paths.map(async (p) => {
+      try {
+        const st = await stat(p, { bigint: true });
+        return `${st.ino}:${st.size}:${st.mtimeNs}`;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) return "absent";
+        throw err;
+      }
+    }),
+  );
+  return parts.join("/");
+}
+
+/** Creates a directory with exactly `mode` (not filtered by the umask); leaves an existing one alone. */
+async function mkdirExact(path: string, mode: number): Promise<void> {
+  const created = await mkdir(path, { recursive: true, mode });
+  if (created !== undefined) await chmod(path, mode);
+}
+
+/** 0600, or the existing key's mode if that is stricter still (say 0400). */
+async function keyMode(path: string): Promise<number> {
+  try {
+    const mode = (await stat(path)).mode & 0o777;
+    // Keep it only if it is a subset of 0600 that still lets the owner read the key.
+    return (mode & ~MODES.caKey) === 0 && (mode & 0o400) !== 0 ? mode : MODES.caKey;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return MODES.caKey;
+    throw err;
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The index journal, fleetca_index.jsonl: an append-only log of what requests/ and
+ * signed/ contain, so that listing 100,000 certificates reads one file instead of
+ * parsing 100,000 PEM files. It is a cache: deleting it makes the store rebuild it from
+ * the directories (parsing every PEM once).
+ *
+ * Several processes (the server, CLI invocations) append to it with O_APPEND and follow
+ * each other by reading from the offset they last reached. Compaction replaces it by
+ * rename, which readers notice as a new inode or a new generation in the header line.
+ */
+import { randomBytes } from "node:crypto";
+import { open, stat, type FileHandle } from "node:fs/promises";
+import type { IndexEntry } from "../../ca/store.js";
+import { appendLine, isErrno, writeFileAtomic } from "./atomic.js";
+import type { Kind } from "./layout.js";
+
+/** An index entry plus what the store saw of its file, to notice a file replaced by another tool. */
+export interface IndexRecord {
+  entry: IndexEntry;
+  size: number;
+  mtimeMs: number;
+}
+
+export type JournalRecord =
+  /** `dir`: the directory's mtime right after this write, when the writer knew the directory was in sync before it. */
+  | { op: "put"; kind: Kind; rec: IndexRecord; dir?: string; inv?: number }
+  | { op: "del"; kind: Kind; name: string; dir?: string }
+  /** `settled`: the mtime was old enough when seen that no later change can share it (see index-cache.ts). */
+  | { op: "dir"; kind: Kind; mtimeNs: string; settled: boolean }
+  /** Size of inventory.txt once signed/ was known to be in sync with it. */
+  | { op: "inv"; size: number };
+
+export function encodeRecord(r: JournalRecord): string {
+  switch (r.op) {
+    case "put": {
+      const e = r.rec.entry;
+      return JSON.stringify({
+        op: "put",
+        kind: r.kind,
+        name: e.name,
+        sha256: e.sha256,
+        altNames: e.altNames,
+        authExtensions: e.authExtensions,
+        serial: e.serial === undefined ? undefined : e.serial.toString(16).toUpperCase(),
+        notBefore: e.notBefore?.toISOString(),
+        notAfter: e.notAfter?.toISOString(),
+        size: r.rec.size,
+        mtimeMs: r.rec.mtimeMs,
+        dir: r.dir,
+        inv: r.inv,
+      });
+    }
+    case "del":
+      return JSON.stringify({ op: "del", kind: r.kind, name: r.name, dir: r.dir });
+    case "dir":
+      return JSON.stringify(r);
+    case "inv":
+      return JSON.stringify(r);
+  }
+}
+
+/** Builds the frozen entry the cache hands out; state follows the directory, not the caller. */
+export function makeEntry(kind: Kind, name: string, e: Omit<IndexEntry, "name" | "state">): IndexEntry {
+  const entry: IndexEntry = {
+    name,
+    state: kind === "request" ? "requested" : "signed",
+    sha256: e.sha256,
+    altNames: Object.freeze([...e.altNames]) as string[],
+    authExtensions: Object.freeze({ ...e.authExtensions }),
+  };
+  if (e.serial !== undefined) entry.serial = e.serial;
+  if (e.notBefore !== undefined) entry.notBefore = e.notBefore;
+  if (e.notAfter !== undefined) entry.notAfter = e.notAfter;
+  return Object.freeze(entry);
+}
+
+type Raw = Record<string, unknown>;
+
+function decodeObject(o: Raw): JournalRecord | undefined {
+  const kind = o.kind;
+  if (o.op === "inv") return typeof o.size === "number" ? { op: "inv", size: o.size } : undefined;
+  if (kind !== "request" && kind !== "certificate") return undefined;
+  const dir = typeof o.dir === "string" ? o.dir : undefined;
+  switch (o.op) {
+    case "del":
+      return typeof o.name === "string" ? { op: "del", kind, name: o.name, dir } : undefined;
+    case "dir":
+      return typeof o.mtimeNs === "string" ? { op: "dir", kind, mtimeNs: o.mtimeNs, settled: o.settled === true } : undefined;
+    case "put": {
+      if (typeof o.name !== "string" || typeof o.sha256 !== "string" || !Array.isArray(o.altNames)) return undefined;
+      // Built directly rather than through makeEntry: the values are fresh from JSON.parse, so
+      // copying them again would only slow down loading 100,000 lines.
+      const auth = typeof o.authExtensions === "object" && o.authExtensions !== null ? o.authExtensions : {};
+      const entry: IndexEntry = {
+        name: o.name,
+        state: kind === "request" ? "requested" : "signed",
+        sha256: o.sha256,
+        altNames: Object.freeze(o.altNames) as string[],
+        authExtensions: Object.freeze(auth) as Record<string, string>,
+      };
+      if (typeof o.serial === "string") entry.serial = BigInt(`0x${o.serial}`);
+      if (typeof o.notBefore === "string") entry.notBefore = new Date(o.notBefore);
+      if (typeof o.notAfter === "string") entry.notAfter = new Date(o.notAfter);
+      const rec = { entry: Object.freeze(entry), size: Number(o.size), mtimeMs: Number(o.mtimeMs) };
+      return { op: "put", kind, rec, dir, inv: typeof o.inv === "number" ? o.inv : undefined };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Decodes one line. A line torn by a crash, with the next writer's line glued after it,
+ * still yields that next record: it starts at the last `{"op":`.
+ */
+export function decodeLine(line: string): JournalRecord | undefined {
+  const o = parseObject(line);
+  if (o) return decodeObject(o);
+  const start = line.lastIndexOf('{"op":');
+  const salvaged = start > 0 ? parseObject(line.slice(start)) : undefined;
+  return salvaged ? decodeObject(salvaged) : undefined;
+}
+
+function parseObject(text: string): Raw | undefined {
+  try {
+    const o = JSON.parse(text) as unknown;
+    return typeof o === "object" && o !== null && !Array.isArray(o) ? (o as Raw) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const HEADER_OP = "hdr";
+
+/** Follows the journal file: where this process has read up to, and in which generation. */
+export class JournalFile {
+  private ino?: number;
+  private offset = 0;
+  private gen?: string;
+  /** Lines in the current file as far as read: compaction compares it with the live entries. */
+  lineCount = 0;
+
+  constructor(readonly path: string) {}
+
+  /**
+   * New records since the last call. `reset` means the file was replaced, removed or read
+   * for the first time: the caller must drop its state and apply `records` from scratch.
+   */
+  async readNew(): Promise<{ reset: boolean; records: JournalRecord[] }> {
+    const st = await stat(this.path).catch((err: unknown) => {
+      if (isErrno(err, "ENOENT")) return undefined;
+      throw err;
+    });
+    if (!st) {
+      const reset = this.ino !== undefined;
+      this.forget();
+      return { reset, records: [] };
+    }
+    if (st.ino === this.ino && st.size === this.offset) return { reset: false, records: [] };
+    const fh = await open(this.path, "r");
+    try {
+      // Decide on what was opened: the path may have been replaced since the stat above.
+      const fst = await fh.stat();
+      const same = fst.ino === this.ino && fst.size >= this.offset && (await this.readGen(fh)) === this.gen;
+      if (!same) this.forget();
+      const buf = Buffer.allocUnsafe(Math.max(0, fst.size - this.offset));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+      // Stop at the last newline: what follows is being written right now, or was torn by a crash.
+      const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
+      const records: JournalRecord[] = [];
+      for (const line of buf.toString("utf8", 0, end).split("\n")) {
+        if (line === "") continue;
+        this.lineCount++;
+        if (this.gen === undefined) {
+          // First line of a file read from the start: the header, or a file without one.
+          this.gen = headerGen(line) ?? "";
+          if (this.gen !== "") continue;
+        }
+        const r = decodeLine(line);
+        if (r) records.push(r);
+      }
+      this.ino = fst.ino;
+      this.offset += end;
+      return { reset: !same, records };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Appends records in one write; creates the file with a header first if needed. */
+  async append(records: JournalRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    if (this.ino === undefined) {
+      const fh = await open(this.path, "wx", 0o644).catch((err: unknown) => {
+        if (isErrno(err, "EEXIST")) return undefined;
+        throw err;
+      });
+      if (fh) {
+        const gen = randomBytes(8).toString("hex");
+        const text = header(gen);
+        try {
+          await fh.writeFile(text);
+          // Ours and empty: start following it at once, so our own lines are not read back.
+          this.ino = (await fh.stat()).ino;
+          this.offset = Buffer.byteLength(text);
+          this.gen = gen;
+          this.lineCount = 1;
+        } finally {
+          await fh.close();
+        }
+      }
+    }
+    const text = records.map((r) => `${encodeRecord(r)}\n`).join("");
+    const st = await appendLine(this.path, text);
+    // Nobody appended since our last read: skip our own lines instead of parsing them back
+    // (after a rebuild that is 100,000 lines).
+    if (st.ino === this.ino && st.size === this.offset + Buffer.byteLength(text)) {
+      this.offset = st.size;
+      this.lineCount += records.length;
+    }
+  }
+
+  /**
+   * Rewrites the journal as `records` (the caller's state, caught up just before). Lines
+   * another process appended to the old file after our last read are copied over, so they
+   * are not lost with the old inode.
+   */
+  async compact(records: JournalRecord[]): Promise<void> {
+    const old = await open(this.path, "r").catch(() => undefined);
+    const gen = randomBytes(8).toString("hex");
+    const text = header(gen) + records.map((r) => `${encodeRecord(r)}\n`).join("");
+    try {
+      const st = await writeFileAtomic(this.path, text, 0o644);
+      let tail = "";
+      const ost = await old?.stat();
+      if (old && ost && ost.ino === this.ino) {
+        const size = ost.size;
+        const buf = Buffer.allocUnsafe(Math.max(0, size - this.offset));
+        const { bytesRead } = await old.read(buf, 0, buf.length, this.offset);
+        tail = buf.toString("utf8", 0, buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1);
+      }
+      this.ino = st.ino;
+      this.offset = Buffer.byteLength(text);
+      this.gen = gen;
+      this.lineCount = records.length + 1;
+      // Read back (and applied) by the next readNew, like any other process's appends.
+      if (tail !== "") await appendLine(this.path, tail);
+    } finally {
+      await old?.close();
+    }
+  }
+
+  private forget(): void {
+    this.ino = undefined;
+    this.offset = 0;
+    this.gen = undefined;
+    this.lineCount = 0;
+  }
+
+  private async readGen(fh: FileHandle): Promise<string> {
+    const buf = Buffer.alloc(128);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.toString("utf8", 0, bytesRead);
+    return headerGen(text.slice(0, text.indexOf("\n") + 1 || undefined)) ?? "";
+  }
+}
+
+function header(gen: string): string {
+  return `${JSON.stringify({ op: HEADER_OP, gen })}\n`;
+}
+
+function headerGen(line: string): string | undefined {
+  const m = /^\{"op":"hdr","gen":"([0-9a-f]+)"\}\s*$/.exec(line);
+  return m?.[1];
+}

@@ -1,0 +1,84 @@
+/**
+ * Puppet Server's CA directory layout (reference/puppetserver-ca.md section 2): names and
+ * modes in one place, so the store and its tests agree with what Puppet's tools expect.
+ */
+import { join } from "node:path";
+
+export type Kind = "request" | "certificate";
+
+export const MODES = {
+  cadir: 0o750,
+  subdir: 0o750,
+  publicFile: 0o644,
+  /** Puppet uses 0640; we write 0600 and keep an existing stricter mode. */
+  caKey: 0o600,
+  /** inventory.txt and infra_inventory.txt are 0640 in Puppet's layout. */
+  inventory: 0o640,
+} as const;
+
+export class Layout {
+  readonly caCrt: string;
+  readonly caKey: string;
+  readonly caPub: string;
+  readonly caCrl: string;
+  readonly infraCrl: string;
+  readonly infraInventory: string;
+  readonly infraSerials: string;
+  readonly inventory: string;
+  readonly serial: string;
+  readonly requests: string;
+  readonly signed: string;
+  /** Not Puppet's: fleetca's lock and index live beside Puppet's files and are ignored by Puppet. */
+  readonly lock: string;
+  readonly journal: string;
+
+  constructor(readonly cadir: string) {
+    this.caCrt = join(cadir, "ca_crt.pem");
+    this.caKey = join(cadir, "ca_key.pem");
+    this.caPub = join(cadir, "ca_pub.pem");
+    this.caCrl = join(cadir, "ca_crl.pem");
+    this.infraCrl = join(cadir, "infra_crl.pem");
+    this.infraInventory = join(cadir, "infra_inventory.txt");
+    this.infraSerials = join(cadir, "infra_serials");
+    this.inventory = join(cadir, "inventory.txt");
+    this.serial = join(cadir, "serial");
+    this.requests = join(cadir, "requests");
+    this.signed = join(cadir, "signed");
+    this.lock = join(cadir, ".fleetca.lock");
+    this.journal = join(cadir, "fleetca_index.jsonl");
+  }
+
+  dirFor(kind: Kind): string {
+    return kind === "request" ? this.requests : this.signed;
+  }
+
+  /** requests/<name>.pem or signed/<name>.pem, after refusing names that would escape the directory. */
+  pemPath(kind: Kind, name: string): string {
+    assertSafeName(name);
+    return join(this.dirFor(kind), `${name}.pem`);
+  }
+}
+
+/**
+ * The ca validates certnames; this is only the last line of defence against leaving the
+ * directory. Deliberately narrow: Puppet accepts names such as "host.example.com." and
+ * single labels, so only the forms that could traverse or truncate a path are refused.
+ */
+export function assertSafeName(name: string): void {
+  if (name === "" || name === "." || name === ".." || /[/\\\0]/.test(name)) {
+    throw new Error(`Refusing unsafe certificate name ${JSON.stringify(name)}: it cannot be used as a file name`);
+  }
+}
+
+/** True for a name assertSafeName accepts; used when scanning directories written by others. */
+export function isSafeName(name: string): boolean {
+  return !(name === "" || name === "." || name === ".." || /[/\\\0]/.test(name));
+}
+
+/** The error for a missing CA file or directory: says where we looked and how to create one. */
+export function noCaError(cadir: string, missing: string): Error {
+  return new Error(
+    `No CA in ${cadir}: ${missing} is missing. ` +
+      `Run \`fleetca ca setup --cadir ${cadir}\` to create one, or check --cadir.`,
+  );
+}

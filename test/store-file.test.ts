@@ -1,0 +1,379 @@
+import assert from "node:assert/strict";
+import { execFile, spawnSync } from "node:child_process";
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { StoreConflictError, type CaMaterial, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
+import { FileStore } from "../src/store/file/index.js";
+import { fakeSummarize } from "./store-file-child.js";
+
+const run = promisify(execFile);
+const childScript = fileURLToPath(new URL("./store-file-child.ts", import.meta.url));
+const roots: string[] = [];
+after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+
+function tempCadir(): string {
+  const root = mkdtempSync(join(tmpdir(), "fleetca-store-"));
+  roots.push(root);
+  return join(root, "ca");
+}
+
+const material: CaMaterial = {
+  certPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+  keyPem: "-----BEGIN RSA PRIVATE KEY-----\nKEY\n-----END RSA PRIVATE KEY-----\n",
+  publicKeyPem: "-----BEGIN PUBLIC KEY-----\nPUB\n-----END PUBLIC KEY-----\n",
+  crlPem: "-----BEGIN X509 CRL-----\nCRL1\n-----END X509 CRL-----\n",
+};
+
+async function newCa(firstSerial = 1n): Promise<{ cadir: string; store: FileStore }> {
+  const cadir = tempCadir();
+  const store = new FileStore(cadir);
+  await store.initialize(material, { firstSerial });
+  return { cadir, store };
+}
+
+const pem = (label: string, body: string) => `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+const mode = (p: string) => statSync(p).mode & 0o777;
+/** Other tools' changes in these tests are made a clock tick after ours, as they would be in life. */
+const tick = () => new Promise((r) => setTimeout(r, 20));
+const notBefore = new Date("2026-11-22T03:17:34Z");
+const notAfter = new Date("2031-11-22T03:17:34Z");
+
+function certArgs(name: string, serial: bigint): [string, string, InventoryEntry, IndexEntry] {
+  const inv = { serial, notBefore, notAfter, subject: `/CN=${name}` };
+  const entry: IndexEntry = { name, state: "signed", sha256: `SHA-${name}`, altNames: [`DNS:${name}`], authExtensions: { pp_cli_auth: "true" }, serial, notBefore, notAfter };
+  return [name, pem("CERTIFICATE", name), inv, entry];
+}
+
+function requestEntry(name: string): IndexEntry {
+  return { name, state: "requested", sha256: `CSR-${name}`, altNames: [], authExtensions: {} };
+}
+
+function leftoverTemps(dir: string): string[] {
+  return readdirSync(dir, { recursive: true }).map(String).filter((f) => f.includes("fleetca-tmp"));
+}
+
+describe("FileStore layout", () => {
+  it("initialize creates Puppet's layout with Puppet's modes, whatever the umask", async () => {
+    const old = process.umask(0o077);
+    try {
+      const { cadir, store } = await newCa(3n);
+      assert.equal(mode(cadir), 0o750);
+      assert.equal(mode(join(cadir, "requests")), 0o750);
+      assert.equal(mode(join(cadir, "signed")), 0o750);
+      assert.equal(mode(join(cadir, "ca_crt.pem")), 0o644);
+      assert.equal(mode(join(cadir, "ca_key.pem")), 0o600);
+      assert.equal(mode(join(cadir, "ca_pub.pem")), 0o644);
+      assert.equal(mode(join(cadir, "ca_crl.pem")), 0o644);
+      assert.equal(mode(join(cadir, "infra_crl.pem")), 0o644);
+      assert.equal(mode(join(cadir, "inventory.txt")), 0o640);
+      assert.equal(mode(join(cadir, "infra_inventory.txt")), 0o640);
+      assert.equal(mode(join(cadir, "infra_serials")), 0o644);
+      assert.equal(mode(join(cadir, "serial")), 0o644);
+      assert.equal(readFileSync(join(cadir, "serial"), "utf8"), "0003");
+      assert.equal(readFileSync(join(cadir, "infra_crl.pem"), "utf8"), material.crlPem);
+      for (const f of ["inventory.txt", "infra_inventory.txt", "infra_serials"]) assert.equal(readFileSync(join(cadir, f), "utf8"), "");
+      assert.equal(await store.isInitialized(), true);
+      assert.deepEqual(await store.loadCaMaterial(), material);
+      assert.deepEqual(leftoverTemps(cadir), []);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it("starts inventory.txt with the CA's own line, as Puppet does", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "fleetca-store-cert-"));
+    roots.push(dir);
+    const made = spawnSync("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "k.pem"),
+      "-out", join(dir, "c.pem"), "-subj", "/CN=Puppet CA: ca.example.com", "-days", "30", "-set_serial", "1",
+    ]);
+    if (made.status !== 0) return t.skip("openssl is not available");
+    const certPem = readFileSync(join(dir, "c.pem"), "utf8");
+    const cadir = tempCadir();
+    await new FileStore(cadir).initialize({ ...material, certPem }, { firstSerial: 2n });
+    assert.match(readFileSync(join(cadir, "inventory.txt"), "utf8"), /^0x0001 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dUTC \S+UTC \/CN=Puppet CA: ca\.example\.com\n$/);
+
+    const given = tempCadir();
+    const caInventory = { serial: 1n, notBefore, notAfter, subject: "/CN=Given CA" };
+    await new FileStore(given).initialize(material, { firstSerial: 2n, caInventory });
+    assert.equal(readFileSync(join(given, "inventory.txt"), "utf8"), "0x0001 2026-11-22T03:17:34UTC 2031-11-22T03:17:34UTC /CN=Given CA\n");
+  });
+
+  it("refuses to replace an existing CA unless asked, naming the files", async () => {
+    const { cadir, store } = await newCa();
+    await assert.rejects(store.initialize(material, { firstSerial: 1n }), (err: unknown) => {
+      assert.ok(err instanceof StoreConflictError);
+      assert.ok(err.paths.includes(join(cadir, "ca_key.pem")));
+      assert.match(err.message, /ca_crt\.pem.*move them away/s);
+      return true;
+    });
+    const other = { ...material, certPem: pem("CERTIFICATE", "CA2") };
+    await store.initialize(other, { firstSerial: 0x10n, overwrite: true });
+    assert.equal((await store.loadCaMaterial()).certPem, other.certPem);
+    assert.equal(readFileSync(join(cadir, "serial"), "utf8"), "0010");
+  });
+
+  it("keeps an existing ca_key.pem mode that is stricter than 0600", async () => {
+    const { cadir, store } = await newCa();
+    spawnSync("chmod", ["0400", join(cadir, "ca_key.pem")]);
+    await store.initialize(material, { firstSerial: 1n, overwrite: true });
+    assert.equal(mode(join(cadir, "ca_key.pem")), 0o400);
+  });
+
+  it("says how to create a CA when there is none", async () => {
+    const cadir = tempCadir();
+    const store = new FileStore(cadir);
+    assert.equal(await store.isInitialized(), false);
+    await assert.rejects(store.loadCaMaterial(), (err: Error) => {
+      assert.ok(err.message.includes(cadir));
+      assert.ok(err.message.includes(`fleetca ca setup --cadir ${cadir}`));
+      return true;
+    });
+  });
+});
+
+describe("FileStore serials and inventory", () => {
+  it("stores the next serial as %04X without newline and reads Puppet's variants", async () => {
+    const { cadir, store } = await newCa(3n);
+    assert.equal(await store.withLock(() => store.allocateSerial()), 3n);
+    assert.equal(readFileSync(join(cadir, "serial"), "utf8"), "0004");
+    writeFileSync(join(cadir, "serial"), "03\n"); // what the Ruby `puppetserver ca setup` writes
+    assert.equal(await store.peekSerial(), 3n);
+    writeFileSync(join(cadir, "serial"), "17d9");
+    assert.equal(await store.withLock(() => store.allocateSerial()), 0x17d9n);
+    assert.equal(readFileSync(join(cadir, "serial"), "utf8"), "17DA");
+    writeFileSync(join(cadir, "serial"), "FFFF");
+    await store.withLock(() => store.allocateSerial());
+    assert.equal(readFileSync(join(cadir, "serial"), "utf8"), "10000");
+  });
+
+  it("refuses to allocate a serial outside withLock", async () => {
+    const { store } = await newCa();
+    await assert.rejects(store.allocateSerial(), /inside withLock/);
+  });
+
+  it("appends Puppet's inventory lines and reads them back, skipping a torn last line", async () => {
+    const { cadir, store } = await newCa(3n);
+    await store.putCertificate(...certArgs("agent1.example.com", 3n));
+    await store.putCertificate(...certArgs("agent2.example.com", 0x17d9n));
+    assert.equal(
+      readFileSync(join(cadir, "inventory.txt"), "utf8"),
+      "0x0003 2026-11-22T03:17:34UTC 2031-11-22T03:17:34UTC /CN=agent1.example.com\n" +
+        "0x17D9 2026-11-22T03:17:34UTC 2031-11-22T03:17:34UTC /CN=agent2.example.com\n",
+    );
+    appendFileSync(join(cadir, "inventory.txt"), "0x17DA 2026-11-22T03:17:34UTC 2031-11-22T03:17:34UTC /CN=agen");
+    const inv = await store.readInventory();
+    assert.deepEqual(
+      inv.map((e) => [e.serial, e.subject, e.notBefore.toISOString(), e.notAfter.toISOString()]),
+      [
+        [3n, "/CN=agent1.example.com", notBefore.toISOString(), notAfter.toISOString()],
+        [0x17d9n, "/CN=agent2.example.com", notBefore.toISOString(), notAfter.toISOString()],
+      ],
+    );
+    assert.equal(readFileSync(join(cadir, "signed", "agent1.example.com.pem"), "utf8"), pem("CERTIFICATE", "agent1.example.com"));
+    assert.equal(mode(join(cadir, "signed", "agent1.example.com.pem")), 0o644);
+  });
+
+  it("gives distinct serials to two processes allocating 200 each, and journals all their certificates", async () => {
+    const { cadir, store } = await newCa(0x10n);
+    const children = ["a", "b"].map((prefix) =>
+      run(process.execPath, ["--import", "tsx", childScript, cadir, "alloc", "200", prefix], { cwd: process.cwd() }),
+    );
+    const outputs = await Promise.all(children);
+    const serials = outputs.flatMap((o) => JSON.parse(o.stdout) as string[]).map((h) => BigInt(`0x${h}`));
+    assert.equal(serials.length, 400);
+    assert.equal(new Set(serials).size, 400);
+    assert.deepEqual([...serials].sort((x, y) => (x < y ? -1 : 1)), Array.from({ length: 400 }, (_, i) => 0x10n + BigInt(i)));
+    assert.equal(readFileSync(join(cadir, "serial"), "utf8"), (0x10 + 400).toString(16).toUpperCase().padStart(4, "0"));
+    assert.equal((await store.readInventory()).length, 400);
+    // Everything they signed came through the journal: no PEM had to be parsed.
+    const counter = { n: 0 };
+    const list = await store.listIndex(fakeSummarize(counter));
+    assert.equal(list.length, 400);
+    assert.equal(counter.n, 0);
+    assert.deepEqual(leftoverTemps(cadir), []);
+    assert.ok(!readdirSync(cadir).includes(".fleetca.lock"));
+  });
+});
+
+describe("FileStore index", () => {
+  it("lists what the store wrote, sorted, with bigint serials and dates intact", async () => {
+    const { store } = await newCa();
+    await store.putRequest("zeta", pem("CERTIFICATE REQUEST", "z"), requestEntry("zeta"));
+    await store.putRequest("alpha", pem("CERTIFICATE REQUEST", "a"), requestEntry("alpha"));
+    await store.putCertificate(...certArgs("alpha", 0x123456789abcdef0123n));
+    const list = await store.listIndex(fakeSummarize({ n: 0 }));
+    assert.deepEqual(list.map((e) => [e.name, e.state]), [["alpha", "requested"], ["alpha", "signed"], ["zeta", "requested"]]);
+    const signed = list[1]!;
+    assert.equal(signed.serial, 0x123456789abcdef0123n);
+    assert.equal(signed.notAfter?.toISOString(), notAfter.toISOString());
+    assert.deepEqual(signed.authExtensions, { pp_cli_auth: "true" });
+    assert.equal(await store.deleteRequest("alpha"), true);
+    assert.equal(await store.deleteRequest("alpha"), false);
+    assert.deepEqual(await store.getIndexEntry("alpha", fakeSummarize({ n: 0 })), { certificate: signed });
+    assert.equal(await store.getRequest("alpha"), undefined);
+  });
+
+  it("reflects files other tools add, replace, rewrite in place and delete", async () => {
+    const { cadir, store } = await newCa();
+    await store.putCertificate(...certArgs("mine", 2n));
+    const counter = { n: 0 };
+    const summarize = fakeSummarize(counter);
+    await store.listIndex(summarize);
+
+    await tick();
+    writeFileSync(join(cadir, "signed", "other.pem"), pem("CERTIFICATE", "other v1"));
+    writeFileSync(join(cadir, "requests", "pending.pem"), pem("CERTIFICATE REQUEST", "p"));
+    let list = await store.listIndex(summarize);
+    assert.deepEqual(list.map((e) => `${e.name}:${e.state}`), ["mine:signed", "other:signed", "pending:requested"]);
+    const v1 = list[1]!.sha256;
+
+    // Replaced by rename, as an atomic writer would.
+    await tick();
+    writeFileSync(join(cadir, "signed", "tmp-new"), pem("CERTIFICATE", "other v2"));
+    renameSync(join(cadir, "signed", "tmp-new"), join(cadir, "signed", "other.pem"));
+    list = await store.listIndex(summarize);
+    const v2 = list.find((e) => e.name === "other")!.sha256;
+    assert.notEqual(v2, v1);
+
+    // Rewritten in place by a Puppet signer: the directory does not change, the inventory grows.
+    await tick();
+    writeFileSync(join(cadir, "signed", "other.pem"), pem("CERTIFICATE", "other v3, longer"));
+    appendFileSync(join(cadir, "inventory.txt"), "0x0009 2026-11-22T03:17:34UTC 2031-11-22T03:17:34UTC /CN=other\n");
+    list = await store.listIndex(summarize);
+    assert.notEqual(list.find((e) => e.name === "other")!.sha256, v2);
+
+    await tick();
+    unlinkSync(join(cadir, "signed", "other.pem"));
+    writeFileSync(join(cadir, "signed", "garbage.pem"), "not a certificate");
+    writeFileSync(join(cadir, "signed", "README"), "ignored");
+    list = await store.listIndex(summarize);
+    assert.deepEqual(list.map((e) => e.name), ["mine", "pending"]);
+
+    const seen = counter.n;
+    await store.listIndex(summarize);
+    assert.equal(counter.n, seen, "an unparseable file is not re-read while it is unchanged");
+    // Finished in place, as if we had caught its writer half-way: no directory change, still seen.
+    await tick();
+    writeFileSync(join(cadir, "signed", "garbage.pem"), pem("CERTIFICATE", "finished"));
+    list = await store.listIndex(summarize);
+    assert.deepEqual(list.map((e) => e.name), ["garbage", "mine", "pending"]);
+    assert.deepEqual(leftoverTemps(cadir), []);
+  });
+
+  it("lets a long-running process see what another process signed, through the journal", async () => {
+    const { store } = await newCa();
+    await store.putRequest("cli-1", pem("CERTIFICATE REQUEST", "c"), requestEntry("cli-1"));
+    const counter = { n: 0 };
+    assert.equal((await store.listIndex(fakeSummarize(counter))).length, 1);
+    await run(process.execPath, ["--import", "tsx", childScript, store.location, "alloc", "3", "cli"]);
+    const list = await store.listIndex(fakeSummarize(counter));
+    assert.deepEqual(list.map((e) => `${e.name}:${e.state}`), ["cli-1:requested", "cli-1:signed", "cli-2:signed", "cli-3:signed"]);
+    assert.equal(list[1]?.serial, 1n);
+    assert.equal(counter.n, 0, "no PEM parsed: the other process's writes came through the journal");
+  });
+
+  it("answers sensibly where there is no CA", async () => {
+    const store = new FileStore(tempCadir());
+    assert.deepEqual(await store.listIndex(fakeSummarize({ n: 0 })), []);
+    assert.equal(await store.deleteRequest("x"), false);
+    assert.equal(await store.getCertificate("x"), undefined);
+    await assert.rejects(store.putRequest("x", "pem", requestEntry("x")), /No CA in .*fleetca ca setup --cadir/s);
+  });
+
+  it("is read by a fresh process, tolerating a torn journal line", async () => {
+    const { cadir, store } = await newCa();
+    await store.putRequest("one", pem("CERTIFICATE REQUEST", "1"), requestEntry("one"));
+    appendFileSync(join(cadir, "fleetca_index.jsonl"), '{"op":"put","kind":"certificate","name":"torn","sha');
+    // A process that crashed mid-line; the next writer's line is glued onto it.
+    await store.putRequest("two", pem("CERTIFICATE REQUEST", "2"), requestEntry("two"));
+    appendFileSync(join(cadir, "fleetca_index.jsonl"), '{"op":"del","kind":"request","na\n{"op":"put","kind"');
+    const { stdout } = await run(process.execPath, ["--import", "tsx", childScript, cadir, "list"]);
+    const out = JSON.parse(stdout) as { entries: string[][]; summarized: number };
+    assert.deepEqual(out.entries.map((e) => e[0]), ["one", "two"]);
+    assert.equal(out.summarized, 0);
+    assert.deepEqual((await store.listIndex(fakeSummarize({ n: 0 }))).map((e) => e.name), ["one", "two"]);
+  });
+
+  it("rebuilds from the PEM files when the journal is deleted, and compacts a long journal", async () => {
+    const { cadir, store } = await newCa();
+    for (let i = 0; i < 600; i++) {
+      await store.putRequest("churn", pem("CERTIFICATE REQUEST", `c${i}`), requestEntry("churn"));
+      await store.deleteRequest("churn");
+    }
+    await store.putRequest("kept", pem("CERTIFICATE REQUEST", "k"), requestEntry("kept"));
+    await store.listIndex(fakeSummarize({ n: 0 }));
+    const lines = readFileSync(join(cadir, "fleetca_index.jsonl"), "utf8").split("\n").length;
+    assert.ok(lines < 20, `journal compacted to ${lines} lines`);
+
+    unlinkSync(join(cadir, "fleetca_index.jsonl"));
+    const counter = { n: 0 };
+    assert.deepEqual((await store.listIndex(fakeSummarize(counter))).map((e) => e.name), ["kept"]);
+    assert.equal(counter.n, 1);
+  });
+
+  it("refuses names that would leave the directory, accepts Puppet's odd ones", async () => {
+    const { cadir, store } = await newCa();
+    for (const bad of ["", ".", "..", "../x", "a/b", "a\\b", "a\0b"]) {
+      await assert.rejects(store.putRequest(bad, "x", requestEntry(bad)), /unsafe certificate name/, bad);
+      await assert.rejects(store.getCertificate(bad), /unsafe certificate name/, bad);
+      await assert.rejects(store.deleteCertificate(bad), /unsafe certificate name/, bad);
+    }
+    await store.putRequest("trailingdot.example.com.", pem("CERTIFICATE REQUEST", "t"), requestEntry("trailingdot.example.com."));
+    assert.ok(readdirSync(join(cadir, "requests")).includes("trailingdot.example.com..pem"));
+  });
+});
+
+describe("FileStore CRL and lock", () => {
+  it("mirrors the CRL into infra_crl.pem only while they are identical", async () => {
+    const { cadir, store } = await newCa();
+    const v0 = await store.materialVersion();
+    await store.putCrl(pem("X509 CRL", "CRL2"));
+    assert.equal(readFileSync(join(cadir, "infra_crl.pem"), "utf8"), pem("X509 CRL", "CRL2"));
+    assert.equal(await store.getCrl(), pem("X509 CRL", "CRL2"));
+    assert.notEqual(await store.materialVersion(), v0);
+    writeFileSync(join(cadir, "infra_crl.pem"), pem("X509 CRL", "INFRA"));
+    await store.putCrl(pem("X509 CRL", "CRL3"));
+    assert.equal(readFileSync(join(cadir, "infra_crl.pem"), "utf8"), pem("X509 CRL", "INFRA"));
+    assert.equal(await store.getCrl(), pem("X509 CRL", "CRL3"));
+  });
+
+  it("queues callers in one process and refuses re-entry", async () => {
+    const { store } = await newCa();
+    let inside = 0;
+    let maxInside = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        store.withLock(async () => {
+          maxInside = Math.max(maxInside, ++inside);
+          await new Promise((r) => setTimeout(r, 1));
+          inside--;
+        }),
+      ),
+    );
+    assert.equal(maxInside, 1);
+    await assert.rejects(store.withLock(() => store.withLock(async () => 1)), /not re-entrant/);
+  });
+
+  it("breaks a lock left by a dead process, and times out on a live one naming the lock file", async () => {
+    const { cadir } = await newCa();
+    const lockPath = join(cadir, ".fleetca.lock");
+    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+    writeFileSync(lockPath, JSON.stringify({ pid: Number(dead), hostname: hostname(), acquiredAt: "then" }));
+    const store = new FileStore(cadir, { timeoutMs: 2000 });
+    assert.equal(await store.withLock(async () => "got it"), "got it");
+
+    writeFileSync(lockPath, JSON.stringify({ pid: process.pid, hostname: hostname(), acquiredAt: "now" }));
+    const impatient = new FileStore(cadir, { timeoutMs: 200 });
+    await assert.rejects(impatient.withLock(async () => 1), (err: Error) => {
+      assert.ok(err.message.includes(lockPath));
+      assert.ok(err.message.includes(`pid ${process.pid}`));
+      return true;
+    });
+    unlinkSync(lockPath);
+  });
+});

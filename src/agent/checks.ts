@@ -46,8 +46,8 @@ export function checkCredentials(i: CredentialCheck): AgentError | undefined {
   }
   if (i.crl.serials.has(cert.serial)) {
     return new AgentError("revoked", `The certificate for ${certname} (serial ${hexSerial(cert.serial)}) has been revoked by the CA.`, {
-      details: [`certificate: ${i.certPath}`, "If this node was retired on purpose, nothing needs fixing; to enroll it again:"],
-      remedies: reenroll(certname),
+      details: [`certificate: ${i.certPath}`],
+      remedies: [{ note: "If this node was retired on purpose, nothing needs fixing. To enroll it again:" }, ...reenroll(certname)],
     });
   }
   for (const ca of i.bundle.chain) {

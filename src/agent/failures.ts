@@ -1,7 +1,7 @@
 /** Turns a transport outcome into the AgentError a user can act on. One place, so every step words them alike. */
 import type { Failure } from "./client.js";
 import { AgentError } from "./errors.js";
-import { caFingerprint, caSubject, type CaBundle } from "./trust.js";
+import { caFingerprint, caSubject, peerIssuedBy, type CaBundle } from "./trust.js";
 
 /**
  * `what` says what we were doing ("fetch the CRL from https://…"); `bundle` is the CA the connection was pinned
@@ -16,6 +16,9 @@ export function failureError(f: Failure, what: string, bundle?: CaBundle): Agent
         remedies: [{ note: "Use a server name the certificate lists (see the alt names above) with --server / --ca-server." }],
       });
     case "server-cert":
+      if (f.peer?.der && bundle && !peerIssuedBy(f.peer.der, bundle).ok) {
+        return caChanged(what, bundle, `the server presented ${f.peer.subject}, issued by ${f.peer.issuer} (SHA256 ${f.peer.fingerprint256})`);
+      }
       return new AgentError("unavailable", `Could not ${what}: the server's certificate is not acceptable (${f.code}: ${f.message}).`, {
         remedies: [{ note: "If it is expired or revoked, the CA server needs a new certificate; if it is 'not yet valid', check both clocks." }],
       });

@@ -31,6 +31,8 @@ export interface LocalCredentials {
 
 /** Checks the saved credentials as step 6 does, without the network. */
 export async function verifyLocal(ssldir: Ssldir, now: Date): Promise<LocalCredentials> {
+  // The certificate first: "missing client certificate" is what `puppet ssl verify` says on an unenrolled node.
+  const { cert } = await readClientCert(ssldir);
   const caPem = await ssldir.read("ca");
   if (caPem === undefined) throw missing(ssldir, "CA certificate");
   const crlPem = await ssldir.read("crl");
@@ -44,7 +46,6 @@ export async function verifyLocal(ssldir: Ssldir, now: Date): Promise<LocalCrede
   } catch (e) {
     throw new AgentError("invalid-file", `The private key ${ssldir.path("privateKey")} cannot be read: ${(e as Error).message}.`, { remedies: reenroll(ssldir.certname) });
   }
-  const { cert } = await readClientCert(ssldir);
   const problem = checkCredentials({
     certname: ssldir.certname,
     cert,

@@ -37,7 +37,7 @@ export type Failure =
   | { kind: "untrusted-server"; code: string; message: string; peer?: PeerInfo }
   | { kind: "server-name-mismatch"; message: string; peer?: PeerInfo }
   /** The server's certificate is revoked, expired, not yet valid… (by OpenSSL's clock and our CRL). */
-  | { kind: "server-cert"; code: string; message: string }
+  | { kind: "server-cert"; code: string; message: string; peer?: PeerInfo }
   /** The server ended the handshake because of our client certificate (revoked, unknown CA, required). */
   | { kind: "client-cert-refused"; code: string; message: string }
   | { kind: "network"; code: string; message: string };
@@ -145,7 +145,8 @@ async function classify(e: NodeJS.ErrnoException & { cert?: tls.PeerCertificate 
   const code = e.code ?? "";
   if (UNTRUSTED.has(code)) return { kind: "untrusted-server", code, message: e.message, peer: await peekPeer(spec.target) };
   if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return { kind: "server-name-mismatch", message: e.message, peer: e.cert ? peerInfo(e.cert) : undefined };
-  if (SERVER_CERT.has(code)) return { kind: "server-cert", code, message: e.message };
+  // With our CRL in play OpenSSL may report a missing CRL before an unknown issuer; the peer tells which it is.
+  if (SERVER_CERT.has(code)) return { kind: "server-cert", code, message: e.message, peer: await peekPeer(spec.target) };
   // Alerts the server sends about our certificate arrive as ERR_SSL_*_ALERT_* errors.
   if (spec.identity && /^ERR_SSL_.*ALERT/.test(code)) return { kind: "client-cert-refused", code, message: e.message };
   return networkFailure(e);

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { AgentError } from "../agent/errors.js";
 import { isAgentError } from "../agent/errors.js";
 import type { Clock, Sleep } from "../agent/states.js";
-import type { Settings } from "../config/index.js";
+import { settingSources, type Settings } from "../config/index.js";
 import { printAgentError, type FixContext } from "./agent-render.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
 import type { Io } from "./io.js";
@@ -52,7 +52,11 @@ export function fixContext(flags: AgentFlags, settings: Settings): FixContext {
     pairs.filter(([, v]) => v !== undefined).map(([k, v]) => ` ${k} ${shellQuote(String(v))}`).join("");
   const node = pick([["--config", flags.config], ["--ssldir", flags.ssldir], ["--certname", flags.certname]]);
   let server = pick([["--server", flags.server], ["--port", flags.port], ["--ca-server", flags.caServer], ["--ca-port", flags.caPort]]);
-  if (!server && !flags.config) server = ` --server ${shellQuote(settings.server)}`;
+  // No server typed: the configured one, or a placeholder rather than the built-in default "puppet".
+  if (!server && !flags.config) {
+    const fromDefault = (settingSources(settings).server ?? "default").startsWith("default");
+    server = fromDefault ? " --server <CA server>" : ` --server ${shellQuote(settings.server)}`;
+  }
   return { certname: settings.certname, nodeFlags: node, serverFlags: server };
 }
 

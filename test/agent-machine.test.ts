@@ -178,6 +178,7 @@ describe("agent state machine", () => {
     h3.advance(2 * DAY);
     const out = await h3.run();
     assert.ok(h3.types().includes("crl:refreshed"));
+    assert.ok(h3.types().includes("ca:current"), "ca_refresh_interval elapsed too: the CA certificate was checked");
     assert.equal(out.name === "Error" && out.error.kind, "revoked");
   });
 

@@ -156,13 +156,30 @@ describe("fleetca agent against fleetca server", () => {
     assert.equal((await agent("verify", "gone.test", undefined)).code, Exit.REVOKED);
   });
 
-  it("CA changed: a server whose certificate does not verify against the saved CA (exit 5)", async () => {
-    ok(await agent("bootstrap", "moved.test", A));
-    const r = await agent("bootstrap", "moved.test", B);
+  it("CA changed: the CA behind the same address was regenerated (exit 5); the printed fix enrolls again", async () => {
+    const first = await startServer(path.join(work, "ca-c1"), true);
+    let second: ServerProcess | undefined;
+    try {
+      ok(await agent("bootstrap", "moved.test", first));
+      await first.stop();
+      second = await startServer(path.join(work, "ca-c2"), true, first.port);
+      const r = await agent("bootstrap", "moved.test", second);
+      assert.equal(r.code, Exit.CA_CHANGED, r.err);
+      assert.match(r.err, /The CA changed/);
+      assert.match(r.err, /on this node: {6}fleetca agent clean --all/);
+      assert.match(r.err, /--ca-fingerprint <new CA fingerprint>/);
+      const newFp = fingerprint(parseCertificatePem(fs.readFileSync(path.join(second.cadir, "ca_crt.pem"), "utf8")).der);
+      ok(await agent("clean", "moved.test", undefined, ["--all"]));
+      ok(await agent("bootstrap", "moved.test", second, ["--ca-fingerprint", newFp]));
+    } finally {
+      await Promise.all([first.stop(), second?.stop()]);
+    }
+  });
+
+  it("a server that is not our CA's at all is refused the same way", async () => {
+    ok(await agent("bootstrap", "elsewhere.test", A));
+    const r = await agent("bootstrap", "elsewhere.test", B);
     assert.equal(r.code, Exit.CA_CHANGED, r.err);
-    assert.match(r.err, /The CA changed/);
-    assert.match(r.err, /fleetca agent clean --all/);
-    assert.match(r.err, /--ca-fingerprint <new CA fingerprint>/);
   });
 
   it("--ca-fingerprint pins the first contact; a wrong pin saves nothing (exit 5)", async () => {
@@ -182,6 +199,9 @@ describe("fleetca agent against fleetca server", () => {
     const late = await agent("bootstrap", "short.test", B, ["--hostcert-renewal-interval", "0"], { shiftMs: 3 * DAY });
     assert.equal(late.code, Exit.EXPIRED, late.err);
     assert.match(late.err, /expired at/);
+    // Three days on, both refresh intervals (1d) have passed: the saved copies are checked (If-Modified-Since).
+    assert.match(late.out, /CA certificate: still current/);
+    assert.match(late.out, /CRL: still current/);
     const early = await agent("verify", "short.test", undefined, [], { shiftMs: -3 * DAY });
     assert.equal(early.code, Exit.VALIDITY, early.err);
     assert.match(early.err, /check the clock/);

@@ -29,8 +29,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startServer(cadir: string, autosign: boolean): Promise<ServerProcess> {
-  const port = await freePort();
+/** `port` reuses a stopped server's port (a regenerated CA behind the same address). */
+export async function startServer(cadir: string, autosign: boolean, port?: number): Promise<ServerProcess> {
+  port ??= await freePort();
   const args = ["server", "--cadir", cadir, "--bind", "127.0.0.1", "--port", String(port), "--certname", "localhost", "--dns-alt-names", "localhost,IP:127.0.0.1", "--autosign", String(autosign)];
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
     cwd: ROOT,

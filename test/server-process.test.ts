@@ -13,6 +13,8 @@ import { httpsRequest } from "./helpers/https-client.js";
 import { openssl, tmpDir, verifyWithCrl, x509Text } from "./helpers/openssl.js";
 import { makeCsr } from "./helpers/server-fixture.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
+import { runServer } from "../src/cli/server.js";
+import { bufferIo } from "../src/cli/io.js";
 
 const V1 = "/puppet-ca/v1";
 const dir = tmpDir("fleetca-process-");
@@ -105,5 +107,14 @@ describe("fleetca server", () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  test("a port in use is reported plainly, exit 1", async () => {
+    const busy = await start({ dir: path.join(dir, "busy") });
+    const io = bufferIo({}, dir);
+    const code = await runServer({ cadir: path.join(dir, "other", "ca"), bind: "127.0.0.1", port: String(busy.port), certname: "localhost", keyType: "ec" }, io);
+    assert.equal(code, 1);
+    assert.match(io.stderr.join("\n"), new RegExp(`Error: cannot listen on 127.0.0.1:${busy.port}: the port is in use`));
+    await busy.stop();
   });
 });

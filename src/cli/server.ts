@@ -18,7 +18,7 @@ import { Ssldir } from "../host/ssldir.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { ServerDeps } from "../server/deps.js";
 import { ensureCa, ensureServerIdentity, serverAltNames } from "../server/identity.js";
-import { listen, type RunningServer } from "../server/listen.js";
+import type { RunningServer } from "../server/listen.js";
 import { auditLogger, createLogger } from "../server/log.js";
 import { openStore } from "../store/open.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
@@ -71,7 +71,19 @@ export async function runServer(flags: CommonFlags, io: Io, signals: SignalSourc
     return { identity, tls: { keyPem: identity.keyPem, certPem: identity.certPem, caPem } };
   };
   const { identity, tls } = await loadTls();
-  const running: RunningServer = await listen(deps, tls, { host: settings.bind, port: settings.port });
+  // Loaded here, not at the top: other `fleetca` commands need not pay for the HTTP stack.
+  const { listen } = await import("../server/listen.js");
+  let running: RunningServer;
+  try {
+    running = await listen(deps, tls, { host: settings.bind, port: settings.port });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EADDRINUSE" && code !== "EACCES" && code !== "EADDRNOTAVAIL") throw e;
+    const why = code === "EADDRINUSE" ? "the port is in use (another fleetca or Puppet Server?)" : code === "EACCES" ? "permission denied (ports below 1024 need root)" : "no such local address";
+    io.err(`Error: cannot listen on ${settings.bind}:${settings.port}: ${why}. Choose another with --bind/--port.`);
+    await store.close();
+    return Exit.FAILED;
+  }
 
   const material = await deps.ca.current();
   const caFingerprint = fingerprint(material.cert.der);

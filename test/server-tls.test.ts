@@ -16,6 +16,7 @@ import { ensureCa, ensureServerIdentity } from "../src/server/identity.js";
 import { listen, type RunningServer } from "../src/server/listen.js";
 import { auditLogger } from "../src/server/log.js";
 import { FileStore } from "../src/store/file/index.js";
+import { parseCertificatePem } from "../src/pki/certificate.js";
 import { fleetcaProcess } from "./helpers/cli.js";
 import { httpsRequest, type RequestOptions } from "./helpers/https-client.js";
 import { MemoryStore } from "./helpers/memory-store.js";
@@ -129,6 +130,16 @@ describe("TLS client certificates", () => {
     // The CRL the server hands out carries it too.
     const crl = (await get(`${V1}/certificate_revocation_list/ca`)).body;
     assert.ok(!verifyWithCrl(caPem, crl, victim.certPem).ok);
+  });
+
+  test("certificate_renewal over TLS: the client gets a new certificate for its own key", async () => {
+    const holder = await issue("tls-renew.test");
+    const r = await get(`${V1}/certificate_renewal`, { method: "POST", cert: holder, headers: { "content-type": "text/plain" } });
+    assert.equal(r.status, 200, r.body);
+    const renewed = parseCertificatePem(r.body);
+    assert.equal(renewed.commonName, "tls-renew.test");
+    assert.ok(renewed.spki.equals(parseCertificatePem(holder.certPem).spki));
+    assert.ok(verifyWithCrl(caPem, await ca.crlPem(), r.body).ok);
   });
 
   test("reloadTls swaps the server certificate for new connections", async () => {

@@ -95,7 +95,7 @@ export async function runServer(flags: CommonFlags, io: Io, signals: SignalSourc
   io.err(`Listening on ${running.url}; autosign: ${String(settings.autosign)}`);
   io.err("Enroll an agent:");
   io.err(`  puppet ssl bootstrap --server ${enrollHost}${portFlag}`);
-  io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`}`);
+  io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`} --ca-fingerprint ${caFingerprint}`);
   io.err("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
   log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint });
 

@@ -4,11 +4,10 @@
  * A client can only ever renew itself: the subject comes from its TLS certificate, never
  * from the request.
  */
-import { parseCertificatePem } from "../../pki/certificate.js";
-import { clientOf, actorOf, type Endpoint } from "../deps.js";
+import { certToPem, parseCertificatePem } from "../../pki/certificate.js";
+import { actorOf, clientOf, type Endpoint } from "../deps.js";
 import { HttpError } from "../errors.js";
 import { respond, TYPE } from "../reply.js";
-import { certToPem } from "../../pki/certificate.js";
 
 export const certificateRenewal: Endpoint = {
   url: "/puppet-ca/v1/certificate_renewal",

@@ -112,7 +112,8 @@ describe("fleetca server", () => {
   test("a port in use is reported plainly, exit 1", async () => {
     const busy = await start({ dir: path.join(dir, "busy") });
     const io = bufferIo({}, dir);
-    const code = await runServer({ cadir: path.join(dir, "other", "ca"), bind: "127.0.0.1", port: String(busy.port), certname: "localhost", keyType: "ec" }, io);
+    const flags = { cadir: path.join(dir, "other", "ca"), bind: "127.0.0.1", port: String(busy.port), certname: "localhost", keyType: "ec" };
+    const code = await runServer(flags, io, { logTo: { write: () => undefined } });
     assert.equal(code, 1);
     assert.match(io.stderr.join("\n"), new RegExp(`Error: cannot listen on 127.0.0.1:${busy.port}: the port is in use`));
     await busy.stop();

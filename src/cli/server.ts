@@ -9,7 +9,7 @@
 import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
-import type { Logger } from "pino";
+import type { DestinationStream, Logger } from "pino";
 import { CertificateAuthority } from "../ca/authority.js";
 import type { CaStore } from "../ca/store.js";
 import { settingSources, type Settings } from "../config/index.js";
@@ -54,9 +54,16 @@ export interface SignalSource {
   off(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): unknown;
 }
 
-export async function runServer(flags: CommonFlags, io: Io, signals: SignalSource = process): Promise<number> {
+export interface RunOptions {
+  signals?: SignalSource;
+  /** Where the JSON log lines go; default stdout. */
+  logTo?: DestinationStream;
+}
+
+export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {}): Promise<number> {
+  const signals = opts.signals ?? process;
   const settings = settingsFrom(flags, io);
-  const log = createLogger(settings.logLevel);
+  const log = createLogger(settings.logLevel, opts.logTo);
   const store = await openStore(settings.store, path.resolve(settings.cadir));
   if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
   const created = await ensureCa(store, settings);

@@ -2,7 +2,7 @@
  * The certificate authority's operations. Every signing path (autosign, CLI, API, console)
  * ends here; transports decode input and render output, nothing more.
  */
-import { certToPem, issueCertificate, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
+import { certToPem, issueCertificate, parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { crlToPem, signCrl, withRevocations } from "../pki/crl.js";
 import { csrToPem, parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
@@ -10,11 +10,12 @@ import { cnName, slashName } from "../pki/name.js";
 import { leafExtensions } from "../pki/profile.js";
 import { AUTOSIGN_OFF, type Autosigner } from "./autosign.js";
 import { CaError } from "./errors.js";
+import { GroupCommit } from "../lib/group-commit.js";
 import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { isValidCertname, validateCertname } from "./names.js";
 import { checkSigningPolicy } from "./policy.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
-import type { CaStore, IndexEntry } from "./store.js";
+import { isBatchStore, type CaStore, type IndexEntry, type SignedCommit } from "./store.js";
 import { certificateEntry, requestEntry, summarize } from "./summarize.js";
 
 const DAY_MS = 86_400_000;
@@ -225,7 +226,7 @@ export class CertificateAuthority {
     const ca = await this.current();
     const now = this.clock();
     const ttl = opts.ttlSeconds ?? this.settings.caTtl;
-    const serial = await this.store.withLock(() => this.store.allocateSerial());
+    const serial = await this.serials.add(undefined);
     const der = await issueCertificate(
       {
         serial,
@@ -241,16 +242,56 @@ export class CertificateAuthority {
       },
       ca.key,
     );
-    const cert = parseCertificatePem(certToPem(der));
-    await this.store.withLock(async () => {
-      // Another process may have signed this request while we were signing: keep one result.
-      if (!(await this.store.getRequest(name))) throw new CaError("conflict", `The request for ${name} was signed or removed by someone else meanwhile`);
-      await this.store.putCertificate(name, certToPem(der), { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) }, certificateEntry(name, cert));
-      await this.store.deleteRequest(name);
-    });
+    const cert = parseCertificateDer(der);
+    const inventory = { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) };
+    const refused = await this.commits.add({ name, certPem: certToPem(der), inventory, entry: certificateEntry(name, cert) });
+    if (refused) throw refused;
     this.audit({ event: "signed", name, actor: opts.actor, serial: serial.toString(16).toUpperCase() });
     return cert;
   }
+
+  /** Serials for the certificates being signed right now, taken from the store in one locked write per batch. */
+  private readonly serials = new GroupCommit<undefined, bigint>((items) =>
+    this.store.withLock(async () => {
+      const store = this.store;
+      if (isBatchStore(store)) {
+        const first = await store.allocateSerials(items.length);
+        return items.map((_, i) => first + BigInt(i));
+      }
+      const out: bigint[] = [];
+      for (let i = 0; i < items.length; i++) out.push(await store.allocateSerial());
+      return out;
+    }),
+  );
+
+  /**
+   * Stores signed certificates under the lock, a batch at a time. Another process (or a
+   * second call here) may have signed the same request while we were signing: the
+   * request must still be there, and only the first certificate for it is kept.
+   */
+  private readonly commits = new GroupCommit<SignedCommit, CaError | undefined>((items) =>
+    this.store.withLock(async () => {
+      const present = await Promise.all(items.map(async (it) => (await this.store.getRequest(it.name)) !== undefined));
+      const taken = new Set<string>();
+      const ok: SignedCommit[] = [];
+      const results = items.map((it, i) => {
+        if (!present[i] || taken.has(it.name)) return new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
+        taken.add(it.name);
+        ok.push(it);
+        return undefined;
+      });
+      const store = this.store;
+      if (isBatchStore(store)) {
+        await store.commitSigned(ok);
+      } else {
+        for (const it of ok) {
+          await store.putCertificate(it.name, it.certPem, it.inventory, it.entry);
+          await store.deleteRequest(it.name);
+        }
+      }
+      return results;
+    }),
+  );
 
   /** Issues a certificate directly from a parsed CSR that is not stored (generate, renewal). */
   async issueFor(name: string, csr: ParsedCsr, opts: SignOptions): Promise<ParsedCertificate> {

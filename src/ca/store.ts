@@ -95,6 +95,32 @@ export interface CaStore {
   close(): Promise<void>;
 }
 
+/** A signed certificate ready to be stored; its pending request is removed in the same step. */
+export interface SignedCommit {
+  name: string;
+  certPem: string;
+  inventory: InventoryEntry;
+  entry: IndexEntry;
+}
+
+/**
+ * Optional capability: the CA's durable steps for many certificates at once (one serial
+ * write for a batch of serials; one inventory append and one index append for a batch of
+ * certificates). The CA uses it when present and falls back to one call per certificate.
+ * Both are called inside withLock.
+ */
+export interface BatchStore {
+  /** Advances the counter by `count` durably; returns the first of `count` consecutive serials. */
+  allocateSerials(count: number): Promise<bigint>;
+  /** For each item: appends the inventory line, writes signed/<name>, removes the request. */
+  commitSigned(items: SignedCommit[]): Promise<void>;
+}
+
+export function isBatchStore(store: CaStore): store is CaStore & BatchStore {
+  const s = store as Partial<BatchStore>;
+  return typeof s.allocateSerials === "function" && typeof s.commitSigned === "function";
+}
+
 export class StoreConflictError extends Error {
   constructor(message: string, readonly paths: string[] = []) {
     super(message);

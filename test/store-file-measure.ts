@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     console.log(`${count} certificates in ${cadir}`);
     await timeList(store, "first listing: rebuild from PEM files (one-off)");
     await new Promise((r) => setTimeout(r, 2100)); // let the directory mtime settle
-    await timeList(store, "same process, after settling (re-sorts + readdir)");
+    await timeList(store, "same process, second listing");
     await timeList(store, "same process, nothing changed");
     const self = fileURLToPath(import.meta.url);
     for (let i = 0; i < 2; i++) process.stdout.write(execFileSync(process.execPath, ["--import", "tsx", self, "--fresh", cadir]));

@@ -95,13 +95,12 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   const material = await deps.ca.current();
   const caFingerprint = fingerprint(material.cert.der);
   const enrollHost = settings.certname;
-  const portFlag = running.port === 8140 ? "" : ` --serverport ${running.port}`;
   io.err(`CA "${material.cert.commonName}" in ${store.location}${created ? " (created now)" : ""}`);
   io.err(`CA fingerprint (SHA256): ${caFingerprint}`);
   io.err(`Server certificate for ${settings.certname} (${serverAltNames(settings, hostName).map((n) => (n.includes(":") ? n : `DNS:${n}`)).join(", ")}) in ${files.dir}${identity.issued ? " (issued now)" : ""}`);
   io.err(`Listening on ${running.url}; autosign: ${String(settings.autosign)}`);
   io.err("Enroll an agent:");
-  io.err(`  puppet ssl bootstrap --server ${enrollHost}${portFlag}`);
+  io.err(`  puppet ssl bootstrap --server ${enrollHost} --serverport ${running.port}`);
   io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`} --ca-fingerprint ${caFingerprint}`);
   io.err("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
   log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint });

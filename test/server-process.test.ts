@@ -62,7 +62,7 @@ describe("fleetca server", () => {
     const r = await httpsRequest(`${again.url}/status/v1/simple`, { ca: read(again, "certs/ca.pem"), servername: "localhost" });
     assert.equal(r.body, "running");
     // Through tsx (no build) on a shared 2-core machine; the built bin is measured in docs/server.md.
-    assert.ok(again.startupMs < 5000, `${again.startupMs} ms to listening`);
+    assert.ok(again.startupMs < 10_000, `${again.startupMs} ms to listening`);
     assert.equal(await again.stop(), 0);
   });
 

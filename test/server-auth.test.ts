@@ -59,6 +59,16 @@ describe("the rule table", () => {
     assert.ok(f.logs.some((l) => l.msg === "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/certificate_status/agent1.example.com (method :get) (authenticated: false) denied by rule 'cert status'."));
   });
 
+  test("a denied request changes nothing", async () => {
+    const victim = await f.issue("untouchable.test");
+    for (const id of [undefined, f.agent]) {
+      const r = await f.app.inject({ method: "PUT", url: `${V1}/clean`, headers: as(id, { "content-type": "application/json" }), payload: '{"certnames":["untouchable.test"]}' });
+      assert.equal(r.statusCode, 403);
+    }
+    assert.equal((await f.app.inject({ url: `${V1}/certificate/${victim.name}` })).body, victim.certPem);
+    assert.equal((await f.ca.revokedSerials()).size, 0);
+  });
+
   test("unknown paths, other methods and other CRL names fall to 'deny all'", async () => {
     const cases: [string, string][] = [
       ["POST", `${V1}/certificate_request/post.test`],

@@ -61,7 +61,8 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
       { rule: rule.name, client: client?.certname ?? "-" },
       `Forbidden request: ${request.ip} access to ${path} (method :${request.method.toLowerCase()}) (authenticated: ${caller.authenticated})${revoked} denied by rule '${rule.name}'.`,
     );
-    await respond(reply, 403, forbiddenBody(request.method, path), null);
+    // Returning the reply tells fastify the request is answered: no handler runs.
+    return respond(reply, 403, forbiddenBody(request.method, path), null);
   });
 
   app.addHook("onSend", async (request, reply, payload) => {

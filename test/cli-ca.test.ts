@@ -81,8 +81,8 @@ describe("signing, listing, revoking", () => {
     const lines = r.stdout.split("\n");
     assert.equal(lines.length, 3);
     assert.match(lines[0]!, /^"boo.fakepie.lan" \(SHA256\) ([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-    assert.match(lines[1]!, /^"has_alts"        \(SHA256\) [0-9A-F:]{95} \(alt names: "DNS:first", "DNS:has_alts", "DNS:second", "DNS:third.example.com"\)$/);
-    assert.match(lines[2]!, /^"muckpie.lan"     \(SHA256\) /);
+    assert.match(lines[1]!, /^"has_alts" {8}\(SHA256\) [0-9A-F:]{95} \(alt names: "DNS:first", "DNS:has_alts", "DNS:second", "DNS:third.example.com"\)$/);
+    assert.match(lines[2]!, /^"muckpie.lan" {5}\(SHA256\) /);
     const fp = openssl(["req", "-outform", "DER"], read(cadir, "requests/muckpie.lan.pem"));
     assert.ok(fp.ok);
   });

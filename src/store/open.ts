@@ -5,7 +5,9 @@ import { FileStore } from "./file/index.js";
 export async function openStore(store: string, cadir: string): Promise<CaStore> {
   if (store === "file:" || store === "file" || store === "") return new FileStore(cadir);
   if (/^postgres(ql)?:\/\//.test(store)) {
-    throw new Error(`The PostgreSQL store is not part of this build yet; use "file:" (the default)`);
+    // Loaded on demand: a file-store CA never loads the pg driver.
+    const { PostgresStore } = await import("./postgres/index.js");
+    return PostgresStore.open(store);
   }
   throw new Error(`Unknown store "${store}": use "file:" for the on-disk Puppet layout or a postgres://user@host/db URL`);
 }

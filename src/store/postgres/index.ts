@@ -1,0 +1,283 @@
+/**
+ * CaStore on PostgreSQL, so that several CA servers share one CA (DESIGN.md journey 4): the
+ * same ca code over another store. Semantics mirror store/file: initialize refuses to
+ * replace a CA unless asked, the inventory is append-only, listing reflects rows written by
+ * other tools, and the material version changes whenever the CA cert, key or CRL does.
+ *
+ * It also offers the CA's optional batch capability (allocateSerials, commitSigned: see
+ * batch.ts), declared structurally.
+ *
+ * Every name and PEM reaches SQL as a query parameter; the only identifiers interpolated are
+ * the constant schema name and fixed fragments.
+ */
+import { hostname } from "node:os";
+import pg from "pg";
+import type { CaMaterial, CaStore, IndexEntry, InventoryEntry, Summarize } from "../../ca/store.js";
+import { allocateSerials, commitSigned, type SignedItem } from "./batch.js";
+import { copyRows, type CopyCounts } from "./copy.js";
+import { AdvisoryLock } from "./lock.js";
+import { assertSubject, initializeIn, inventoryParams, type InitializeOptions } from "./material.js";
+import { migrate, SCHEMA } from "./migrations.js";
+import { certParams, entryParams, indexQuery, inventoryOf, toEntries, type IndexRow, type InventoryRow } from "./rows.js";
+import { inTransaction } from "./tx.js";
+import { redactUrl, scrub, secretsOf } from "./url.js";
+
+export interface PostgresStoreOptions {
+  /** Connections per store (default 10); one of them is held by withLock while it runs. */
+  poolSize?: number;
+  /** How long withLock waits for another server's lock (default 30 s, as the file store). */
+  lockTimeoutMs?: number;
+  /** Errors of idle connections (the server restarted, a network cut); the pool reconnects on its own. */
+  onError?: (err: Error) => void;
+}
+
+const S = SCHEMA;
+
+export class PostgresStore implements CaStore {
+  private readonly lock: AdvisoryLock;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly location: string,
+    lockTimeoutMs: number,
+  ) {
+    this.lock = new AdvisoryLock(pool, location, lockTimeoutMs);
+  }
+
+  /** Connects, creates or upgrades the schema, and returns the store. The URL's password is never shown. */
+  static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const location = redactUrl(url);
+    const lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: Math.max(2, opts.poolSize ?? 10),
+      // Shown in pg_stat_activity, so a DBA can tell the CA servers apart (and who holds the lock).
+      application_name: `fleetca ${hostname()} pid ${process.pid}`.slice(0, 63),
+      lock_timeout: lockTimeoutMs,
+      connectionTimeoutMillis: 15_000,
+      // Idle connections must not keep a `fleetca ca …` command alive after it is done
+      // (the CLI does not close stores); a server stays up through its listener anyway.
+      allowExitOnIdle: true,
+    });
+    // Without a listener, an idle connection's error would crash the process.
+    pool.on("error", (err) => opts.onError?.(err));
+    try {
+      await migrate(pool);
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      let why = scrub((e as Error).message, secretsOf(url));
+      // pg's wording when the server wants a password and none was given is cryptic.
+      if (/password must be a string|no password/i.test(why)) why = "the server asks for a password and none was given: set PGPASSWORD or ~/.pgpass, or put it in the URL";
+      throw Object.assign(new Error(`Cannot open the PostgreSQL store ${location}: ${why}`), { code: (e as { code?: string }).code });
+    }
+    return new PostgresStore(pool, location, lockTimeoutMs);
+  }
+
+  async isInitialized(): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`SELECT 1 FROM ${S}.ca WHERE id = 1`);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Stores the CA's cert, key, CRL and first serial in one transaction. Refuses
+   * (StoreConflictError) when a CA exists, unless `overwrite`; then the material, serial and
+   * inventory are replaced, while requests and certificates are left to the caller, as in
+   * the file store. The inventory starts with the CA's own line: `caInventory` when given
+   * (the file store's extension of the signature), else read from the CA certificate.
+   * Two servers initializing an empty database at once: one wins, the other gets the conflict.
+   */
+  async initialize(material: CaMaterial, opts: InitializeOptions): Promise<void> {
+    await inTransaction(this.pool, (c) => initializeIn(c, this.location, material, opts));
+  }
+
+  /**
+   * Moves a whole CA from another store (say the file store of an existing Puppet CA) into
+   * this empty one, in one transaction, holding the source's lock: material, requests,
+   * certificates and the full inventory. Serials continue after the highest one seen.
+   */
+  async importFrom(source: CaStore, summarize: Summarize): Promise<CopyCounts & { nextSerial: bigint }> {
+    return source.withLock(() =>
+      inTransaction(this.pool, async (c) => {
+        // No CA line of our own: the source's inventory, copied whole, has it.
+        await initializeIn(c, this.location, await source.loadCaMaterial(), { firstSerial: await source.peekSerial(), caInventory: null });
+        const counts = await copyRows(c, source, summarize);
+        const { rows } = await c.query<{ next: string }>(
+          `UPDATE ${S}.serial_counter SET next_serial = greatest(next_serial,
+             (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.inventory), (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.certificates))
+           WHERE id = 1 RETURNING next_serial::text AS next`,
+        );
+        return { ...counts, nextSerial: BigInt(rows[0]!.next) };
+      }),
+    );
+  }
+
+  async loadCaMaterial(): Promise<CaMaterial> {
+    // One statement, so the CRL is the one that goes with the cert and key read.
+    const { rows } = await this.pool.query<{ cert_pem: string; key_pem: string; public_key_pem: string; crl_pem: string }>(
+      `SELECT ca.cert_pem, ca.key_pem, ca.public_key_pem, crl.pem AS crl_pem FROM ${S}.ca JOIN ${S}.crl ON crl.id = ca.id WHERE ca.id = 1`,
+    );
+    const r = rows[0];
+    if (!r) throw this.noCa();
+    return { certPem: r.cert_pem, keyPem: r.key_pem, publicKeyPem: r.public_key_pem, crlPem: r.crl_pem };
+  }
+
+  /**
+   * Runs fn holding the CA's advisory lock (other servers) and this store's queue (this
+   * process). Not re-entrant: calling withLock from inside fn throws rather than deadlocking.
+   */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(fn);
+  }
+
+  /**
+   * One UPDATE … RETURNING: atomic on its own (the row lock serializes servers), so unlike
+   * the file store it would be safe even outside withLock; callers still hold the lock.
+   */
+  async allocateSerial(): Promise<bigint> {
+    return this.allocateSerials(1);
+  }
+
+  /** BatchStore: the first of `count` consecutive serials, in one UPDATE. */
+  async allocateSerials(count: number): Promise<bigint> {
+    const first = await allocateSerials(this.pool, count);
+    if (first === undefined) throw this.noCa();
+    return first;
+  }
+
+  /** BatchStore: putCertificate + deleteRequest for many certificates, in one statement. */
+  async commitSigned(items: SignedItem[]): Promise<void> {
+    for (const it of items) {
+      assertName(it.name);
+      assertSubject(it.inventory.subject);
+    }
+    await commitSigned(this.pool, items);
+  }
+
+  async peekSerial(): Promise<bigint> {
+    const { rows } = await this.pool.query<{ serial: string }>(`SELECT next_serial::text AS serial FROM ${S}.serial_counter WHERE id = 1`);
+    if (!rows[0]) throw this.noCa();
+    return BigInt(rows[0].serial);
+  }
+
+  async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
+    assertName(name);
+    await this.pool.query(
+      `INSERT INTO ${S}.requests (name, pem, sha256, alt_names, auth_extensions) VALUES ($1, $2, $3, $4, $5::jsonb)
+       ON CONFLICT (name) DO UPDATE SET pem = EXCLUDED.pem, sha256 = EXCLUDED.sha256, alt_names = EXCLUDED.alt_names,
+         auth_extensions = EXCLUDED.auth_extensions, updated_at = now()`,
+      [name, csrPem, ...entryParams(entry)],
+    );
+  }
+
+  async getRequest(name: string): Promise<string | undefined> {
+    return this.getPem("requests", name);
+  }
+
+  async deleteRequest(name: string): Promise<boolean> {
+    return this.deletePem("requests", name);
+  }
+
+  /** Upserts the certificate and appends its inventory row in one transaction. */
+  /**
+   * Upserts the certificate and appends its inventory row in one statement: atomic like a
+   * transaction, but one round trip and one commit, since it runs under the CA lock.
+   */
+  async putCertificate(name: string, certPem: string, inventory: InventoryEntry, entry: IndexEntry): Promise<void> {
+    assertName(name);
+    assertSubject(inventory.subject);
+    await this.pool.query(
+      `WITH cert AS (
+         INSERT INTO ${S}.certificates (name, pem, sha256, alt_names, auth_extensions, serial, not_before, not_after)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6::numeric, $7, $8)
+         ON CONFLICT (name) DO UPDATE SET pem = EXCLUDED.pem, sha256 = EXCLUDED.sha256, alt_names = EXCLUDED.alt_names,
+           auth_extensions = EXCLUDED.auth_extensions, serial = EXCLUDED.serial, not_before = EXCLUDED.not_before,
+           not_after = EXCLUDED.not_after, updated_at = now()
+         RETURNING name)
+       INSERT INTO ${S}.inventory (serial, not_before, not_after, subject) SELECT $9::numeric, $10, $11, $12 FROM cert`,
+      [name, certPem, ...entryParams(entry), ...certParams(entry, inventory), ...inventoryParams(inventory)],
+    );
+  }
+
+  async getCertificate(name: string): Promise<string | undefined> {
+    return this.getPem("certificates", name);
+  }
+
+  async deleteCertificate(name: string): Promise<boolean> {
+    return this.deletePem("certificates", name);
+  }
+
+  async listIndex(summarize: Summarize): Promise<IndexEntry[]> {
+    const { rows } = await this.pool.query<IndexRow>(indexQuery(""));
+    return toEntries(this.pool, rows, summarize);
+  }
+
+  async getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {
+    assertName(name);
+    const { rows } = await this.pool.query<IndexRow>(indexQuery("WHERE name = $1"), [name]);
+    const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
+    for (const e of await toEntries(this.pool, rows, summarize)) {
+      if (e.state === "requested") out.request = e;
+      else out.certificate = e;
+    }
+    return out;
+  }
+
+  async readInventory(): Promise<InventoryEntry[]> {
+    const { rows } = await this.pool.query<InventoryRow>(
+      `SELECT serial::text AS serial, not_before, not_after, subject FROM ${S}.inventory ORDER BY id`,
+    );
+    return rows.map(inventoryOf);
+  }
+
+  async getCrl(): Promise<string> {
+    const { rows } = await this.pool.query<{ pem: string }>(`SELECT pem FROM ${S}.crl WHERE id = 1`);
+    if (!rows[0]) throw this.noCa();
+    return rows[0].pem;
+  }
+
+  /** Replaces the CRL and bumps the material version in one transaction, so no server reads one without the other. */
+  async putCrl(crlPem: string): Promise<void> {
+    await inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(`UPDATE ${S}.crl SET pem = $1, updated_at = now() WHERE id = 1`, [crlPem]);
+      if (!rowCount) throw this.noCa();
+      await c.query(`UPDATE ${S}.ca SET version = version + 1, updated_at = now() WHERE id = 1`);
+    });
+  }
+
+  async materialVersion(): Promise<string> {
+    const { rows } = await this.pool.query<{ v: string }>(`SELECT epoch || ':' || version AS v FROM ${S}.ca WHERE id = 1`);
+    return rows[0]?.v ?? "absent";
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async getPem(table: "requests" | "certificates", name: string): Promise<string | undefined> {
+    assertName(name);
+    const { rows } = await this.pool.query<{ pem: string }>(`SELECT pem FROM ${S}.${table} WHERE name = $1`, [name]);
+    return rows[0]?.pem;
+  }
+
+  private async deletePem(table: "requests" | "certificates", name: string): Promise<boolean> {
+    assertName(name);
+    const { rowCount } = await this.pool.query(`DELETE FROM ${S}.${table} WHERE name = $1`, [name]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  private noCa(): Error {
+    return new Error(
+      `No CA in ${this.location}. Run \`fleetca ca setup --store <url>\` to create one, ` +
+        `or \`fleetca ca import --store <url>\` to bring an existing one.`,
+    );
+  }
+}
+
+/**
+ * The ca validates certnames before they reach a store; this is the last line of defence.
+ * Names are query parameters, so nothing here is about SQL: empty and NUL-bearing names
+ * (which PostgreSQL text cannot hold) are refused with a clear message.
+ */
+function assertName(name: string): void {
+  if (name === "" || name.includes("\0")) throw new Error(`Refusing certificate name ${JSON.stringify(name)}`);
+}

@@ -1,0 +1,109 @@
+/**
+ * The PostgreSQL store's schema, applied at open. Migrations are numbered and recorded in
+ * fleetca.schema_migrations; open() applies the missing ones under a transaction-scoped
+ * advisory lock, so several CA servers starting at once against an empty database do not
+ * race on CREATE (concurrent CREATE ... IF NOT EXISTS can still fail on the catalog's
+ * unique indexes). Never edit a migration that has shipped: append a new one.
+ */
+import type { Pool } from "pg";
+import { inTransaction } from "./tx.js";
+
+/** Every table lives in this schema; the name is a constant, never taken from input. */
+export const SCHEMA = "fleetca";
+
+/** pg_advisory_xact_lock key for migrations ("fleetca" + 0x02); the CA lock uses 0x01. */
+const MIGRATION_LOCK_KEY = "7380385375772172546";
+
+const MIGRATIONS: readonly string[] = [
+  // 1: the CA's material, serial counter, requests, certificates, inventory and CRL.
+  `
+  CREATE TABLE IF NOT EXISTS fleetca.ca (
+    id             smallint PRIMARY KEY CHECK (id = 1),
+    cert_pem       text NOT NULL,
+    key_pem        text NOT NULL,
+    public_key_pem text NOT NULL,
+    -- Random per initialize: a recreated database never hands out a version token seen before.
+    epoch          text NOT NULL,
+    -- Bumped by initialize and putCrl; servers poll it to reload the CA cert, key and CRL.
+    version        bigint NOT NULL,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+  );
+  -- Apart from fleetca.ca so that a 5 MB CRL is not rewritten with the key on every revoke.
+  CREATE TABLE IF NOT EXISTS fleetca.crl (
+    id         smallint PRIMARY KEY CHECK (id = 1),
+    pem        text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  );
+  -- A counter row rather than a SEQUENCE: X.509 serials go up to 20 octets (imported CAs may
+  -- start beyond bigint), and a row update is transactional where nextval is not.
+  CREATE TABLE IF NOT EXISTS fleetca.serial_counter (
+    id          smallint PRIMARY KEY CHECK (id = 1),
+    next_serial numeric(50, 0) NOT NULL CHECK (next_serial >= 0)
+  );
+  -- sha256 NULL marks a row inserted by another tool (name and pem only): listing
+  -- summarizes it from the PEM and fills the columns in.
+  CREATE TABLE IF NOT EXISTS fleetca.requests (
+    name            text PRIMARY KEY,
+    pem             text NOT NULL,
+    sha256          text,
+    alt_names       text[] NOT NULL DEFAULT '{}',
+    auth_extensions jsonb NOT NULL DEFAULT '{}',
+    updated_at      timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE TABLE IF NOT EXISTS fleetca.certificates (
+    name            text PRIMARY KEY,
+    pem             text NOT NULL,
+    serial          numeric(50, 0),
+    not_before      timestamptz,
+    not_after       timestamptz,
+    sha256          text,
+    alt_names       text[] NOT NULL DEFAULT '{}',
+    auth_extensions jsonb NOT NULL DEFAULT '{}',
+    updated_at      timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX IF NOT EXISTS certificates_serial ON fleetca.certificates (serial);
+  CREATE TABLE IF NOT EXISTS fleetca.inventory (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    serial      numeric(50, 0) NOT NULL,
+    not_before  timestamptz NOT NULL,
+    not_after   timestamptz NOT NULL,
+    subject     text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  );
+  -- inventory.txt is an audit log: rows are only ever appended. TRUNCATE stays possible,
+  -- for initialize(overwrite), which replaces the inventory as the file store does.
+  CREATE OR REPLACE FUNCTION fleetca.inventory_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION 'fleetca.inventory is append-only (% refused)', TG_OP;
+  END $$;
+  DROP TRIGGER IF EXISTS inventory_append_only ON fleetca.inventory;
+  CREATE TRIGGER inventory_append_only BEFORE UPDATE OR DELETE ON fleetca.inventory
+    FOR EACH STATEMENT EXECUTE FUNCTION fleetca.inventory_append_only();
+  `,
+];
+
+/** The schema version this build writes; a database ahead of it was migrated by a newer fleetca. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Creates or upgrades the schema. Idempotent, and safe to run from several processes at once. */
+export async function migrate(pool: Pool): Promise<void> {
+  await inTransaction(pool, async (client) => {
+    await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${SCHEMA}.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const { rows } = await client.query<{ v: number }>(`SELECT coalesce(max(version), 0)::int AS v FROM ${SCHEMA}.schema_migrations`);
+    const current = rows[0]?.v ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `The database schema is at version ${current}, newer than this fleetca understands (${SCHEMA_VERSION}). ` +
+          `Upgrade fleetca on this host to the version the other CA servers run.`,
+      );
+    }
+    for (let v = current + 1; v <= SCHEMA_VERSION; v++) {
+      await client.query(MIGRATIONS[v - 1]!);
+      await client.query(`INSERT INTO ${SCHEMA}.schema_migrations (version) VALUES ($1)`, [v]);
+    }
+  });
+}

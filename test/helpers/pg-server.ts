@@ -1,0 +1,38 @@
+/** A throwaway PostgreSQL cluster for tests, through scripts/pg-test-server.sh. */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const SCRIPT = path.resolve(import.meta.dirname, "../../scripts/pg-test-server.sh");
+
+/** Why the PostgreSQL tests cannot run here, or undefined when they can. */
+export function pgUnavailable(): string | undefined {
+  const root = "/usr/lib/postgresql";
+  const versions = fs.existsSync(root) ? fs.readdirSync(root) : [];
+  if (versions.some((v) => fs.existsSync(path.join(root, v, "bin/initdb")))) return undefined;
+  return "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: install the postgresql package (scripts/install-system-deps.sh) to run the PostgreSQL store tests";
+}
+
+export interface PgServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startPg(): Promise<PgServer> {
+  // Directly under the temp dir: as root the cluster runs as "postgres", which must reach it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetca-pg-"));
+  const stop = async () => void (await run("bash", [SCRIPT, "stop", dir], { timeout: 60_000 }));
+  try {
+    const { stdout } = await run("bash", [SCRIPT, "start", dir], { timeout: 60_000 });
+    const url = stdout.trim().split("\n").pop() ?? "";
+    if (!url.startsWith("postgres://")) throw new Error(`pg-test-server printed no URL: ${stdout}`);
+    return { url, stop };
+  } catch (e) {
+    // A cluster started before a later step failed must not outlive the test.
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}

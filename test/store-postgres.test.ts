@@ -4,6 +4,7 @@
  * `openssl verify -crl_check`. Runs against a throwaway cluster (scripts/pg-test-server.sh).
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
@@ -228,7 +229,8 @@ describe("PostgreSQL store", { skip }, () => {
   });
 
   test("a file CA moves into PostgreSQL whole, and serials continue after it", async () => {
-    const file = new FileStore(`${tmpDir()}/ca`);
+    const dir = tmpDir();
+    const file = new FileStore(`${dir}/ca`);
     await setupCa(file, { caName: "Puppet CA: old.example.com", key: { type: "ec", curve: "P-256" }, caTtl: 5 * 365 * 86_400, now: new Date() });
     const old = new CertificateAuthority({ store: file, settings });
     await submit(old, ["kept.example.com", "gone.example.com", "bad.example.com", "waiting.example.com"]);
@@ -250,6 +252,7 @@ describe("PostgreSQL store", { skip }, () => {
       await assert.rejects(target.importFrom(file, summarize), StoreConflictError);
     } finally {
       await target.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

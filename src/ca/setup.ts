@@ -42,7 +42,7 @@ export async function setupCa(store: CaStore, o: SetupOptions): Promise<{ certPe
   const certPem = certToPem(der);
   await store.initialize(
     { certPem, keyPem: privateKeyToPem(keys.privateKey), publicKeyPem: publicKeyToPem(keys.publicKey), crlPem: crlToPem(crl) },
-    { firstSerial: 2n, overwrite: o.overwrite },
+    { firstSerial: 2n, overwrite: o.overwrite, caInventory: { serial: 1n, notBefore: new Date(o.now.getTime() - DAY_MS), notAfter: new Date(o.now.getTime() + o.caTtl * 1000), subject: `/CN=${o.caName}` } },
   );
   return { certPem };
 }

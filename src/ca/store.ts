@@ -54,7 +54,11 @@ export interface CaStore {
   /** True when the CA material exists (setup has run). */
   isInitialized(): Promise<boolean>;
   /** Fails with code "EEXIST" semantics (throws StoreConflictError) if a CA exists and overwrite is false. */
-  initialize(material: CaMaterial, opts: { firstSerial: bigint; overwrite?: boolean }): Promise<void>;
+  /**
+   * `caInventory` is the CA certificate's own inventory line (Puppet's inventory.txt starts with
+   * it); when undefined the store derives it from the certificate, null writes none.
+   */
+  initialize(material: CaMaterial, opts: { firstSerial: bigint; overwrite?: boolean; caInventory?: InventoryEntry | null }): Promise<void>;
   loadCaMaterial(): Promise<CaMaterial>;
 
   /**

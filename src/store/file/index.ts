@@ -15,12 +15,14 @@ import {
   type CaStore,
   type IndexEntry,
   type InventoryEntry,
+  type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
 import { isErrno, unlinkDurable, writeFileAtomic } from "./atomic.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
-import { IndexCache } from "./index-cache.js";
+import { GroupCommit } from "../../lib/group-commit.js";
+import { IndexCache, type BatchOp } from "./index-cache.js";
 import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js";
 import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
 
@@ -66,7 +68,7 @@ export class FileStore implements CaStore {
    */
   async initialize(
     material: CaMaterial,
-    opts: { firstSerial: bigint; overwrite?: boolean; caInventory?: InventoryEntry },
+    opts: { firstSerial: bigint; overwrite?: boolean; caInventory?: InventoryEntry | null },
   ): Promise<void> {
     const L = this.layout;
     const files = [L.caCrt, L.caKey, L.caPub, L.caCrl, L.infraCrl, L.inventory, L.infraInventory, L.infraSerials, L.serial];
@@ -83,7 +85,7 @@ export class FileStore implements CaStore {
     await mkdirExact(L.requests, MODES.subdir);
     await mkdirExact(L.signed, MODES.subdir);
     await writeFileAtomic(L.serial, formatSerialHex(opts.firstSerial), MODES.publicFile);
-    const caLine = opts.caInventory ?? caInventoryEntry(material.certPem);
+    const caLine = opts.caInventory === undefined ? caInventoryEntry(material.certPem) : opts.caInventory;
     await writeFileAtomic(L.inventory, caLine ? formatInventoryLine(caLine) : "", MODES.inventory);
     await writeFileAtomic(L.infraInventory, "", MODES.inventory);
     await writeFileAtomic(L.infraSerials, "", MODES.publicFile);
@@ -138,13 +140,42 @@ export class FileStore implements CaStore {
     return serial;
   }
 
+  /** allocateSerial for `count` serials in one write (BatchStore): returns the first. Only inside withLock. */
+  async allocateSerials(count: number): Promise<bigint> {
+    if (!held.getStore()?.has(this.layout.lock)) {
+      throw new Error("allocateSerials must be called inside withLock: two processes could otherwise issue the same serial");
+    }
+    const serial = await this.peekSerial();
+    await writeFileAtomic(this.layout.serial, formatSerialHex(serial + BigInt(count)), MODES.publicFile);
+    return serial;
+  }
+
+  /**
+   * putCertificate + deleteRequest for a batch (BatchStore): one inventory append and one
+   * index append for all of them, the files written in parallel, every request removed
+   * only after every certificate is on disk. Call inside withLock.
+   */
+  async commitSigned(items: SignedCommit[]): Promise<void> {
+    if (items.length === 0) return;
+    const ops: BatchOp[] = items.map((it) => {
+      const path = this.layout.pemPath("certificate", it.name);
+      return { kind: "certificate", name: it.name, entry: it.entry, inventoryLine: formatInventoryLine(it.inventory), write: () => writeFileAtomic(path, it.certPem, MODES.publicFile) };
+    });
+    for (const it of items) {
+      const path = this.layout.pemPath("request", it.name);
+      ops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path)) });
+    }
+    await this.index.mutex.run(() => this.index.recordBatch(ops));
+  }
+
   async peekSerial(): Promise<bigint> {
     const text = await this.readCaFile(this.layout.serial);
     return parseSerialFile(text, this.layout.serial);
   }
 
   async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
-    await this.put("request", name, csrPem, entry);
+    const path = this.layout.pemPath("request", name);
+    await this.requestWrites.add({ kind: "request", name, entry, write: () => writeFileAtomic(path, csrPem, MODES.publicFile) });
   }
 
   async getRequest(name: string): Promise<string | undefined> {
@@ -168,24 +199,36 @@ export class FileStore implements CaStore {
   }
 
   async listIndex(summarize: Summarize): Promise<IndexEntry[]> {
-    return this.index.mutex.run(async () => {
-      await this.index.refresh(summarize);
-      return this.index.list();
-    });
+    await this.refreshes.add(summarize);
+    return this.index.list();
   }
 
   async getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {
     assertSafeName(name);
-    return this.index.mutex.run(async () => {
-      await this.index.refresh(summarize);
-      const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
-      const request = this.index.get("request", name);
-      const certificate = this.index.get("certificate", name);
-      if (request) out.request = request;
-      if (certificate) out.certificate = certificate;
-      return out;
-    });
+    await this.refreshes.add(summarize);
+    const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
+    const request = this.index.get("request", name);
+    const certificate = this.index.get("certificate", name);
+    if (request) out.request = request;
+    if (certificate) out.certificate = certificate;
+    return out;
   }
+
+  /**
+   * Index refreshes shared by concurrent readers (one per batch, each started after its
+   * callers arrived) and request writes committed together (one journal append per batch):
+   * under load every submission reads the index and writes a request, and doing each alone
+   * under the index mutex made that mutex the server's bottleneck.
+   */
+  private readonly refreshes = new GroupCommit<Summarize, void>(async (batch) => {
+    await this.index.mutex.run(() => this.index.refresh(batch[0]!));
+    return batch.map(() => undefined);
+  });
+
+  private readonly requestWrites = new GroupCommit<BatchOp, void>(async (batch) => {
+    await this.index.mutex.run(() => this.index.recordBatch(batch));
+    return batch.map(() => undefined);
+  });
 
   async readInventory(): Promise<InventoryEntry[]> {
     return parseInventory((await readOptional(this.layout.inventory)) ?? "");

@@ -33,7 +33,10 @@ export function reportError(io: Io, e: unknown): number {
     return e.kind === "not-initialized" || e.kind === "invalid-name" ? Exit.USAGE : Exit.FAILED;
   }
   const err = e as Error & { code?: string };
-  if (err?.name === "PemError" || err?.name === "DerError" || err?.name === "CsrError" || err?.name === "StoreConflictError" || err?.code === "ENOENT" || err?.code === "EACCES") {
+  // Parse errors, store conflicts, and system or database errors (they carry a `code`:
+  // ENOENT, ECONNREFUSED, a PostgreSQL SQLSTATE) are the user's to fix: no stack trace.
+  const userFacing = ["PemError", "DerError", "CsrError", "StoreConflictError", "AltNameError"];
+  if (userFacing.includes(err?.name) || typeof err?.code === "string") {
     io.err(`Error: ${err.message}`);
     return Exit.FAILED;
   }

@@ -56,12 +56,17 @@ describe("a real Puppet agent", { skip, concurrency: true }, () => {
         "if openssl req -noout -text | grep -q 's3cret-enrol'; then exit 0; fi\necho \"no valid challengePassword for $1\" >&2\nexit 1\n",
       { mode: 0o755 },
     );
+    // Each is registered as soon as it runs, so `after` stops it even if another fails to start.
+    const start = async (name: string, config: string) => {
+      const s = await startServer({ dir: path.join(dir, name), config });
+      servers.push(s);
+      return s;
+    };
     [auto, manual, policy] = await Promise.all([
-      startServer({ dir: path.join(dir, "auto"), config: "key_type: ec\nautosign: true\n" }),
-      startServer({ dir: path.join(dir, "manual"), config: "key_type: ec\nautosign: false\n" }),
-      startServer({ dir: path.join(dir, "policy"), config: `key_type: ec\nautosign: ${script}\n` }),
+      start("auto", "key_type: ec\nautosign: true\n"),
+      start("manual", "key_type: ec\nautosign: false\n"),
+      start("policy", `key_type: ec\nautosign: ${script}\n`),
     ]);
-    servers.push(auto, manual, policy);
   });
 
   after(async () => {

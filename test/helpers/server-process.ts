@@ -81,7 +81,13 @@ export async function startServer(o: StartOptions): Promise<ServerProcess> {
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  await waitForLog((l) => l.msg === "listening");
+  try {
+    await waitForLog((l) => l.msg === "listening");
+  } catch (e) {
+    // Never leave a half-started server behind: it would keep the test process alive.
+    child.kill("SIGKILL");
+    throw e;
+  }
   return {
     child,
     port,

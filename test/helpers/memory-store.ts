@@ -19,9 +19,10 @@ export class MemoryStore implements CaStore {
     return this.material !== undefined;
   }
 
-  async initialize(material: CaMaterial, opts: { firstSerial: bigint; overwrite?: boolean }): Promise<void> {
+  async initialize(material: CaMaterial, opts: { firstSerial: bigint; overwrite?: boolean; caInventory?: InventoryEntry | null }): Promise<void> {
     if (this.material && !opts.overwrite) throw new StoreConflictError("a CA exists");
     this.material = { ...material };
+    if (opts.caInventory) this.inventory.push(opts.caInventory);
     this.serial = opts.firstSerial;
     this.version++;
   }

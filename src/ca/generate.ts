@@ -33,7 +33,8 @@ export async function generateCertificate(ca: CertificateAuthority, name: string
   }
   const keys = await generateKeyPair(o.key ?? { type: "rsa", bits: 4096 });
   const alt = (o.dnsAltNames ?? []).map((n) => (n.includes(":") ? n : `DNS:${n}`));
-  const altNames = alt.length > 0 ? [...new Set([`DNS:${name}`, ...alt])] : [];
+  // Requested names first, then the certname, as Puppet orders its server certificate (DNS:puppet, DNS:<certname>).
+  const altNames = alt.length > 0 ? [...new Set([...alt, `DNS:${name}`])] : [];
   const csr = parseCsrDer(await buildCsr({ commonName: name, altNames }, keys.privateKey, keys.publicKey));
   // The operator asked for these names explicitly, which is what --allow-dns-alt-names means.
   const cert = await ca.issueFor(name, csr, { actor: o.actor, allowDnsAltNames: true, cliAuth: o.cliAuth, ttlSeconds: o.ttlSeconds });

@@ -41,9 +41,11 @@ configure() {
   if [ -f /etc/default/puppetserver ]; then
     sed -i -E 's/^JAVA_ARGS=.*/JAVA_ARGS="-Xms512m -Xmx2g -Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger"/' /etc/default/puppetserver
   fi
+  # Debian's puppet.conf is empty; the ssldir Puppet Server's user can create is set explicitly.
   cat >/etc/puppet/puppet.conf <<EOF
 [main]
 server = localhost
+ssldir = ${SSLDIR}
 [server]
 certname = localhost
 autosign = ${autosign}
@@ -56,7 +58,7 @@ start() {
   stop_server quiet
   configure "$autosign"
   if [ "${KEEP_CA:-0}" != "1" ]; then rm -rf "$CADIR" "$SSLDIR"; fi
-  mkdir -p "$RUN" && chown puppet:puppet "$RUN"
+  mkdir -p "$RUN" "$SSLDIR" && chown puppet:puppet "$RUN" "$SSLDIR"
   rm -f "$RESTART"
   # shellcheck disable=SC1091
   . /etc/default/puppetserver

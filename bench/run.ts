@@ -5,7 +5,9 @@
  *   npm run bench -- --scenario revoke             one scenario (enroll, signall, list, revoke, server)
  *   npm run bench -- --scenario enroll --n 300     a smaller N for that scenario
  *   npm run bench -- --quick                       every scenario small (results go to results/tmp/quick)
- *   npm run bench -- --puppetserver                also Puppet Server (bench/puppetserver.sh installs it)
+ *   npm run bench -- --puppetserver                also Puppet Server (bench/puppetserver.sh installs it;
+ *                                                  FLEETCA_BENCH_PUPPETSERVER=1 does the same)
+ *   npm run bench -- --scenario puppetserver       Puppet Server only
  *
  * Full-size runs write bench/results/<scenario>.json and regenerate bench/results/README.md;
  * runs with --quick or --n write under bench/results/tmp/ unless --out says otherwise, so a
@@ -37,8 +39,8 @@ const { values } = parseArgs({
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
 const chosen = values.scenario!.split(",").map((s) => s.trim()).filter(Boolean);
 for (const s of chosen) {
-  if (!(ALL as readonly string[]).includes(s) && s !== "server") {
-    console.error(`unknown scenario "${s}"; choose from ${[...ALL, "server"].join(", ")}`);
+  if (!(ALL as readonly string[]).includes(s) && s !== "server" && s !== "puppetserver") {
+    console.error(`unknown scenario "${s}"; choose from ${[...ALL, "server", "puppetserver"].join(", ")}`);
     process.exit(2);
   }
 }
@@ -71,7 +73,7 @@ if (wants("revoke")) {
   const top = size(100_000, 10_000);
   save(await revokeScenario({ levels: [0, Math.round(top / 10), top], samples: quick ? 5 : 7, command }));
 }
-if (values.puppetserver) {
+if (values.puppetserver || wants("puppetserver")) {
   for (const r of await puppetServerScenarios({ n: size(2000, 300), concurrency: Number(values.c), pending: size(1000, 200), command })) save(r);
 }
 console.log(`\nREADME: ${regenerateReadme(out)}  (${Math.round((Date.now() - t0) / 1000)} s)`);

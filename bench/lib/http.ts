@@ -19,12 +19,14 @@ export interface Pool {
  * request (it has no CA certificate yet). With a CA, the chain is verified but not the
  * host name, because the benchmark reaches the server as 127.0.0.1 whatever its certname.
  */
-export function pool(url: string, maxSockets: number, caPem?: string, timeoutMs = 60_000): Pool {
+export function pool(url: string, maxSockets: number, caPem?: string, timeoutMs = 60_000, client?: { certPem: string; keyPem: string }): Pool {
   const base = new URL(url);
   const agent = new https.Agent({
     keepAlive: true,
     maxSockets,
     ca: caPem,
+    cert: client?.certPem,
+    key: client?.keyPem,
     rejectUnauthorized: caPem !== undefined,
     checkServerIdentity: () => undefined,
   });

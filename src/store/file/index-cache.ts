@@ -23,7 +23,6 @@
  * up a couple of seconds late.
  */
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, type BigIntStats } from "node:fs";
-import { stat } from "node:fs/promises";
 import type { IndexEntry, Summarize } from "../../ca/store.js";
 import { appendLine, isErrno, TEMP_PREFIX } from "./atomic.js";
 import { JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
@@ -33,6 +32,15 @@ import { AsyncMutex } from "./lock.js";
 const SETTLE_MS = 2000;
 const RESCAN_MS = 60_000;
 const KINDS: Kind[] = ["request", "certificate"];
+
+/** One file change for recordBatch: `entry` set means a put (write returns the new file's stats), unset a removal. */
+export interface BatchOp {
+  kind: Kind;
+  name: string;
+  entry?: IndexEntry;
+  inventoryLine?: string;
+  write: () => Promise<{ size: number; mtimeMs: number } | void>;
+}
 
 interface DirState {
   mtimeNs: string;
@@ -72,10 +80,7 @@ export class IndexCache {
     const inv = await sizeOf(this.layout.inventory);
     const pending: JournalRecord[] = [];
     for (const kind of KINDS) {
-      const dirStat = await stat(this.layout.dirFor(kind), { bigint: true }).catch((err: unknown) => {
-        if (isErrno(err, "ENOENT")) return undefined;
-        throw err;
-      });
+      const dirStat = statSync(this.layout.dirFor(kind), { bigint: true, throwIfNoEntry: false });
       if (!dirStat) {
         // No CA here (yet): nothing to list, and nothing to write a journal into.
         this.maps[kind].clear();
@@ -144,6 +149,52 @@ export class IndexCache {
         : { op: "del", kind, name, dir: dirNow };
     this.apply(r);
     await this.journal.append([r]);
+  }
+
+  /**
+   * record() for many files in one go (a batch of signed certificates): one inventory
+   * append, the writes in parallel (puts before removals), one journal append. The
+   * directory and inventory markers go on the last record of their kind, so a reader that
+   * applies the batch ends where record() would have left it. Call inside `mutex`.
+   */
+  async recordBatch(ops: BatchOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.catchUp();
+    const kinds = [...new Set(ops.map((o) => o.kind))];
+    for (const kind of kinds) {
+      if ((await mtimeNs(this.layout.dirFor(kind))) === undefined) throw noCaError(this.layout.cadir, this.layout.dirFor(kind));
+    }
+    const lines = ops.flatMap((o) => (o.inventoryLine === undefined ? [] : [o.inventoryLine.endsWith("\n") ? o.inventoryLine : `${o.inventoryLine}\n`]));
+    let inv: number | undefined;
+    if (lines.length > 0) {
+      const text = lines.join("");
+      const invBefore = this.invSize;
+      const invAfter = (await appendLine(this.layout.inventory, text, MODES.inventory)).size;
+      if (invBefore !== undefined && invAfter === invBefore + Buffer.byteLength(text)) inv = invAfter;
+    }
+    const before = new Map<Kind, string | undefined>();
+    for (const kind of kinds) before.set(kind, await mtimeNs(this.layout.dirFor(kind)));
+    const puts = ops.filter((o) => o.entry);
+    const stats = await Promise.all(puts.map((o) => o.write()));
+    await Promise.all(ops.filter((o) => !o.entry).map((o) => o.write()));
+    const records: JournalRecord[] = [];
+    puts.forEach((o, i) => {
+      const st = stats[i];
+      if (st) records.push({ op: "put", kind: o.kind, rec: { entry: makeEntry(o.kind, o.name, o.entry!), size: st.size, mtimeMs: st.mtimeMs } });
+    });
+    for (const o of ops) if (!o.entry) records.push({ op: "del", kind: o.kind, name: o.name });
+    for (const kind of kinds) {
+      const after = await mtimeNs(this.layout.dirFor(kind));
+      const known = this.dirs[kind];
+      // As in record(): the new mtime is ours to record only if the directory was in step just before.
+      if (known === undefined || known.mtimeNs !== before.get(kind) || after === before.get(kind)) continue;
+      const last = lastOf(records, (r) => (r.op === "put" || r.op === "del") && r.kind === kind);
+      if (last?.op === "put" || last?.op === "del") last.dir = after;
+    }
+    const lastPut = lastOf(records, (r) => r.op === "put");
+    if (lastPut?.op === "put" && inv !== undefined) lastPut.inv = inv;
+    for (const r of records) this.apply(r);
+    await this.journal.append(records);
   }
 
   get(kind: Kind, name: string): IndexEntry | undefined {
@@ -306,20 +357,17 @@ function nsToMs(ns: string): number {
   return Number(BigInt(ns) / 1_000_000n);
 }
 
+function lastOf<T>(xs: T[], pred: (x: T) => boolean): T | undefined {
+  for (let i = xs.length - 1; i >= 0; i--) if (pred(xs[i]!)) return xs[i];
+  return undefined;
+}
+
+// Synchronous stats (a few microseconds) rather than promises: they run inside the index
+// mutex, where each awaited step waits for a busy server's event loop (see atomic.ts).
 async function mtimeNs(dir: string): Promise<string | undefined> {
-  try {
-    return (await stat(dir, { bigint: true })).mtimeNs.toString();
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return undefined;
-    throw err;
-  }
+  return statSync(dir, { bigint: true, throwIfNoEntry: false })?.mtimeNs.toString();
 }
 
 async function sizeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return 0;
-    throw err;
-  }
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 }

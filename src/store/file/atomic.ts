@@ -9,9 +9,33 @@
  * be lost).
  */
 import { randomBytes } from "node:crypto";
-import type { Stats } from "node:fs";
-import { open, rename, unlink } from "node:fs/promises";
+import {
+  closeSync, fchmodSync, fstatSync, fsync as fsyncCb, openSync, renameSync, unlinkSync, writeSync, type Stats,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
+
+/**
+ * Why synchronous calls with only the fsync asynchronous: these writes run inside the
+ * store's critical sections (the CA lock, the index mutex), where every awaited step
+ * waits for a turn of an event loop that, in the server, is busy with TLS and HTTP. An
+ * open, write, rename or close of a small file on a local disk takes microseconds
+ * synchronously; as promises each one cost a thread-pool round trip and a loop turn, and
+ * ten of them per file made the critical sections, not the signatures, the server's
+ * limit. The fsync (~1 ms, far longer on a busy disk) stays on the thread pool.
+ */
+function fsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsyncCb(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function writeAll(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  let done = 0;
+  while (done < buf.length) {
+    // A short write on a regular file means a full disk or a signal; finish rather than
+    // leave a torn line or file that the next writer would build on.
+    done += writeSync(fd, buf, done, buf.length - done);
+  }
+}
 
 /** Temporary files start with this, so directory scans can tell them from Puppet's files. */
 export const TEMP_PREFIX = ".fleetca-tmp-";
@@ -26,22 +50,22 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   const dir = dirname(path);
   const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   let stats: Stats;
-  const fh = await open(tmp, "wx", mode);
+  const fd = openSync(tmp, "wx", mode);
   try {
-    await fh.chmod(mode);
-    await fh.writeFile(data);
-    await fh.sync();
-    stats = await fh.stat();
+    fchmodSync(fd, mode);
+    writeAll(fd, data);
+    await fsync(fd);
+    stats = fstatSync(fd);
   } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
+    closeQuietly(fd);
+    unlinkQuietly(tmp);
     throw err;
   }
-  await fh.close();
+  closeSync(fd);
   try {
-    await rename(tmp, path);
+    renameSync(tmp, path);
   } catch (err) {
-    await unlink(tmp).catch(() => undefined);
+    unlinkQuietly(tmp);
     throw err;
   }
   await fsyncDir(dir);
@@ -55,27 +79,20 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
  * after the write, so a caller can tell from the size whether anyone else appended in between.
  */
 export async function appendLine(path: string, text: string, mode = 0o644): Promise<Stats> {
-  const buf = Buffer.from(text.endsWith("\n") ? text : `${text}\n`, "utf8");
-  const fh = await open(path, "a", mode);
+  const fd = openSync(path, "a", mode);
   try {
-    let done = 0;
-    while (done < buf.length) {
-      // A short write on a regular file means a full disk or a signal; finish the line
-      // rather than leave a torn one that the next appender would glue onto.
-      const { bytesWritten } = await fh.write(buf, done, buf.length - done);
-      done += bytesWritten;
-    }
-    await fh.sync();
-    return await fh.stat();
+    writeAll(fd, text.endsWith("\n") ? text : `${text}\n`);
+    await fsync(fd);
+    return fstatSync(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
 /** Removes a file durably. Returns false if it did not exist. */
 export async function unlinkDurable(path: string): Promise<boolean> {
   try {
-    await unlink(path);
+    unlinkSync(path);
   } catch (err) {
     if (isErrno(err, "ENOENT")) return false;
     throw err;
@@ -86,15 +103,31 @@ export async function unlinkDurable(path: string): Promise<boolean> {
 
 /** Makes a rename, creation or unlink in `dir` durable. */
 export async function fsyncDir(dir: string): Promise<void> {
-  let fh;
+  let fd: number | undefined;
   try {
-    fh = await open(dir, "r");
-    await fh.sync();
+    fd = openSync(dir, "r");
+    await fsync(fd);
   } catch (err) {
     // Some platforms and filesystems cannot fsync a directory; the rename is still atomic there.
     if (!isErrno(err, "EISDIR", "EINVAL", "EPERM", "ENOTSUP")) throw err;
   } finally {
-    await fh?.close();
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already failing: the first error is the one to report
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // best effort: a leftover temporary file is skipped by directory scans (TEMP_PREFIX)
   }
 }
 

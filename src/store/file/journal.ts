@@ -9,7 +9,8 @@
  * rename, which readers notice as a new inode or a new generation in the header line.
  */
 import { randomBytes } from "node:crypto";
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import type { IndexEntry } from "../../ca/store.js";
 import { appendLine, isErrno, writeFileAtomic } from "./atomic.js";
 import type { Kind } from "./layout.js";
@@ -146,24 +147,23 @@ export class JournalFile {
    * for the first time: the caller must drop its state and apply `records` from scratch.
    */
   async readNew(): Promise<{ reset: boolean; records: JournalRecord[] }> {
-    const st = await stat(this.path).catch((err: unknown) => {
-      if (isErrno(err, "ENOENT")) return undefined;
-      throw err;
-    });
+    // Synchronous reads: this runs inside the index mutex on every refresh, where each
+    // awaited call would wait for a busy server's event loop (see atomic.ts).
+    const st = statSync(this.path, { throwIfNoEntry: false });
     if (!st) {
       const reset = this.ino !== undefined;
       this.forget();
       return { reset, records: [] };
     }
     if (st.ino === this.ino && st.size === this.offset) return { reset: false, records: [] };
-    const fh = await open(this.path, "r");
+    const fd = openSync(this.path, "r");
     try {
       // Decide on what was opened: the path may have been replaced since the stat above.
-      const fst = await fh.stat();
-      const same = fst.ino === this.ino && fst.size >= this.offset && (await this.readGen(fh)) === this.gen;
+      const fst = fstatSync(fd);
+      const same = fst.ino === this.ino && fst.size >= this.offset && readGenSync(fd) === this.gen;
       if (!same) this.forget();
       const buf = Buffer.allocUnsafe(Math.max(0, fst.size - this.offset));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+      const bytesRead = buf.length === 0 ? 0 : readSync(fd, buf, 0, buf.length, this.offset);
       // Stop at the last newline: what follows is being written right now, or was torn by a crash.
       const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
       const records: JournalRecord[] = [];
@@ -182,7 +182,7 @@ export class JournalFile {
       this.offset += end;
       return { reset: !same, records };
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
@@ -255,13 +255,13 @@ export class JournalFile {
     this.gen = undefined;
     this.lineCount = 0;
   }
+}
 
-  private async readGen(fh: FileHandle): Promise<string> {
-    const buf = Buffer.alloc(128);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const text = buf.toString("utf8", 0, bytesRead);
-    return headerGen(text.slice(0, text.indexOf("\n") + 1 || undefined)) ?? "";
-  }
+function readGenSync(fd: number): string {
+  const buf = Buffer.alloc(128);
+  const bytesRead = readSync(fd, buf, 0, buf.length, 0);
+  const text = buf.toString("utf8", 0, bytesRead);
+  return headerGen(text.slice(0, text.indexOf("\n") + 1 || undefined)) ?? "";
 }
 
 function header(gen: string): string {

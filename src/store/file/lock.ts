@@ -12,7 +12,8 @@
  * period after the other finishes instead of starting at once.
  */
 import { randomBytes } from "node:crypto";
-import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { closeSync, fstatSync, futimes, openSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { link, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { isErrno } from "./atomic.js";
 
@@ -68,12 +69,17 @@ export class FileLock {
     }
   }
 
-  /** One attempt: the release function, or undefined if someone else holds the lock. */
+  /**
+   * One attempt: the release function, or undefined if someone else holds the lock.
+   * The file calls are synchronous (microseconds on a local disk): taking and releasing
+   * the lock sits on the path of every batch of signatures, and as promises each step
+   * waited for a turn of the server's busy event loop (see atomic.ts).
+   */
   async tryAcquire(): Promise<(() => Promise<void>) | undefined> {
     const token = randomBytes(8).toString("hex");
-    let fh;
+    let fd: number;
     try {
-      fh = await open(this.path, "wx", 0o644);
+      fd = openSync(this.path, "wx", 0o644);
     } catch (err) {
       if (!isErrno(err, "EEXIST")) throw err;
       await this.breakIfStale();
@@ -82,26 +88,32 @@ export class FileLock {
     const holder: Holder = { pid: process.pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token };
     let ino: number;
     try {
-      await fh.writeFile(`${JSON.stringify(holder)}\n`);
-      ino = (await fh.stat()).ino;
+      writeFileSync(fd, `${JSON.stringify(holder)}\n`);
+      ino = fstatSync(fd).ino;
     } catch (err) {
       // Do not leave an anonymous lock behind (a full disk, say): nobody could tell it is stale.
-      await fh.close().catch(() => undefined);
+      closeQuietly(fd);
       await unlink(this.path).catch(() => undefined);
       throw err;
     }
     // Touch our own inode (not the path, which may by now be someone else's lock).
     const beat = setInterval(() => {
       const now = new Date();
-      fh.utimes(now, now).catch(() => undefined);
+      futimes(fd, now, now, () => undefined);
     }, Math.max(1000, this.staleMs / 6));
     beat.unref();
     return async () => {
       clearInterval(beat);
-      await fh.close().catch(() => undefined);
+      closeQuietly(fd);
       // Only remove the file if it is still ours: a waiter may have judged us stale.
-      const current = await stat(this.path).catch(() => undefined);
-      if (current?.ino === ino) await unlink(this.path).catch(() => undefined);
+      const current = statSync(this.path, { throwIfNoEntry: false });
+      if (current?.ino === ino) {
+        try {
+          unlinkSync(this.path);
+        } catch {
+          // gone already: someone judged us stale and moved it aside
+        }
+      }
     };
   }
 
@@ -170,6 +182,14 @@ function pidAlive(pid: number): boolean {
   } catch (err) {
     // EPERM: the process exists but belongs to another user.
     return !isErrno(err, "ESRCH");
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // closing is best effort on the way out
   }
 }
 

@@ -20,7 +20,7 @@ export interface CrlState {
   /** The encoded revokedCertificates entries, concatenated, in revocation order. */
   entries: Buffer;
   /** Serials already listed, so a second revoke is a no-op, as in Puppet. */
-  serials: Set<bigint>;
+  serials: ReadonlySet<bigint>;
   thisUpdate: Date;
   nextUpdate: Date;
 }
@@ -61,8 +61,7 @@ export interface RevocationRequest {
 export function withRevocations(state: CrlState, revs: RevocationRequest[], now: Date, nextUpdate: Date): CrlState {
   const fresh = revs.filter((r) => !state.serials.has(r.serial));
   if (fresh.length === 0) return state;
-  const serials = new Set(state.serials);
-  for (const r of fresh) serials.add(r.serial);
+  const serials = SerialSet.with(state.serials, fresh.map((r) => r.serial));
   return {
     ...state,
     crlNumber: state.crlNumber + 1n,
@@ -71,6 +70,56 @@ export function withRevocations(state: CrlState, revs: RevocationRequest[], now:
     thisUpdate: now,
     nextUpdate,
   };
+}
+
+/**
+ * The serials of a CRL state: the previous state's set plus what one revoke added. Copying
+ * a Set of 100,000 bigints took ~30 ms here, more than the revoke's signature, so each
+ * state shares its predecessor's set and layers are flattened only every MAX_DEPTH revokes.
+ */
+export class SerialSet implements ReadonlySet<bigint> {
+  private static readonly MAX_DEPTH = 16;
+  readonly size: number;
+
+  private constructor(
+    private readonly base: ReadonlySet<bigint>,
+    private readonly added: ReadonlySet<bigint>,
+    private readonly depth: number,
+  ) {
+    this.size = base.size + added.size;
+  }
+
+  /** `base` plus `serials` (which must not be in `base`), without copying `base` most of the time. */
+  static with(base: ReadonlySet<bigint>, serials: bigint[]): ReadonlySet<bigint> {
+    const depth = base instanceof SerialSet ? base.depth + 1 : 1;
+    if (depth > SerialSet.MAX_DEPTH) return new Set([...base, ...serials]);
+    return new SerialSet(base, new Set(serials), depth);
+  }
+
+  has(serial: bigint): boolean {
+    return this.added.has(serial) || this.base.has(serial);
+  }
+
+  *values(): SetIterator<bigint> {
+    yield* this.base;
+    yield* this.added;
+  }
+
+  keys(): SetIterator<bigint> {
+    return this.values();
+  }
+
+  *entries(): SetIterator<[bigint, bigint]> {
+    for (const v of this.values()) yield [v, v];
+  }
+
+  forEach(fn: (value: bigint, key: bigint, set: ReadonlySet<bigint>) => void, thisArg?: unknown): void {
+    for (const v of this.values()) fn.call(thisArg, v, v, this);
+  }
+
+  [Symbol.iterator](): SetIterator<bigint> {
+    return this.values();
+  }
 }
 
 /** Reads a CRL back into a state without decoding more than each entry's serial. */

@@ -1,5 +1,6 @@
 /** Key pairs, signatures and the AlgorithmIdentifiers that go with them. Node's OpenSSL does the maths. */
 import crypto, { type KeyObject } from "node:crypto";
+import os from "node:os";
 import { nullValue, oid, seq } from "./der.js";
 import { OID } from "./oids.js";
 import { PemError } from "./pem.js";
@@ -69,11 +70,28 @@ export function signatureSchemeFor(key: KeyObject): SignatureScheme {
   }
 }
 
+/**
+ * Signatures allowed on the libuv pool at once: one per core. The pool (4 threads by
+ * default) also runs every fs call; with 16 RSA-4096 signatures queued (~5 ms each) the
+ * store's writes, made under the CA lock, waited behind them and the whole CA slowed to
+ * the lock's pace. With this gate both cores still sign and the other threads stay free.
+ */
+const SIGN_SLOTS = Math.max(1, os.availableParallelism());
+let signing = 0;
+const waiting: (() => void)[] = [];
+
 /** Signs on the libuv thread pool (crypto.sign with a callback), so both cores sign at once. */
-export function signAsync(data: Uint8Array, key: KeyObject, scheme = signatureSchemeFor(key)): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    crypto.sign(scheme.hash, data, key, (err, sig) => (err ? reject(err) : resolve(sig))),
-  );
+export async function signAsync(data: Uint8Array, key: KeyObject, scheme = signatureSchemeFor(key)): Promise<Buffer> {
+  if (signing >= SIGN_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve));
+  signing++;
+  try {
+    return await new Promise((resolve, reject) =>
+      crypto.sign(scheme.hash, data, key, (err, sig) => (err ? reject(err) : resolve(sig))),
+    );
+  } finally {
+    signing--;
+    waiting.shift()?.();
+  }
 }
 
 export function signSync(data: Uint8Array, key: KeyObject, scheme = signatureSchemeFor(key)): Buffer {

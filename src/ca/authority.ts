@@ -2,6 +2,7 @@
  * The certificate authority's operations. Every signing path (autosign, CLI, API, console)
  * ends here; transports decode input and render output, nothing more.
  */
+import { AltNameError, encodeAltNames } from "../pki/altnames.js";
 import { certToPem, issueCertificate, parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { crlToPem, signCrl, withRevocations } from "../pki/crl.js";
 import { csrToPem, parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
@@ -19,6 +20,8 @@ import { isBatchStore, type CaStore, type IndexEntry, type SignedCommit } from "
 import { certificateEntry, requestEntry, summarize } from "./summarize.js";
 
 const DAY_MS = 86_400_000;
+/** The latest notAfter X.509 can express (RFC 5280 GeneralizedTime has four year digits). */
+const LATEST_NOT_AFTER = Date.UTC(9999, 11, 31, 23, 59, 59);
 /** Puppet's CRL nextUpdate: five calendar years. */
 const CRL_YEARS = 5;
 
@@ -133,6 +136,14 @@ export class CertificateAuthority {
       throw new CaError("invalid-csr", (e as Error).message);
     }
     if (!ok) throw new CaError("invalid-csr", "The certificate request's signature does not verify: it was altered or not signed by its own key. Generate a new request.");
+    // The names are copied into the certificate: one that cannot be written again (an IP of
+    // 5 bytes) would otherwise fail only at signing, with a 500 that aborts a whole sign --all.
+    try {
+      encodeAltNames(csr.altNames);
+    } catch (e) {
+      if (e instanceof AltNameError) throw new CaError("invalid-csr", `The request's subjectAltName cannot be copied into a certificate: ${e.message}. Generate a new request.`);
+      throw e;
+    }
     return csr;
   }
 
@@ -226,6 +237,10 @@ export class CertificateAuthority {
     const ca = await this.current();
     const now = this.clock();
     const ttl = opts.ttlSeconds ?? this.settings.caTtl;
+    const notAfter = now.getTime() + ttl * 1000;
+    if (!(notAfter <= LATEST_NOT_AFTER)) {
+      throw new CaError("invalid-request", `A validity of ${ttl} seconds (cert_ttl) for ${name} ends after 9999-12-31, the latest date a certificate can carry; choose a shorter cert_ttl.`);
+    }
     const serial = await this.serials.add(undefined);
     const der = await issueCertificate(
       {
@@ -233,7 +248,7 @@ export class CertificateAuthority {
         issuer: ca.cert.subjectDer,
         subject: cnName(name),
         notBefore: new Date(now.getTime() - DAY_MS),
-        notAfter: new Date(now.getTime() + ttl * 1000),
+        notAfter: new Date(notAfter),
         spki: csr.spki,
         extensions: leafExtensions({
           commonName: name, spki: csr.spki, altNames: csr.altNames, copied, caSpki: ca.cert.spki,
@@ -321,20 +336,26 @@ export class CertificateAuthority {
         results.push({ name, error: e });
       }
     }
-    const serials = results.filter((r) => r.serial !== undefined).map((r) => r.serial!);
-    if (serials.length > 0) await this.revokeSerials(serials);
+    const found = results.filter((r) => r.serial !== undefined);
+    if (found.length > 0) await this.revokeSerials(found.map((r) => r.serial!), found.map((r) => r.name));
     for (const r of results) if (!r.error) this.audit({ event: "revoked", name: r.name, actor, serial: r.serial!.toString(16).toUpperCase() });
     return results.map(({ name, error }) => ({ name, error }));
   }
 
-  /** Appends serials to the CRL under the lock: one signature, no per-entry re-encoding. */
-  async revokeSerials(serials: bigint[]): Promise<void> {
+  /**
+   * Appends serials to the CRL under the lock: one signature, no per-entry re-encoding.
+   * The current certificates of `names` are looked up again under the lock and revoked too:
+   * a renewal committed after the caller read a serial would otherwise outlive the revoke.
+   */
+  async revokeSerials(serials: bigint[], names: string[] = []): Promise<void> {
     await this.store.withLock(async () => {
       const ca = await this.current(true);
+      const current = await Promise.all(names.map(async (name) => (await this.store.getIndexEntry(name, summarize)).certificate?.serial));
+      const all = [...new Set([...serials, ...current.filter((s): s is bigint => s !== undefined)])];
       const now = this.clock();
       const next = new Date(now);
       next.setUTCFullYear(next.getUTCFullYear() + CRL_YEARS);
-      const state = withRevocations(ca.crl, serials.map((serial) => ({ serial, when: now })), now, next);
+      const state = withRevocations(ca.crl, all.map((serial) => ({ serial, when: now })), now, next);
       if (state === ca.crl) return;
       const pem = crlToPem(await signCrl(state, ca.key));
       await this.store.putCrl(pem);
@@ -363,7 +384,7 @@ export class CertificateAuthority {
         out.push({ name, error: e });
       }
     }
-    if (toRevoke.length > 0) await this.revokeSerials(toRevoke);
+    if (toRevoke.length > 0) await this.revokeSerials(toRevoke, found);
     for (const name of found) {
       await this.store.withLock(async () => {
         await this.store.deleteCertificate(name);
@@ -468,9 +489,16 @@ export class CertificateAuthority {
       ca.key,
     );
     const cert = parseCertificatePem(certToPem(der));
-    await this.store.withLock(() =>
-      this.store.putCertificate(name, certToPem(der), { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) }, certificateEntry(name, cert)),
-    );
+    await this.store.withLock(async () => {
+      // A revoke or clean may have run while this was signed: replace only a certificate that
+      // is still the name's current one and still unrevoked, or the node outlives its revocation.
+      const revoked = (await this.current(true)).crl.serials.has(current.serial);
+      const stored = await this.store.getCertificate(name);
+      if (revoked || !stored || parseCertificatePem(stored).serial !== current.serial) {
+        throw new CaError("conflict", `The certificate for ${name} was revoked, cleaned or replaced while it was being renewed; the renewed certificate was discarded.`);
+      }
+      await this.store.putCertificate(name, certToPem(der), { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) }, certificateEntry(name, cert));
+    });
     this.audit({ event: "signed", name, actor, serial: serial.toString(16).toUpperCase(), detail: "renewal" });
     return cert;
   }

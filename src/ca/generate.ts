@@ -2,6 +2,7 @@
  * Key and certificate for a system that cannot run an agent (seed 000, "external
  * systems"). The key is made here and handed to the caller; the CA keeps only the cert.
  */
+import { AltNameError, encodeAltNames } from "../pki/altnames.js";
 import { certToPem, type ParsedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsrDer } from "../pki/csr.js";
 import { generateKeyPair, privateKeyToPem, type KeySpec } from "../pki/keys.js";
@@ -31,10 +32,16 @@ export async function generateCertificate(ca: CertificateAuthority, name: string
   if (request || certificate) {
     throw new CaError("duplicate-cert", `${name} already has a ${request ? "requested" : "signed"} certificate; run \`fleetca ca clean ${name}\` first if you really want a new one`);
   }
-  const keys = await generateKeyPair(o.key ?? { type: "rsa", bits: 4096 });
   const alt = (o.dnsAltNames ?? []).map((n) => (n.includes(":") ? n : `DNS:${n}`));
   // Requested names first, then the certname, as Puppet orders its server certificate (DNS:puppet, DNS:<certname>).
   const altNames = alt.length > 0 ? [...new Set([...alt, `DNS:${name}`])] : [];
+  try {
+    encodeAltNames(altNames);
+  } catch (e) {
+    if (e instanceof AltNameError) throw new CaError("invalid-request", `Invalid dns_alt_names for ${name}: ${e.message}.`);
+    throw e;
+  }
+  const keys = await generateKeyPair(o.key ?? { type: "rsa", bits: 4096 });
   const csr = parseCsrDer(await buildCsr({ commonName: name, altNames }, keys.privateKey, keys.publicKey));
   // The operator asked for these names explicitly, which is what --allow-dns-alt-names means.
   const cert = await ca.issueFor(name, csr, { actor: o.actor, allowDnsAltNames: true, cliAuth: o.cliAuth, ttlSeconds: o.ttlSeconds });

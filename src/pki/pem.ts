@@ -19,15 +19,48 @@ export interface PemBlock {
   der: Buffer;
 }
 
-const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const BEGIN = /-----BEGIN ([A-Z0-9 ]+)-----/g;
+const END = /-----END ([A-Z0-9 ]+)-----/g;
+
+/**
+ * Where each "-----END <label>-----" starts, by label, ascending. Found in one pass so that a
+ * BEGIN without its END costs a lookup, not a scan of the rest of the text: a request body
+ * of unterminated BEGIN lines (anyone may send one) took seconds with a backreference regex.
+ */
+function endsByLabel(text: string): Map<string, number[]> {
+  const ends = new Map<string, number[]>();
+  END.lastIndex = 0;
+  for (let m = END.exec(text); m; m = END.exec(text)) {
+    const at = ends.get(m[1]!) ?? [];
+    at.push(m.index);
+    ends.set(m[1]!, at);
+    END.lastIndex = m.index + 1;
+  }
+  return ends;
+}
 
 /** All PEM blocks in a text, in order. Garbage between blocks is ignored, as OpenSSL does. */
 export function pemBlocks(text: string): PemBlock[] {
   const out: PemBlock[] = [];
-  for (const m of text.matchAll(BLOCK)) {
-    const body = m[2]!.replace(/\s+/g, "");
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new PemError(`the ${m[1]} PEM block has characters that are not base64`);
-    out.push({ label: m[1]!, der: Buffer.from(body, "base64") });
+  const ends = endsByLabel(text);
+  const cursor = new Map<string, number>();
+  BEGIN.lastIndex = 0;
+  for (let m = BEGIN.exec(text); m; m = BEGIN.exec(text)) {
+    const label = m[1]!;
+    const bodyStart = m.index + m[0].length;
+    const at = ends.get(label) ?? [];
+    // BEGINs are visited in order, so each label's next END only moves forward.
+    let i = cursor.get(label) ?? 0;
+    while (i < at.length && at[i]! < bodyStart) i++;
+    cursor.set(label, i);
+    if (i === at.length) {
+      BEGIN.lastIndex = m.index + 1;
+      continue;
+    }
+    const body = text.slice(bodyStart, at[i]).replace(/\s+/g, "");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new PemError(`the ${label} PEM block has characters that are not base64`);
+    out.push({ label, der: Buffer.from(body, "base64") });
+    BEGIN.lastIndex = at[i]! + `-----END ${label}-----`.length;
   }
   return out;
 }

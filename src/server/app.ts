@@ -5,7 +5,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from "fastify";
 import { isCaError } from "../ca/errors.js";
-import { authorize, forbiddenBody, rulesFor } from "./auth.js";
+import { authPath, authorize, forbiddenBody, rulesFor } from "./auth.js";
 import { identify, tlsPeer } from "./client.js";
 import { clientOf, setClient, type Endpoint, type ServerDeps } from "./deps.js";
 import { HttpError, STATUS_BY_KIND } from "./errors.js";
@@ -54,7 +54,7 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
     if (client) setClient(request, client);
     const path = pathOf(request);
     const caller = { authenticated: client?.authenticated ?? false, admin: client?.admin ?? false };
-    const { rule, allowed } = authorize(rulesFor(deps.settings), request.method, path, caller);
+    const { rule, allowed } = authorize(rulesFor(deps.settings), request.method, authPath(request.url), caller);
     if (allowed) return;
     const revoked = client?.revoked ? " (client certificate revoked)" : "";
     deps.log.warn(

@@ -77,6 +77,21 @@ const permits: Readonly<Record<AuthAllow, (c: Caller) => boolean>> = {
   deny: () => false,
 };
 
+/**
+ * The path the rules are checked against: the router's view of the URL (query and fragment
+ * cut off, percent-escapes decoded), as Puppet's auth normalizes it. Matching the raw URL let
+ * `/certificate/s%65cret` slip past a rule for `/certificate/secret` that the router then served.
+ * A malformed escape is left as it is: the router refuses that URL itself.
+ */
+export function authPath(url: string): string {
+  const raw = url.split(/[?#]/, 1)[0] || "/";
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** The first rule that matches decides; the final "deny all" rule matches everything. */
 export function authorize(rules: readonly Rule[], method: string, path: string, caller: Caller): { rule: Rule; allowed: boolean } {
   const hit = rules.find((r) => matches(r, method, path)) ?? BUILTIN_RULES[BUILTIN_RULES.length - 1]!;

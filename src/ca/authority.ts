@@ -22,6 +22,12 @@ import { certificateEntry, requestEntry, summarize } from "./summarize.js";
 const DAY_MS = 86_400_000;
 /** The latest notAfter X.509 can express (RFC 5280 GeneralizedTime has four year digits). */
 const LATEST_NOT_AFTER = Date.UTC(9999, 11, 31, 23, 59, 59);
+/**
+ * Certificates in flight in signMany. Signatures are limited to one per core (pki/keys.ts);
+ * the rest wait on a serial or on the store, and the store commits what is waiting in one
+ * batch. With 8 the signing cores sat idle while requests waited on fsyncs; 32 keeps them fed.
+ */
+const SIGN_MANY_IN_FLIGHT = 32;
 /** Puppet's CRL nextUpdate: five calendar years. */
 const CRL_YEARS = 5;
 
@@ -224,7 +230,7 @@ export class CertificateAuthority {
         onProgress?.(++done, names.length);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(8, names.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(SIGN_MANY_IN_FLIGHT, names.length) }, worker));
     return results;
   }
 

@@ -90,6 +90,17 @@ describe("certificate_revocation_list", () => {
 });
 
 describe("certificate_request", () => {
+  test("a certname of 253 characters (Puppet's limit) is accepted, 254 is refused", async () => {
+    const long = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`;
+    assert.equal(long.length, 253);
+    const r = await submit(long, (await makeCsr(long)).csrPem);
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal((await f.app.inject({ url: `${V1}/certificate_request/${long}` })).statusCode, 200);
+    const tooLong = `${long}e`;
+    const bad = await submit(tooLong, (await makeCsr("x.test")).csrPem);
+    assert.notEqual(bad.statusCode, 200);
+  });
+
   test("PUT accepted: 200 text/plain, empty; GET returns it; GET certificate is still 404", async () => {
     const { csrPem } = await makeCsr("pending.test");
     const r = await submit("pending.test", csrPem);

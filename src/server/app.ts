@@ -3,6 +3,7 @@
  * identify the client certificate -> authorize by the rule table -> route -> handler ->
  * one log line. listen.ts puts it behind TLS.
  */
+import { MAX_NAME_LENGTH } from "../ca/names.js";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from "fastify";
 import { isCaError } from "../ca/errors.js";
 import { authPath, authorize, forbiddenBody, rulesFor } from "./auth.js";
@@ -37,6 +38,8 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
     // On SIGTERM: stop accepting, close idle keep-alive sockets, let requests in flight finish.
     forceCloseConnections: "idle",
     return503OnClosing: true,
+    // Certnames may be up to 253 characters (ca/names.ts); fastify's default stops at 100.
+    routerOptions: { maxParamLength: MAX_NAME_LENGTH },
     // No route declares a JSON schema; without this, fastify loads ajv and fast-json-stringify
     // (about 170 ms of startup) for nothing.
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },

@@ -12,6 +12,12 @@ export class AltNameError extends Error {
 function ipBytes(ip: string): Buffer {
   if (net.isIPv4(ip)) return Buffer.from(ip.split(".").map(Number));
   if (net.isIPv6(ip)) {
+    // An embedded IPv4 tail (::ffff:1.2.3.4) is two 16-bit groups.
+    const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+    if (v4) {
+      const b4 = ipBytes(v4[2]!);
+      ip = `${v4[1]}${b4.readUInt16BE(0).toString(16)}:${b4.readUInt16BE(2).toString(16)}`;
+    }
     const [head, tail] = ip.includes("::") ? ip.split("::") : [ip, undefined];
     const h = head ? head.split(":") : [];
     const t = tail ? tail.split(":") : [];
@@ -70,7 +76,8 @@ export function decodeAltNames(der: Uint8Array): string[] {
       case 0x86:
         return `URI:${v.toString("latin1")}`;
       default:
-        return `othername[${t.tag & 0x1f}]`;
+        // Kept visible in listings, and refused by encodeAltNames, so it is never re-issued as DNS.
+        return `othername:[${t.tag & 0x1f}]`;
     }
   });
 }

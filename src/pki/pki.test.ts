@@ -90,3 +90,12 @@ for (const spec of [{ type: "rsa", bits: 2048 }, { type: "ec", curve: "P-256" }]
     assert.deepEqual(back.entries, crl.entries);
   });
 }
+
+test("alt names: IPv6 with an embedded IPv4 tail round-trips; unknown kinds are not turned into DNS names", async () => {
+  const { encodeAltNames, decodeAltNames } = await import("./altnames.js");
+  assert.deepEqual(decodeAltNames(encodeAltNames(["IP:::ffff:1.2.3.4", "IP:2001:db8::1", "DNS:a"])), ["IP:0:0:0:0:0:FFFF:102:304", "IP:2001:DB8:0:0:0:0:0:1", "DNS:a"]);
+  const other = Buffer.from([0x30, 0x05, 0xa0, 0x03, 0x06, 0x01, 0x2a]);
+  const names = decodeAltNames(other);
+  assert.deepEqual(names, ["othername:[0]"]);
+  assert.throws(() => encodeAltNames(names), /unsupported alt name type "othername"/);
+});

@@ -445,12 +445,20 @@ export class CertificateAuthority {
 
   /** Every request and certificate, sorted by name; `state` filters. Served from the index. */
   async statuses(state?: CertState): Promise<CertStatus[]> {
+    return (await this.entries(state)).map(({ entry, state: s }) => statusOf(entry, s));
+  }
+
+  /**
+   * The index entries with their state, sorted by name, without building status objects:
+   * `list` prints four fields of each, and formatting two dates per entry was a fifth of
+   * the time of listing 100,000.
+   */
+  async entries(state?: CertState): Promise<{ entry: IndexEntry; state: CertState }[]> {
     const revoked = await this.revokedSerials();
-    const entries = await this.store.listIndex(summarize);
-    const out: CertStatus[] = [];
-    for (const e of entries) {
+    const out: { entry: IndexEntry; state: CertState }[] = [];
+    for (const e of await this.store.listIndex(summarize)) {
       const s: CertState = e.state === "requested" ? "requested" : e.serial !== undefined && revoked.has(e.serial) ? "revoked" : "signed";
-      if (!state || s === state) out.push(statusOf(e, s));
+      if (!state || s === state) out.push({ entry: e, state: s });
     }
     return out;
   }

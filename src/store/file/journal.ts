@@ -77,6 +77,14 @@ export function makeEntry(kind: Kind, name: string, e: Omit<IndexEntry, "name" |
 
 type Raw = Record<string, unknown>;
 
+const NO_NAMES = Object.freeze([]) as unknown as string[];
+const NO_EXTENSIONS: Record<string, string> = Object.freeze({});
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 function decodeObject(o: Raw): JournalRecord | undefined {
   const kind = o.kind;
   if (o.op === "inv") return typeof o.size === "number" ? { op: "inv", size: o.size } : undefined;
@@ -96,8 +104,9 @@ function decodeObject(o: Raw): JournalRecord | undefined {
         name: o.name,
         state: kind === "request" ? "requested" : "signed",
         sha256: o.sha256,
-        altNames: Object.freeze(o.altNames) as string[],
-        authExtensions: Object.freeze(auth) as Record<string, string>,
+        // Most entries have neither: sharing one frozen empty value saves 200,000 freezes per 100,000 lines.
+        altNames: o.altNames.length === 0 ? NO_NAMES : (Object.freeze(o.altNames) as string[]),
+        authExtensions: isEmpty(auth) ? NO_EXTENSIONS : (Object.freeze(auth) as Record<string, string>),
       };
       if (typeof o.serial === "string") entry.serial = BigInt(`0x${o.serial}`);
       if (typeof o.notBefore === "string") entry.notBefore = new Date(o.notBefore);

@@ -11,6 +11,7 @@ import { normalizeFingerprint } from "../agent/trust.js";
 import { registerLocalVerbs } from "./agent-local.js";
 import { agentGuarded, agentSettings, fixContext, nodeOptions, REAL_DEPS, serverOptions, type AgentCliDeps, type AgentFlags } from "./agent-common.js";
 import { printAgentError, printEvent } from "./agent-render.js";
+import { keySpecOf } from "./context.js";
 import { Exit } from "./exit-codes.js";
 import type { Io } from "./io.js";
 
@@ -34,7 +35,7 @@ async function bootstrapAction(flags: AgentFlags & { caFingerprint?: string }, i
     crlRefreshInterval: settings.crlRefreshInterval,
     dnsAltNames: settings.dnsAltNames,
     csrAttributesFile: settings.csrAttributes,
-    keySpec: settings.keyType === "ec" ? { type: "ec", curve: settings.curve } : { type: "rsa", bits: settings.keylength },
+    keySpec: keySpecOf(settings),
     caFingerprint,
     mode,
   };

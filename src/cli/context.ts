@@ -6,6 +6,7 @@ import { loadSettings, settingKeyOf, type Settings } from "../config/index.js";
 import { openStore } from "../store/open.js";
 import type { Io } from "./io.js";
 import os from "node:os";
+import type { KeySpec } from "../pki/keys.js";
 
 /** Where the CLI looks for the CA when nothing says otherwise. */
 export const DEFAULT_CADIR = "/var/lib/fleetca/ca";
@@ -35,4 +36,9 @@ export async function openCa(settings: Settings): Promise<CaContext> {
   const store = await openStore(settings.store, path.resolve(settings.cadir));
   const ca = new CertificateAuthority({ store, settings });
   return { settings, store, ca, actor: { who: `cli:${os.userInfo().username}`, from: os.hostname() } };
+}
+
+/** The key the settings ask for (key_type, keylength, curve). */
+export function keySpecOf(settings: Settings): KeySpec {
+  return settings.keyType === "ec" ? { type: "ec", curve: settings.curve } : { type: "rsa", bits: settings.keylength };
 }

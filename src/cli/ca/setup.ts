@@ -7,7 +7,7 @@ import { parseCertificatePem } from "../../pki/certificate.js";
 import { fingerprint } from "../../pki/fingerprint.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { keySpecOf, openCa, settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 function readInput(io: Io, file: string, what: string): string {
@@ -31,7 +31,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const opts = args[0] as CommonFlags;
         const settings = settingsFrom(opts, io);
         const { store } = await openCa(settings);
-        const key = settings.keyType === "ec" ? ({ type: "ec", curve: settings.curve } as const) : ({ type: "rsa", bits: settings.keylength } as const);
+        const key = keySpecOf(settings);
         io.progress(`generating the CA key (${key.type === "rsa" ? `RSA ${key.bits}` : `EC ${key.curve}`})…`);
         const { certPem } = await setupCa(store, { caName: settings.caName, key, caTtl: settings.caTtl, now: new Date() });
         io.progress("");

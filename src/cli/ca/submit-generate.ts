@@ -6,7 +6,7 @@ import { generateCertificate } from "../../ca/generate.js";
 import { fingerprint } from "../../pki/fingerprint.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { keySpecOf, openCa, settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, splitList } from "../shared.js";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
@@ -43,7 +43,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           return Exit.FAILED;
         }
         const { ca: authority, actor } = await openCa(settings);
-        const key = settings.keyType === "ec" ? ({ type: "ec", curve: settings.curve } as const) : ({ type: "rsa", bits: settings.keylength } as const);
+        const key = keySpecOf(settings);
         const g = await generateCertificate(authority, name, { dnsAltNames: splitList(opts.dnsAltNames), key, actor });
         fs.mkdirSync(out, { recursive: true });
         fs.writeFileSync(keyFile, g.keyPem, { mode: 0o600, flag: "wx" });

@@ -4,7 +4,7 @@
  */
 import { execSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./paths.js";
 
@@ -37,6 +37,8 @@ export interface Machine {
   memoryGiB: number;
   node: string;
   commit: string;
+  /** 1-minute load average when the result was written: above ~1, something else shared the cores. */
+  loadAverage: number;
 }
 
 export function machine(): Machine {
@@ -46,7 +48,7 @@ export function machine(): Machine {
   } catch {
     // not a git checkout: leave it unknown
   }
-  return { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, commit };
+  return { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, commit, loadAverage: Math.round(loadavg()[0]! * 100) / 100 };
 }
 
 export function writeResult(dir: string, r: ScenarioResult): string {
@@ -54,6 +56,17 @@ export function writeResult(dir: string, r: ScenarioResult): string {
   const file = join(dir, `${r.scenario}.json`);
   writeFileSync(file, `${JSON.stringify(r, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`);
   return file;
+}
+
+/**
+ * Waits (up to `maxMs`) for the 1-minute load average to drop below `below`, so a scenario
+ * does not start while another job (a test suite, a build) is using the cores. Returns the
+ * load average it started at.
+ */
+export async function waitQuiet(below = 0.8, maxMs = 90_000): Promise<number> {
+  const t0 = Date.now();
+  while (loadavg()[0]! >= below && Date.now() - t0 < maxMs) await new Promise((r) => setTimeout(r, 2000));
+  return loadavg()[0]!;
 }
 
 /** Results in the order scenarios are numbered in the issue, then anything else. */
@@ -92,7 +105,7 @@ export function renderReadme(results: ScenarioResult[]): string {
   }
   lines.push("", "## What limits each figure", "");
   for (const r of results) {
-    lines.push(`### ${r.scenario}: ${r.title}`, "", r.limits, "", `Command: \`${r.command}\` (${r.when.slice(0, 16)}Z, commit ${r.machine.commit}, ${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}).`, "");
+    lines.push(`### ${r.scenario}: ${r.title}`, "", r.limits, "", `Command: \`${r.command}\` (${r.when.slice(0, 16)}Z, commit ${r.machine.commit}, ${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.machine.loadAverage ?? "?"} at the end).`, "");
   }
   return `${lines.join("\n").trimEnd()}\n`;
 }

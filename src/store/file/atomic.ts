@@ -46,7 +46,7 @@ export const TEMP_PREFIX = ".fleetca-tmp-";
  * Returns the stats of the new file (rename keeps size and mtime), so callers can
  * remember what they wrote without another stat.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<Stats> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, opts: { syncDir?: boolean } = {}): Promise<Stats> {
   const dir = dirname(path);
   const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
   let stats: Stats;
@@ -68,7 +68,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     unlinkQuietly(tmp);
     throw err;
   }
-  await fsyncDir(dir);
+  // A caller writing many files into one directory passes syncDir: false and fsyncs it once.
+  if (opts.syncDir !== false) await fsyncDir(dir);
   return stats;
 }
 
@@ -89,15 +90,15 @@ export async function appendLine(path: string, text: string, mode = 0o644): Prom
   }
 }
 
-/** Removes a file durably. Returns false if it did not exist. */
-export async function unlinkDurable(path: string): Promise<boolean> {
+/** Removes a file durably (unless syncDir: false, for a caller that fsyncs the directory once). Returns false if it did not exist. */
+export async function unlinkDurable(path: string, opts: { syncDir?: boolean } = {}): Promise<boolean> {
   try {
     unlinkSync(path);
   } catch (err) {
     if (isErrno(err, "ENOENT")) return false;
     throw err;
   }
-  await fsyncDir(dirname(path));
+  if (opts.syncDir !== false) await fsyncDir(dirname(path));
   return true;
 }
 

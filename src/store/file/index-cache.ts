@@ -24,7 +24,7 @@
  */
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, type BigIntStats } from "node:fs";
 import type { IndexEntry, Summarize } from "../../ca/store.js";
-import { appendLine, isErrno, TEMP_PREFIX } from "./atomic.js";
+import { appendLine, fsyncDir, isErrno, TEMP_PREFIX } from "./atomic.js";
 import { JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
 import { isSafeName, MODES, noCaError, type Kind, type Layout } from "./layout.js";
 import { AsyncMutex } from "./lock.js";
@@ -153,7 +153,8 @@ export class IndexCache {
 
   /**
    * record() for many files in one go (a batch of signed certificates): one inventory
-   * append, the writes in parallel (puts before removals), one journal append. The
+   * append, the writes in parallel (puts before removals), one fsync per directory (so
+   * `write` need not sync the directory itself), one journal append. The
    * directory and inventory markers go on the last record of their kind, so a reader that
    * applies the batch ends where record() would have left it. Call inside `mutex`.
    */
@@ -175,14 +176,21 @@ export class IndexCache {
     const before = new Map<Kind, string | undefined>();
     for (const kind of kinds) before.set(kind, await mtimeNs(this.layout.dirFor(kind)));
     const puts = ops.filter((o) => o.entry);
+    const dels = ops.filter((o) => !o.entry);
+    const syncDirs = (batch: BatchOp[]) => Promise.all([...new Set(batch.map((o) => o.kind))].map((k) => fsyncDir(this.layout.dirFor(k))));
     const stats = await Promise.all(puts.map((o) => o.write()));
-    await Promise.all(ops.filter((o) => !o.entry).map((o) => o.write()));
+    // One fsync per directory for the whole batch (the writes skip their own), and the new
+    // files are durable before any removal is: a crash never loses both a request and its certificate.
+    if (dels.length > 0) {
+      await syncDirs(puts);
+      await Promise.all(dels.map((o) => o.write()));
+    }
     const records: JournalRecord[] = [];
     puts.forEach((o, i) => {
       const st = stats[i];
       if (st) records.push({ op: "put", kind: o.kind, rec: { entry: makeEntry(o.kind, o.name, o.entry!), size: st.size, mtimeMs: st.mtimeMs } });
     });
-    for (const o of ops) if (!o.entry) records.push({ op: "del", kind: o.kind, name: o.name });
+    for (const o of dels) records.push({ op: "del", kind: o.kind, name: o.name });
     for (const kind of kinds) {
       const after = await mtimeNs(this.layout.dirFor(kind));
       const known = this.dirs[kind];
@@ -194,7 +202,10 @@ export class IndexCache {
     const lastPut = lastOf(records, (r) => r.op === "put");
     if (lastPut?.op === "put" && inv !== undefined) lastPut.inv = inv;
     for (const r of records) this.apply(r);
-    await this.journal.append(records);
+    // The last directory fsync and the journal append overlap, saving one fsync round per
+    // batch: the journal is a cache checked against the directories, so a record that got
+    // to disk before its directory change did is corrected by the next refresh after a crash.
+    await Promise.all([syncDirs(dels.length > 0 ? dels : puts), this.journal.append(records)]);
   }
 
   get(kind: Kind, name: string): IndexEntry | undefined {

@@ -159,11 +159,11 @@ export class FileStore implements CaStore {
     if (items.length === 0) return;
     const ops: BatchOp[] = items.map((it) => {
       const path = this.layout.pemPath("certificate", it.name);
-      return { kind: "certificate", name: it.name, entry: it.entry, inventoryLine: formatInventoryLine(it.inventory), write: () => writeFileAtomic(path, it.certPem, MODES.publicFile) };
+      return { kind: "certificate", name: it.name, entry: it.entry, inventoryLine: formatInventoryLine(it.inventory), write: () => writeFileAtomic(path, it.certPem, MODES.publicFile, { syncDir: false }) };
     });
     for (const it of items) {
       const path = this.layout.pemPath("request", it.name);
-      ops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path)) });
+      ops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path, { syncDir: false })) });
     }
     await this.index.mutex.run(() => this.index.recordBatch(ops));
   }
@@ -175,7 +175,7 @@ export class FileStore implements CaStore {
 
   async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
     const path = this.layout.pemPath("request", name);
-    await this.requestWrites.add({ kind: "request", name, entry, write: () => writeFileAtomic(path, csrPem, MODES.publicFile) });
+    await this.requestWrites.add({ kind: "request", name, entry, write: () => writeFileAtomic(path, csrPem, MODES.publicFile, { syncDir: false }) });
   }
 
   async getRequest(name: string): Promise<string | undefined> {

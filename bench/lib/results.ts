@@ -70,7 +70,7 @@ export async function waitQuiet(below = 0.8, maxMs = 90_000): Promise<number> {
 }
 
 /** Results in the order scenarios are numbered in the issue, then anything else. */
-const ORDER = ["enroll-rsa4096", "enroll-ec-p256", "signall", "list", "revoke", "server", "puppetserver"];
+const ORDER = ["enroll-rsa-4096", "enroll-ec-p256", "signall", "list", "revoke", "server", "puppetserver"];
 
 export function readResults(dir: string): ScenarioResult[] {
   if (!existsSync(dir)) return [];
@@ -103,11 +103,41 @@ export function renderReadme(results: ScenarioResult[]): string {
       lines.push(`| ${r.scenario} | ${row.measurement} | ${row.fleetca} | ${row.compare ?? ""} | ${row.target ?? ""} | ${mark(row.met)} |`);
     }
   }
+  lines.push(...sideBySide(results));
   lines.push("", "## What limits each figure", "");
   for (const r of results) {
     lines.push(`### ${r.scenario}: ${r.title}`, "", r.limits, "", `Command: \`${r.command}\` (${r.when.slice(0, 16)}Z, commit ${r.machine.commit}, ${r.machine.cores} × ${r.machine.cpu}, Node ${r.machine.node}, load average ${r.machine.loadAverage ?? "?"} at the end).`, "");
   }
   return `${lines.join("\n").trimEnd()}\n`;
+}
+
+/** fleetca and Puppet Server on the same figures, when both were run on this machine. */
+function sideBySide(results: ScenarioResult[]): string[] {
+  const by = (name: string) => results.find((r) => r.scenario === name)?.data as Record<string, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const ps = by("puppetserver");
+  const rsa = by("enroll-rsa-4096");
+  if (!ps || !rsa) return [];
+  const sign = by("signall");
+  const revoke = by("revoke");
+  const server = by("server");
+  const num = (x: unknown) => (typeof x === "number" ? x : Number.NaN);
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
+  const rows: [string, string, string][] = [
+    ["enrollments/s with autosign, RSA-4096 CA, C=16 (share of the signing limit)", `${fmt.rate(num(rsa.load?.perSecond))} (${fmt.pct(num(rsa.load?.perSecond) / num(rsa.limit?.limitPerSecond))})`, `${fmt.rate(num(ps.load?.perSecond))} (${fmt.pct(num(ps.load?.perSecond) / num(ps.limit?.limitPerSecond))})`],
+    ["enrollment latency p50 / p99", `${fmt.ms(num(rsa.load?.latencyMs?.p50))} / ${fmt.ms(num(rsa.load?.latencyMs?.p99))}`, `${fmt.ms(num(ps.load?.latencyMs?.p50))} / ${fmt.ms(num(ps.load?.latencyMs?.p99))}`],
+  ];
+  if (sign) rows.push(["`ca sign --all`, certificates/s", fmt.rate(num(sign.perSecond)), fmt.rate((num(ps.pending ?? 1000) * 1000) / num(ps.signAllMs))]);
+  if (revoke) {
+    const m = revoke.medians as { entries: number; inProcess: number }[];
+    const psR = ps.revoke as { at0: number[]; atN: number[]; entries: number };
+    rows.push([`one revoke at 0 entries / at ${psR.entries.toLocaleString("en-US")} (fleetca: at 10,000)`, `${fmt.ms(m[0]!.inProcess)} / ${fmt.ms(m[1]?.inProcess ?? Number.NaN)}`, `${fmt.ms(med(psR.at0))} / ${fmt.ms(med(psR.atN))}`]);
+  }
+  if (server) {
+    const runs = server.runs as { idle: { rssKb: number }; afterLoad?: { hwmKb: number }; restartMs: number[] }[];
+    rows.push(["RSS idle / peak during enrollment", `${fmt.mb(Math.max(...runs.map((r) => r.idle.rssKb)))} / ${fmt.mb(Math.max(...runs.map((r) => r.afterLoad?.hwmKb ?? 0)))}`, `${fmt.mb(num(ps.idle?.rssKb))} / ${fmt.mb(num(ps.afterLoad?.hwmKb))}`]);
+    rows.push(["start to ready (restart)", fmt.ms(med(runs.flatMap((r) => r.restartMs))), fmt.ms(num(ps.restartMs))]);
+  }
+  return ["", "## Side by side with Puppet Server (same machine, same load generator)", "", "| | fleetca | Puppet Server 7.9.5 |", "|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)];
 }
 
 export function regenerateReadme(dir: string): string {

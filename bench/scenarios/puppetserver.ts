@@ -120,7 +120,7 @@ export async function puppetServerScenarios(o: PuppetServerOptions): Promise<Sce
     const sub = await runLoad({ url: URL_PS, agents: pending, concurrency: o.concurrency, submitOnly: true });
     const signMs = timedCa("sign", "--all");
     const listMs = [0, 1, 2].map(() => timedCa("list", "--all"));
-    Object.assign(data, { restartMs: Math.round(restartMs), submit: { perSecond: sub.perSecond, failed: sub.failed }, signAllMs: Math.round(signMs), listMs: listMs.map(Math.round) });
+    Object.assign(data, { pending: o.pending, restartMs: Math.round(restartMs), submit: { perSecond: sub.perSecond, failed: sub.failed }, signAllMs: Math.round(signMs), listMs: listMs.map(Math.round) });
     rows.push(
       { measurement: `\`puppetserver ca sign --all\` of ${o.pending.toLocaleString("en-US")}`, fleetca: "", compare: `Puppet Server: ${fmt.ms(signMs)}, ${fmt.rate((o.pending / signMs) * 1000)} (${fmt.pct((o.pending / signMs) * 1000 / limit.limitPerSecond)} of the limit)`, met: null },
       { measurement: `\`puppetserver ca list --all\` of ${(o.n + o.pending + 1).toLocaleString("en-US")} (median of 3)`, fleetca: "", compare: `Puppet Server: ${fmt.ms(median(listMs))}`, met: null },

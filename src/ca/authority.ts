@@ -11,12 +11,12 @@ import { cnName, slashName } from "../pki/name.js";
 import { leafExtensions } from "../pki/profile.js";
 import { AUTOSIGN_OFF, type Autosigner } from "./autosign.js";
 import { CaError } from "./errors.js";
-import { GroupCommit } from "../lib/group-commit.js";
 import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { isValidCertname, validateCertname } from "./names.js";
 import { checkSigningPolicy } from "./policy.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
-import { isBatchStore, type CaStore, type IndexEntry, type SignedCommit } from "./store.js";
+import { SigningBatches } from "./signing-batches.js";
+import type { CaStore, IndexEntry } from "./store.js";
 import { certificateEntry, requestEntry, summarize } from "./summarize.js";
 
 const DAY_MS = 86_400_000;
@@ -86,6 +86,8 @@ export class CertificateAuthority {
   private readonly autosigner: Autosigner;
   private readonly audit: (e: AuditEvent) => void;
   private material?: LoadedMaterial;
+  /** Serials and certificate storage, group-committed (signing-batches.ts). */
+  private readonly batches: SigningBatches;
   private lastVersionCheck = 0;
 
   constructor(deps: CaDeps) {
@@ -94,6 +96,7 @@ export class CertificateAuthority {
     this.clock = deps.clock ?? (() => new Date());
     this.autosigner = deps.autosigner ?? AUTOSIGN_OFF;
     this.audit = deps.audit ?? (() => undefined);
+    this.batches = new SigningBatches(this.store);
   }
 
   /** The CA's credentials, reloaded when the store's version token changes (checked at most every 250 ms). */
@@ -247,7 +250,7 @@ export class CertificateAuthority {
     if (!(notAfter <= LATEST_NOT_AFTER)) {
       throw new CaError("invalid-request", `A validity of ${ttl} seconds (cert_ttl) for ${name} ends after 9999-12-31, the latest date a certificate can carry; choose a shorter cert_ttl.`);
     }
-    const serial = await this.serials.add(undefined);
+    const serial = await this.batches.serial();
     const der = await issueCertificate(
       {
         serial,
@@ -265,54 +268,11 @@ export class CertificateAuthority {
     );
     const cert = parseCertificateDer(der);
     const inventory = { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) };
-    const refused = await this.commits.add({ name, certPem: certToPem(der), inventory, entry: certificateEntry(name, cert) });
+    const refused = await this.batches.commit({ name, certPem: certToPem(der), inventory, entry: certificateEntry(name, cert) });
     if (refused) throw refused;
     this.audit({ event: "signed", name, actor: opts.actor, serial: serial.toString(16).toUpperCase() });
     return cert;
   }
-
-  /** Serials for the certificates being signed right now, taken from the store in one locked write per batch. */
-  private readonly serials = new GroupCommit<undefined, bigint>((items) =>
-    this.store.withLock(async () => {
-      const store = this.store;
-      if (isBatchStore(store)) {
-        const first = await store.allocateSerials(items.length);
-        return items.map((_, i) => first + BigInt(i));
-      }
-      const out: bigint[] = [];
-      for (let i = 0; i < items.length; i++) out.push(await store.allocateSerial());
-      return out;
-    }),
-  );
-
-  /**
-   * Stores signed certificates under the lock, a batch at a time. Another process (or a
-   * second call here) may have signed the same request while we were signing: the
-   * request must still be there, and only the first certificate for it is kept.
-   */
-  private readonly commits = new GroupCommit<SignedCommit, CaError | undefined>((items) =>
-    this.store.withLock(async () => {
-      const present = await Promise.all(items.map(async (it) => (await this.store.getRequest(it.name)) !== undefined));
-      const taken = new Set<string>();
-      const ok: SignedCommit[] = [];
-      const results = items.map((it, i) => {
-        if (!present[i] || taken.has(it.name)) return new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
-        taken.add(it.name);
-        ok.push(it);
-        return undefined;
-      });
-      const store = this.store;
-      if (isBatchStore(store)) {
-        await store.commitSigned(ok);
-      } else {
-        for (const it of ok) {
-          await store.putCertificate(it.name, it.certPem, it.inventory, it.entry);
-          await store.deleteRequest(it.name);
-        }
-      }
-      return results;
-    }),
-  );
 
   /** Issues a certificate directly from a parsed CSR that is not stored (generate, renewal). */
   async issueFor(name: string, csr: ParsedCsr, opts: SignOptions): Promise<ParsedCertificate> {

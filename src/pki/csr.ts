@@ -9,7 +9,7 @@ import {
 } from "./der.js";
 import { encodeAltNames, decodeAltNames } from "./altnames.js";
 import { extension, parseExtensions, utf8Extension, type Extension } from "./extensions.js";
-import { HASH_BY_SIG_OID, signAsync, signatureSchemeFor, spkiDer } from "./keys.js";
+import { HASH_BY_SIG_OID, publicKeyFromSpki, signAsync, signatureSchemeFor, spkiDer } from "./keys.js";
 import { cnName, commonNameOf, parseName, type Rdn } from "./name.js";
 import { OID } from "./oids.js";
 import { fromPem, PemError, toPem } from "./pem.js";
@@ -101,7 +101,7 @@ export function verifyCsrSignature(csr: ParsedCsr): boolean {
   }
   let key: KeyObject;
   try {
-    key = crypto.createPublicKey({ key: csr.spki, format: "der", type: "spki" });
+    key = publicKeyFromSpki(csr.spki);
   } catch (e) {
     throw new CsrError(`the request's public key cannot be read: ${(e as Error).message}`);
   }

@@ -78,7 +78,7 @@ export async function listScenario(o: ListOptions): Promise<ScenarioResult> {
   const runs: number[] = [];
   let lines = 0;
   let revokedLines = 0;
-  for (let i = 0; i < (o.runs ?? 5); i++) {
+  for (let i = 0; i < (o.runs ?? 7); i++) {
     const r = await fleetcaCli(args);
     if (r.code !== 0) throw new Error(`fleetca ca list --all failed: ${r.stderr.slice(0, 1000)}`);
     runs.push(r.ms);
@@ -96,8 +96,8 @@ export async function listScenario(o: ListOptions): Promise<ScenarioResult> {
     machine: machine(),
     rows: [
       {
-        measurement: `list --all of ${o.entries.toLocaleString("en-US")} (CLI process, median of ${runs.length})`,
-        fleetca: fmt.ms(med),
+        measurement: `list --all of ${o.entries.toLocaleString("en-US")} (CLI process, median of ${runs.length}; fastest)`,
+        fleetca: `${fmt.ms(med)}; ${fmt.ms(Math.min(...runs))}`,
         compare: "Puppet Server (reference): 3.2 s for ~4,000",
         target: "< 1 s",
         met: med < 1000 && complete,

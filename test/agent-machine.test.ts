@@ -257,6 +257,21 @@ describe("agent state machine", () => {
     assert.ok(after.notAfter.getTime() > Date.now() + 365 * DAY);
   });
 
+  it("renew against a CA without certificate_renewal (Puppet Server 7.9.5's auth.conf refusal): says so, keeps the certificate", async () => {
+    const ca = await FakeCa.create();
+    const h = harness(ca);
+    await h.run();
+    await ca.sign(NAME, 365 * 86400);
+    assert.equal((await harness(ca, {}, h.root).run()).name, "Done");
+    const before = fs.readFileSync(h.file(`certs/${NAME}.pem`), "utf8");
+    ca.renewFailure = { kind: "http", status: 403, message: "Forbidden request: /puppet-ca/v1/certificate_renewal (method :post). Please see the server logs for details." };
+    const out = await harness(ca, { mode: "renew" }, h.root).run();
+    assert.equal(out.name === "Error" && out.error.kind, "rejected");
+    assert.match(out.name === "Error" ? out.error.message : "", /this CA does not offer certificate renewal .*HTTP 403/);
+    assert.deepEqual(out.name === "Error" && out.error.remedies.filter((r) => "on" in r).map((r) => `${r.on}:${r.action}`), ["ca:clean", "agent:clean", "agent:bootstrap"]);
+    assert.equal(fs.readFileSync(h.file(`certs/${NAME}.pem`), "utf8"), before);
+  });
+
   it("builds the CSR from certname, dns_alt_names and csr_attributes.yaml; openssl verifies it", async () => {
     const ca = await FakeCa.create();
     const root = tmpDir("fleetca-agent-");

@@ -7,6 +7,7 @@ import { parseCsrAttributes } from "../src/agent/csr-attributes.js";
 import { AgentError, KEY_MISMATCH_MESSAGE, reenroll } from "../src/agent/errors.js";
 import { cleanSsldir } from "../src/agent/local.js";
 import { Ssldir } from "../src/agent/ssldir.js";
+import { splitCrls } from "../src/agent/transport.js";
 import { normalizeFingerprint } from "../src/agent/trust.js";
 import { fixContext } from "../src/cli/agent-common.js";
 import { AGENT_EXIT, eventLine, printAgentError } from "../src/cli/agent-render.js";
@@ -17,6 +18,14 @@ import { tmpDir } from "./helpers/openssl.js";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+describe("CRL bundles", () => {
+  it("are handed to TLS one CRL at a time (Node reads only the first CRL of a string; Puppet's intermediate CA serves two)", () => {
+    const crl = (n: number) => `-----BEGIN X509 CRL-----\nMIIB${n}\n-----END X509 CRL-----`;
+    assert.deepEqual(splitCrls(`${crl(1)}\n${crl(2)}\n`), [`${crl(1)}\n`, `${crl(2)}\n`]);
+    assert.deepEqual(splitCrls("junk"), ["junk"]);
+  });
+});
 
 describe("csr_attributes.yaml", () => {
   it("reads custom_attributes and extension_requests by short name, attribute name or OID", () => {
@@ -97,7 +106,7 @@ describe("printing agent errors", () => {
       `Error: ${KEY_MISMATCH_MESSAGE}`,
       "  private key: /x",
       "To fix this:",
-      "  on the CA server:  fleetca ca clean n1.example.com",
+      "  on the CA server:  fleetca ca clean n1.example.com   (Puppet Server: puppetserver ca clean --certname n1.example.com)",
       "  on this node:      fleetca agent clean --ssldir '/tmp/my ssl' --certname n1.example.com",
       "  on this node:      fleetca agent bootstrap --server ca.example.com --ssldir '/tmp/my ssl' --certname n1.example.com",
     ]);

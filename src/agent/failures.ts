@@ -30,7 +30,7 @@ export function failureError(f: Failure, what: string, bundle?: CaBundle): Agent
       });
     case "not-found":
     case "http":
-      return new AgentError("unavailable", `Could not ${what}: the server answered HTTP ${f.status}${f.message ? `: ${f.message}` : ""}.`);
+      return new AgentError("unavailable", `Could not ${what}: the server answered HTTP ${f.status}${f.message ? `: ${f.message.replace(/\.$/, "")}` : ""}.`);
   }
 }
 

@@ -46,7 +46,8 @@ export type AgentEvent =
   | { type: "csr"; action: "on-disk" | "forgotten" | "submitted" | "duplicate"; fingerprint: string; url: string; note?: string; attributesFile?: string }
   | { type: "not-signed"; certname: string; waitedSeconds: number; nextInSeconds?: number; maxSeconds: number; reason?: string }
   | { type: "cert-downloaded"; serial: string; notAfter: Date; fingerprint: string; url: string }
-  | { type: "renewal"; action: "renewing" | "renewed" | "failed"; notAfter: Date; reason?: string }
+  /** `asked`: `fleetca agent renew`, rather than the certificate nearing expiry. */
+  | { type: "renewal"; action: "renewing" | "renewed" | "failed"; notAfter: Date; reason?: string; asked?: boolean }
   | { type: "verified"; subject: string; issuer: string; serial: string; notAfter: Date; fingerprint: string; mutualTls: "proven" | "unconfirmed"; url: string };
 
 export interface AgentOptions {

@@ -7,7 +7,7 @@ import { parseCertificatePem } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { rfcName } from "../pki/name.js";
 import { checkCredentials, dueForRenewal } from "./checks.js";
-import { AgentError } from "./errors.js";
+import { AgentError, reenroll } from "./errors.js";
 import { failureError } from "./failures.js";
 import type { Failure } from "./client.js";
 import type { State, StepContext } from "./states.js";
@@ -73,7 +73,7 @@ async function refused(ctx: StepContext, s: VerifyState, f: Failure): Promise<Ag
 
 export async function renew(ctx: StepContext, s: Extract<State, { name: "Renew" }>): Promise<State> {
   const { client, deps, ssldir, opts } = ctx;
-  deps.emit({ type: "renewal", action: "renewing", notAfter: s.cert.notAfter });
+  deps.emit({ type: "renewal", action: "renewing", notAfter: s.cert.notAfter, asked: opts.mode === "renew" });
   const r = await client.renewCertificate(s.trust, { certPem: s.certPem, keyPem: s.key.pem });
   const giveUp = (err: AgentError): State => {
     if (opts.mode === "renew" || err.kind === "ca-changed") throw err;
@@ -82,7 +82,7 @@ export async function renew(ctx: StepContext, s: Extract<State, { name: "Renew" 
     return { name: "Verify", trust: s.trust, key: s.key, cert: s.cert, certPem: s.certPem, renewed: true };
   };
   const what = `renew the certificate for ${opts.certname} at ${client.caUrl}`;
-  if (!r.ok) return giveUp(failureError(r.failure, what, s.trust));
+  if (!r.ok) return giveUp(renewalUnsupported(r.failure, what, s.cert.notAfter, opts.certname) ?? failureError(r.failure, what, s.trust));
   let cert;
   try {
     cert = parseCertificatePem(r.value);
@@ -95,4 +95,18 @@ export async function renew(ctx: StepContext, s: Extract<State, { name: "Renew" 
   await ssldir.write("cert", r.value);
   deps.emit({ type: "renewal", action: "renewed", notAfter: cert.notAfter });
   return { name: "Verify", trust: s.trust, key: s.key, cert, certPem: r.value, renewed: true };
+}
+
+/**
+ * A CA without the certificate_renewal endpoint: 404/405, or Puppet Server's auth.conf refusal ("Forbidden
+ * request: …"), which is what releases without the endpoint (7.9.5 among them) answer, as they have no rule for it.
+ */
+function renewalUnsupported(f: Failure, what: string, notAfter: Date, certname: string): AgentError | undefined {
+  const unsupported = f.kind === "not-found" || (f.kind === "http" && (f.status === 405 || (f.status === 403 && /^Forbidden request:/.test(f.message))));
+  if (!unsupported) return undefined;
+  return new AgentError(
+    "rejected",
+    `Could not ${what}: this CA does not offer certificate renewal (POST /puppet-ca/v1/certificate_renewal answered HTTP ${f.status}: ${f.message.replace(/\.$/, "") || "no message"}). Puppet Server releases without that endpoint answer this way. The current certificate stays valid until ${notAfter.toISOString()}.`,
+    { remedies: [{ note: "To get a certificate that lasts longer, enroll this node again:" }, ...reenroll(certname)] },
+  );
 }

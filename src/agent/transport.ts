@@ -100,7 +100,9 @@ export class Transport {
           timeout: this.timeoutMs,
           rejectUnauthorized: spec.trust !== undefined,
           ca: spec.trust?.caPem,
-          crl: spec.trust?.crlPem,
+          // One entry per CRL: given one string, Node loads only its first CRL, and a Puppet CA with an
+          // intermediate serves a bundle (the intermediate's CRL, then the root's) that must all be checked.
+          crl: spec.trust?.crlPem ? splitCrls(spec.trust.crlPem) : undefined,
           cert: spec.identity?.certPem,
           key: spec.identity?.keyPem,
         },
@@ -135,6 +137,12 @@ export class Transport {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** The PEM CRLs in a bundle, each on its own (the whole text when it holds none, so OpenSSL reports it). */
+export function splitCrls(pem: string): string[] {
+  const blocks = pem.match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----/g);
+  return blocks && blocks.length > 0 ? blocks.map((b) => `${b}\n`) : [pem];
 }
 
 function networkFailure(e: NodeJS.ErrnoException): Failure {

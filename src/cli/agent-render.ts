@@ -64,7 +64,7 @@ export function eventLine(e: AgentEvent): ["out" | "err", string] {
     case "cert-downloaded":
       return ["out", `Certificate: downloaded from ${e.url} (serial ${e.serial}, valid until ${day(e.notAfter)}, SHA256 ${e.fingerprint})`];
     case "renewal":
-      if (e.action === "renewing") return ["out", `Certificate: expires ${day(e.notAfter)}, within the renewal interval; renewing`];
+      if (e.action === "renewing") return ["out", `Certificate: expires ${day(e.notAfter)}${e.asked ? "; renewing as asked" : ", within the renewal interval; renewing"}`];
       if (e.action === "renewed") return ["out", `Certificate: renewed, now valid until ${day(e.notAfter)}`];
       return ["err", `Warning: renewal failed; keeping the current certificate (valid until ${day(e.notAfter)}). ${e.reason ?? ""}`.trimEnd()];
     case "verified": {
@@ -92,9 +92,10 @@ export interface FixContext {
 function remedyLine(r: Remedy, f: FixContext): string {
   if ("note" in r) return `  ${r.note}`;
   if (r.on === "ca") {
-    if (r.action === "clean") return `  on the CA server:  fleetca ca clean ${r.certname}`;
-    if (r.action === "sign") return `  on the CA server:  fleetca ca sign ${r.certname}`;
-    return `  on the CA server:  fleetca ca sign --allow-dns-alt-names ${r.certname}`;
+    // The same fix on a Puppet Server CA, which speaks the same protocol.
+    if (r.action === "clean") return `  on the CA server:  fleetca ca clean ${r.certname}   (Puppet Server: puppetserver ca clean --certname ${r.certname})`;
+    if (r.action === "sign") return `  on the CA server:  fleetca ca sign ${r.certname}   (Puppet Server: puppetserver ca sign --certname ${r.certname})`;
+    return `  on the CA server:  fleetca ca sign --allow-dns-alt-names ${r.certname}   (Puppet Server: set allow-subject-alt-names: true in ca.conf, restart it, then puppetserver ca sign --certname ${r.certname})`;
   }
   switch (r.action) {
     case "clean":

@@ -37,7 +37,7 @@ export interface Machine {
   memoryGiB: number;
   node: string;
   commit: string;
-  /** 1-minute load average when the result was written: above ~1, something else shared the cores. */
+  /** 1-minute load average when the result was written; it includes the scenario's own load (the runner waits for a quiet machine before each scenario). */
   loadAverage: number;
 }
 

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import type { DestinationStream, Logger } from "pino";
-import { CertificateAuthority } from "../ca/authority.js";
+import { CertificateAuthority, type AuditEvent } from "../ca/authority.js";
 import type { CaStore } from "../ca/store.js";
 import { settingSources, type Settings } from "../config/index.js";
 import { autosignerFor } from "../host/autosign.js";
@@ -19,7 +19,6 @@ import { fingerprint } from "../pki/fingerprint.js";
 import type { ServerDeps } from "../server/deps.js";
 import { ensureCa, ensureServerIdentity, serverAltNames } from "../server/identity.js";
 import type { RunningServer } from "../server/listen.js";
-import { auditLogger, createLogger } from "../server/log.js";
 import { openStore } from "../store/open.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
 import { Exit } from "./exit-codes.js";
@@ -39,12 +38,12 @@ export function serverSsldir(settings: Settings): string {
 /** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
 const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes"] as const;
 
-function makeCa(store: CaStore, settings: Settings, log: Logger): CertificateAuthority {
+function makeCa(store: CaStore, settings: Settings, log: Logger, audit: (e: AuditEvent) => void): CertificateAuthority {
   return new CertificateAuthority({
     store,
     settings,
     autosigner: autosignerFor(settings.autosign, settings.autosignTimeout, log),
-    audit: auditLogger(log),
+    audit,
   });
 }
 
@@ -63,11 +62,14 @@ export interface RunOptions {
 export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {}): Promise<number> {
   const signals = opts.signals ?? process;
   const settings = settingsFrom(flags, io);
+  // Loaded here, not at the top: pino costs `fleetca ca list` ~30 ms of start-up.
+  const { auditLogger, createLogger } = await import("../server/log.js");
   const log = createLogger(settings.logLevel, opts.logTo);
+  const audit = auditLogger(log);
   const store = await openStore(settings.store, path.resolve(settings.cadir));
   if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
   const created = await ensureCa(store, settings);
-  const deps: ServerDeps = { ca: makeCa(store, settings, log), settings, log };
+  const deps: ServerDeps = { ca: makeCa(store, settings, log, audit), settings, log };
   const files = new Ssldir(serverSsldir(settings));
   const hostName = os.hostname();
 
@@ -113,7 +115,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
         const ignored = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(settings[k]));
         if (ignored.length > 0) log.warn({ settings: ignored }, `these settings take effect only after a restart: ${ignored.join(", ")}`);
         log.level = next.logLevel;
-        deps.ca = makeCa(store, next, log);
+        deps.ca = makeCa(store, next, log, audit);
         deps.settings = next;
         running.reloadTls((await loadTls()).tls);
         log.info({ msg: "reloaded", autosign: String(next.autosign) });

@@ -13,12 +13,17 @@ import { caOptions, guarded } from "../shared.js";
  * "(certificate revoked)", requests with two spaces.
  */
 export function renderList(entries: Pick<CertStatus, "name" | "state" | "fingerprint" | "subject_alt_names">[], all: boolean): string[] {
-  const width = Math.max(0, ...entries.map((e) => e.name.length + 2)) + 1;
+  // A loop, not Math.max(...): 100,000 arguments, and one array fewer.
+  let widest = 0;
+  for (const e of entries) if (e.name.length > widest) widest = e.name.length;
+  const width = widest + 3;
   return entries.map((e) => {
     const prefix = !all ? "" : e.state === "signed" ? "+ " : e.state === "revoked" ? "- " : "  ";
     let line = `${prefix}${`"${e.name}"`.padEnd(width)}(SHA256) ${e.fingerprint}`;
-    const alts = [...e.subject_alt_names].sort();
-    if (alts.length > 1 || (alts.length === 1 && alts[0] !== `DNS:${e.name}`)) line += ` (alt names: ${alts.map((a) => `"${a}"`).join(", ")})`;
+    const names = e.subject_alt_names;
+    // The usual single "DNS:<name>" is checked without copying, sorting or building strings.
+    const onlyOwnName = names.length === 1 && names[0]!.length === e.name.length + 4 && names[0]!.startsWith("DNS:") && names[0]!.endsWith(e.name);
+    if (names.length > 0 && !onlyOwnName) line += ` (alt names: ${[...names].sort().map((a) => `"${a}"`).join(", ")})`;
     if (e.state === "revoked") line += " (certificate revoked)";
     return line;
   });
@@ -48,7 +53,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
             name: entry.name,
             state,
             fingerprint: entry.sha256,
-            subject_alt_names: entry.altNames.filter((n) => n.startsWith("DNS:") || n.startsWith("IP:")),
+            subject_alt_names: entry.altNames.length === 0 ? entry.altNames : entry.altNames.filter((n) => n.startsWith("DNS:") || n.startsWith("IP:")),
           }));
           const lines = renderList(entries, Boolean(opts.all));
           if (lines.length === 0 && !opts.all) io.err("No certificate requests are pending.");

@@ -109,13 +109,33 @@ function decodeObject(o: Raw): JournalRecord | undefined {
         authExtensions: isEmpty(auth) ? NO_EXTENSIONS : (Object.freeze(auth) as Record<string, string>),
       };
       if (typeof o.serial === "string") entry.serial = BigInt(`0x${o.serial}`);
-      if (typeof o.notBefore === "string") entry.notBefore = new Date(o.notBefore);
-      if (typeof o.notAfter === "string") entry.notAfter = new Date(o.notAfter);
+      if (typeof o.notBefore === "string") entry.notBefore = parseDate(o.notBefore, 0);
+      if (typeof o.notAfter === "string") entry.notAfter = parseDate(o.notAfter, 1);
       const rec = { entry: Object.freeze(entry), size: Number(o.size), mtimeMs: Number(o.mtimeMs) };
       return { op: "put", kind, rec, dir, inv: typeof o.inv === "number" ? o.inv : undefined };
     }
   }
   return undefined;
+}
+
+/** The last text parsed and its time, for notBefore ([0]) and notAfter ([1]). */
+const lastDate: [string, number][] = [
+  ["", NaN],
+  ["", NaN],
+];
+
+/**
+ * `new Date(text)`, remembering the last text parsed for each field: certificates signed
+ * together share their notBefore and notAfter (times have whole seconds), and the date
+ * parser was a tenth of loading 100,000 lines. Each entry still gets its own Date.
+ */
+function parseDate(text: string, field: 0 | 1): Date {
+  const last = lastDate[field]!;
+  if (text !== last[0]) {
+    last[1] = Date.parse(text);
+    last[0] = text;
+  }
+  return new Date(last[1]);
 }
 
 /**

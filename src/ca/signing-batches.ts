@@ -18,7 +18,7 @@ export class SigningBatches {
   }
 
   /** Stores a signed certificate; a CaError (conflict) when its request was gone or taken meanwhile. */
-  commit(item: SignedCommit): Promise<CaError | undefined> {
+  commit(item: SignedCommit & { allowDuplicate?: boolean }): Promise<CaError | undefined> {
     return this.commits.add(item);
   }
 
@@ -39,13 +39,26 @@ export class SigningBatches {
    * Another process (or a second call here) may have signed the same request while we were
    * signing: the request must still be there, and only the first certificate for it is kept.
    */
-  private readonly commits = new GroupCommit<SignedCommit, CaError | undefined>((items) =>
+  private readonly commits = new GroupCommit<SignedCommit & { allowDuplicate?: boolean }, CaError | undefined>((items) =>
     this.store.withLock(async () => {
-      const present = await Promise.all(items.map(async (it) => (await this.store.getRequest(it.name)) !== undefined));
+      // A certificate signed from its request needs the request still there; one signed straight
+      // from an autosigned submission (no request stored) needs no certificate to have appeared
+      // for the name meanwhile, unless duplicates are allowed.
+      const present = await Promise.all(
+        items.map(async (it) =>
+          it.removeRequest === false
+            ? it.allowDuplicate === true || (await this.store.getCertificate(it.name)) === undefined
+            : (await this.store.getRequest(it.name)) !== undefined,
+        ),
+      );
       const taken = new Set<string>();
       const ok: SignedCommit[] = [];
       const results = items.map((it, i) => {
-        if (!present[i] || taken.has(it.name)) return new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
+        if (!present[i] || taken.has(it.name)) {
+          return it.removeRequest === false
+            ? new CaError("duplicate-cert", `${it.name} already has a signed certificate; ignoring certificate request`)
+            : new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
+        }
         taken.add(it.name);
         ok.push(it);
         return undefined;

@@ -105,6 +105,11 @@ export interface SignedCommit {
   certPem: string;
   inventory: InventoryEntry;
   entry: IndexEntry;
+  /**
+   * False when the certificate was signed straight from a submission (autosign) and no
+   * request was ever stored: there is nothing to remove.
+   */
+  removeRequest?: boolean;
 }
 
 /**

@@ -163,6 +163,7 @@ export class FileStore implements CaStore {
       return { kind: "certificate", name: it.name, entry: it.entry, inventoryLine: formatInventoryLine(it.inventory), write: () => writeFileAtomic(path, it.certPem, MODES.publicFile, { syncDir: false }) };
     });
     for (const it of items) {
+      if (it.removeRequest === false) continue;
       const path = this.layout.pemPath("request", it.name);
       ops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path, { syncDir: false })) });
     }

@@ -330,17 +330,15 @@ describe("FileStore index", () => {
 });
 
 describe("FileStore CRL and lock", () => {
-  it("mirrors the CRL into infra_crl.pem only while they are identical", async () => {
+  it("replaces ca_crl.pem and leaves infra_crl.pem as setup wrote it, as Puppet Server does", async () => {
     const { cadir, store } = await newCa();
+    const infra = readFileSync(join(cadir, "infra_crl.pem"), "utf8");
     const v0 = await store.materialVersion();
     await store.putCrl(pem("X509 CRL", "CRL2"));
-    assert.equal(readFileSync(join(cadir, "infra_crl.pem"), "utf8"), pem("X509 CRL", "CRL2"));
     assert.equal(await store.getCrl(), pem("X509 CRL", "CRL2"));
+    assert.equal(readFileSync(join(cadir, "ca_crl.pem"), "utf8"), pem("X509 CRL", "CRL2"));
+    assert.equal(readFileSync(join(cadir, "infra_crl.pem"), "utf8"), infra);
     assert.notEqual(await store.materialVersion(), v0);
-    writeFileSync(join(cadir, "infra_crl.pem"), pem("X509 CRL", "INFRA"));
-    await store.putCrl(pem("X509 CRL", "CRL3"));
-    assert.equal(readFileSync(join(cadir, "infra_crl.pem"), "utf8"), pem("X509 CRL", "INFRA"));
-    assert.equal(await store.getCrl(), pem("X509 CRL", "CRL3"));
   });
 
   it("queues callers in one process and refuses re-entry", async () => {

@@ -91,9 +91,9 @@ export async function revokeScenario(o: RevokeOptions): Promise<ScenarioResult> 
     machine: machine(),
     rows,
     limits:
-      "In process a revoke is one RSA-4096 signature (~5 ms on one core) over the whole CRL plus writing ca_crl.pem and " +
-      "its infra_crl.pem copy (atomic: temp file, fsync, rename); at 100,000 entries that is 4.5 MB of PEM to hash, " +
-      "base64-encode and write twice, which is what grows. The CLI figure adds Node's start-up and reading the CRL " +
+      "In process a revoke is one RSA-4096 signature (~5 ms on one core) over the whole CRL plus writing ca_crl.pem " +
+      "(atomic: temp file, fsync, rename); at 100,000 entries that is 5 MB of PEM to hash, base64-encode and write " +
+      "durably, which is what grows. The CLI figure adds Node's start-up and reading the CRL " +
       "back (a pass over every entry to learn its serial), so its ratio stays close to 1.",
     data: { levels: levels.map((l) => ({ ...l, inProcessMs: l.inProcessMs.map((x) => Math.round(x * 100) / 100), cliMs: l.cliMs.map(Math.round) })), medians: med, crlVerify: crlCheck.stdout + crlCheck.stderr },
   };

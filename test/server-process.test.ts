@@ -15,6 +15,7 @@ import { makeCsr } from "./helpers/server-fixture.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
 import { runServer } from "../src/cli/server.js";
 import { bufferIo } from "../src/cli/io.js";
+import { fleetca } from "./helpers/cli.js";
 
 const V1 = "/puppet-ca/v1";
 const dir = tmpDir("fleetca-process-");
@@ -107,6 +108,22 @@ describe("fleetca server", () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  test("a revoke by the CLI reaches the server's own ssldir crl.pem, as Puppet keeps it in step", async () => {
+    const s = await start({ dir: path.join(dir, "crlsync") });
+    const out = tmpDir();
+    assert.equal((await fleetca(["ca", "generate", "gone.test", "--key-type", "ec", "--out", out, "--cadir", s.cadir])).code, 0);
+    const certPem = fs.readFileSync(path.join(out, "gone.test.pem"), "utf8");
+    assert.ok(verifyWithCrl(read(s, "certs/ca.pem"), read(s, "crl.pem"), certPem).ok);
+    assert.equal((await fleetca(["ca", "revoke", "gone.test", "--cadir", s.cadir])).code, 0);
+    let revoked = false;
+    for (let i = 0; i < 40 && !revoked; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      revoked = verifyWithCrl(read(s, "certs/ca.pem"), read(s, "crl.pem"), certPem).out.includes("certificate revoked");
+    }
+    assert.ok(revoked, "the server's crl.pem lists the revoked certificate within 4 s");
+    assert.equal(await s.stop(), 0);
   });
 
   test("a port in use is reported plainly, exit 1", async () => {

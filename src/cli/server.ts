@@ -107,6 +107,21 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   io.err("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
   log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint });
 
+  // Puppet Server keeps its own ssldir's crl.pem in step with the CA's on every revoke; so
+  // does fleetca, for revokes made here or by the CLI (seen within a second via the store).
+  let syncedCrl = await deps.ca.crlPem();
+  const crlSync = setInterval(() => {
+    void deps.ca
+      .crlPem()
+      .then(async (pem) => {
+        if (pem === syncedCrl) return;
+        syncedCrl = pem;
+        await files.writeCa(await deps.ca.caCertificatePem(), pem);
+      })
+      .catch((e: unknown) => log.warn({ err: e }, `could not refresh ${files.dir}/crl.pem: ${(e as Error).message}`));
+  }, 1000);
+  crlSync.unref();
+
   let reloading = Promise.resolve();
   const reload = () => {
     reloading = reloading.then(async () => {
@@ -130,6 +145,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
       signals.off("SIGTERM", stop);
       signals.off("SIGINT", stop);
       signals.off("SIGHUP", reload);
+      clearInterval(crlSync);
       log.info({ msg: "stopping: finishing requests in flight" });
       void reloading
         .then(() => running.close())

@@ -11,8 +11,17 @@ export interface Io {
 
 export function processIo(): Io {
   const isTTY = Boolean(process.stderr.isTTY);
+  // `fleetca ca list --all | head`: once the reader is gone, stop printing but finish the
+  // work (a `sign --all` must not stop halfway because nobody reads its report).
+  let stdoutGone = false;
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    stdoutGone = true;
+  });
   return {
-    out: (l) => process.stdout.write(`${l}\n`),
+    out: (l) => {
+      if (!stdoutGone) process.stdout.write(`${l}\n`);
+    },
     err: (l) => process.stderr.write(`${l}\n`),
     progress: (t) => {
       if (isTTY) process.stderr.write(`\r\x1b[2K${t}`);

@@ -3,23 +3,18 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { before, describe, test } from "node:test";
 import { parseCertificatePem } from "../src/pki/certificate.js";
-import { as, makeCsr, makeFixture, type Fixture } from "./helpers/server-fixture.js";
-import { verifyWithCrl } from "./helpers/openssl.js";
+import { as, assertOpensslVerifies, makeCsr, makeFixture, putCsr, V1, type Fixture } from "./helpers/server-fixture.js";
 
-const V1 = "/puppet-ca/v1";
 let f: Fixture;
 
 const json = { "content-type": "application/json" };
 
 async function submit(name: string, opts: Parameters<typeof makeCsr>[1] = {}) {
-  const r = await f.app.inject({ method: "PUT", url: `${V1}/certificate_request/${name}`, payload: (await makeCsr(name, opts)).csrPem });
+  const r = await putCsr(f, name, (await makeCsr(name, opts)).csrPem);
   assert.equal(r.statusCode, 200, r.body);
 }
 
-async function assertVerifies(certPem: string): Promise<void> {
-  const r = verifyWithCrl(await f.ca.caCertificatePem(), await f.ca.crlPem(), certPem);
-  assert.ok(r.ok, r.out);
-}
+const assertVerifies = (certPem: string) => assertOpensslVerifies(f, certPem);
 
 before(async () => {
   f = await makeFixture();

@@ -4,25 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { as, makeCsr, makeFixture, type Fixture } from "./helpers/server-fixture.js";
-import { verifyWithCrl } from "./helpers/openssl.js";
+import { as, makeCsr, makeFixture, assertOpensslVerifies, putCsr, V1, type Fixture } from "./helpers/server-fixture.js";
 
-const V1 = "/puppet-ca/v1";
 let f: Fixture;
-
-async function caPem(): Promise<string> {
-  return f.ca.caCertificatePem();
-}
-
-/** Every certificate a test obtains must pass `openssl verify -crl_check`. */
-async function assertVerifies(certPem: string): Promise<void> {
-  const r = verifyWithCrl(await caPem(), await f.ca.crlPem(), certPem);
-  assert.ok(r.ok, r.out);
-}
-
-async function submit(name: string, csrPem: string) {
-  return f.app.inject({ method: "PUT", url: `${V1}/certificate_request/${name}`, payload: csrPem, headers: { "content-type": "text/plain" } });
-}
+const caPem = () => f.ca.caCertificatePem();
+const assertVerifies = (certPem: string) => assertOpensslVerifies(f, certPem);
+const submit = (name: string, csrPem: string) => putCsr(f, name, csrPem);
 
 before(async () => {
   f = await makeFixture();

@@ -18,6 +18,8 @@ import type { PeerSource } from "../../src/server/client.js";
 import type { ServerDeps } from "../../src/server/deps.js";
 import { auditLogger, createLogger } from "../../src/server/log.js";
 import { MemoryStore } from "./memory-store.js";
+import assert from "node:assert/strict";
+import { verifyWithCrl } from "./openssl.js";
 
 export const EC = { type: "ec", curve: "P-256" } as const;
 
@@ -91,4 +93,17 @@ export async function makeCsr(commonName: string, opts: Omit<CsrOptions, "common
   const keys = await generateKeyPair(EC);
   const der = await buildCsr({ commonName, ...opts }, keys.privateKey, keys.publicKey);
   return { csrPem: csrToPem(der), keyPem: keys.privateKey.export({ format: "pem", type: "pkcs8" }) as string };
+}
+
+export const V1 = "/puppet-ca/v1";
+
+/** PUT certificate_request/NAME as an agent does (no client certificate). */
+export function putCsr(f: Fixture, name: string, csrPem: string) {
+  return f.app.inject({ method: "PUT", url: `${V1}/certificate_request/${name}`, payload: csrPem, headers: { "content-type": "text/plain" } });
+}
+
+/** Every certificate a test obtains must pass `openssl verify -crl_check` against the CA's current CRL. */
+export async function assertOpensslVerifies(f: Fixture, certPem: string): Promise<void> {
+  const r = verifyWithCrl(await f.ca.caCertificatePem(), await f.ca.crlPem(), certPem);
+  assert.ok(r.ok, r.out);
 }

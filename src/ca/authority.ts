@@ -59,6 +59,8 @@ export interface CaDeps {
   clock?: () => Date;
   autosigner?: Autosigner;
   audit?: (e: AuditEvent) => void;
+  /** Take serials in blocks (a long-running server; see serial-reserve.ts). */
+  reserveSerials?: boolean;
 }
 
 export interface SignOptions {
@@ -96,7 +98,7 @@ export class CertificateAuthority {
     this.clock = deps.clock ?? (() => new Date());
     this.autosigner = deps.autosigner ?? AUTOSIGN_OFF;
     this.audit = deps.audit ?? (() => undefined);
-    this.batches = new SigningBatches(this.store);
+    this.batches = new SigningBatches(this.store, { reserveSerials: deps.reserveSerials });
   }
 
   /** The CA's credentials, reloaded when the store's version token changes (checked at most every 250 ms). */

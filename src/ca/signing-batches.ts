@@ -7,14 +7,24 @@
  */
 import { GroupCommit } from "../lib/group-commit.js";
 import { CaError } from "./errors.js";
+import { serialReserveFor, type SerialReserve } from "./serial-reserve.js";
 import { isBatchStore, type CaStore, type SignedCommit } from "./store.js";
 
 export class SigningBatches {
-  constructor(private readonly store: CaStore) {}
+  private readonly reserve: SerialReserve | undefined;
+
+  /** `reserveSerials`: take serials from the store in growing blocks (a long-running server; see serial-reserve.ts). */
+  constructor(
+    private readonly store: CaStore,
+    opts: { reserveSerials?: boolean } = {},
+  ) {
+    this.reserve = opts.reserveSerials === true && isBatchStore(store) ? serialReserveFor(store) : undefined;
+  }
 
   /** The next serial, unique across processes sharing the store. */
   serial(): Promise<bigint> {
-    return this.serials.add(undefined);
+    const reserved = this.reserve?.take();
+    return reserved !== undefined ? Promise.resolve(reserved) : this.serials.add(undefined);
   }
 
   /** Stores a signed certificate; a CaError (conflict) when its request was gone or taken meanwhile. */
@@ -26,8 +36,19 @@ export class SigningBatches {
     this.store.withLock(async () => {
       const store = this.store;
       if (isBatchStore(store)) {
-        const first = await store.allocateSerials(items.length);
-        return items.map((_, i) => first + BigInt(i));
+        const out: bigint[] = [];
+        while (out.length < items.length) {
+          const reserved = this.reserve?.take();
+          if (reserved === undefined) break;
+          out.push(reserved);
+        }
+        const need = items.length - out.length;
+        if (need === 0) return out;
+        const count = this.reserve ? this.reserve.sizeFor(need) : need;
+        const first = await store.allocateSerials(count);
+        for (let i = 0; i < need; i++) out.push(first + BigInt(i));
+        if (count > need) this.reserve!.keep(first + BigInt(need), first + BigInt(count));
+        return out;
       }
       const out: bigint[] = [];
       for (let i = 0; i < items.length; i++) out.push(await store.allocateSerial());

@@ -123,6 +123,11 @@ export interface BatchStore {
   allocateSerials(count: number): Promise<bigint>;
   /** For each item: appends the inventory line, writes signed/<name>, removes the request. */
   commitSigned(items: SignedCommit[]): Promise<void>;
+  /**
+   * Optional: if the counter still stands at `end` (nobody allocated since), sets it back to
+   * `from`, returning reserved serials [from, end) unused; false when it moved on.
+   */
+  returnSerials?(from: bigint, end: bigint): Promise<boolean>;
 }
 
 export function isBatchStore(store: CaStore): store is CaStore & BatchStore {

@@ -10,6 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import type { DestinationStream, Logger } from "pino";
+import { releaseReservedSerials } from "../ca/serial-reserve.js";
 import { CertificateAuthority, type AuditEvent } from "../ca/authority.js";
 import type { CaStore } from "../ca/store.js";
 import { settingSources, type Settings } from "../config/index.js";
@@ -44,6 +45,7 @@ function makeCa(store: CaStore, settings: Settings, log: Logger, audit: (e: Audi
     settings,
     autosigner: autosignerFor(settings.autosign, settings.autosignTimeout, log),
     audit,
+    reserveSerials: true,
   });
 }
 
@@ -149,6 +151,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
       log.info({ msg: "stopping: finishing requests in flight" });
       void reloading
         .then(() => running.close())
+        .then(() => releaseReservedSerials(store))
         .then(() => store.close())
         .catch((e: unknown) => log.error({ err: e }, "error while stopping"))
         .finally(() => {

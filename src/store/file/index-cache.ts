@@ -166,19 +166,23 @@ export class IndexCache {
       if ((await mtimeNs(this.layout.dirFor(kind))) === undefined) throw noCaError(this.layout.cadir, this.layout.dirFor(kind));
     }
     const lines = ops.flatMap((o) => (o.inventoryLine === undefined ? [] : [o.inventoryLine.endsWith("\n") ? o.inventoryLine : `${o.inventoryLine}\n`]));
-    let inv: number | undefined;
-    if (lines.length > 0) {
+    const appendInventory = async (): Promise<number | undefined> => {
+      if (lines.length === 0) return undefined;
       const text = lines.join("");
       const invBefore = this.invSize;
       const invAfter = (await appendLine(this.layout.inventory, text, MODES.inventory)).size;
-      if (invBefore !== undefined && invAfter === invBefore + Buffer.byteLength(text)) inv = invAfter;
-    }
+      return invBefore !== undefined && invAfter === invBefore + Buffer.byteLength(text) ? invAfter : undefined;
+    };
     const before = new Map<Kind, string | undefined>();
     for (const kind of kinds) before.set(kind, await mtimeNs(this.layout.dirFor(kind)));
     const puts = ops.filter((o) => o.entry);
     const dels = ops.filter((o) => !o.entry);
     const syncDirs = (batch: BatchOp[]) => Promise.all([...new Set(batch.map((o) => o.kind))].map((k) => fsyncDir(this.layout.dirFor(k))));
-    const stats = await Promise.all(puts.map((o) => o.write()));
+    // The inventory lines and the certificate files are written side by side (one round of
+    // fsyncs instead of two under the CA lock). A crash between them can leave a certificate
+    // without its inventory line, the window Puppet Server's own CA has (it writes the
+    // certificate first); the certificate, the index and the serial counter stay right.
+    const [inv, ...stats] = await Promise.all([appendInventory(), ...puts.map((o) => o.write())]);
     // One fsync per directory for the whole batch (the writes skip their own), and the new
     // files are durable before any removal is: a crash never loses both a request and its certificate.
     if (dels.length > 0) {

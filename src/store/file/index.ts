@@ -149,6 +149,16 @@ export class FileStore implements CaStore {
     return serial;
   }
 
+  /** BatchStore.returnSerials. Only inside withLock. */
+  async returnSerials(from: bigint, end: bigint): Promise<boolean> {
+    if (!held.getStore()?.has(this.layout.lock)) {
+      throw new Error("returnSerials must be called inside withLock: another process could allocate in between");
+    }
+    if ((await this.peekSerial()) !== end) return false;
+    await writeFileAtomic(this.layout.serial, formatSerialHex(from), MODES.publicFile);
+    return true;
+  }
+
   /**
    * putCertificate + deleteRequest for a batch (BatchStore): one inventory append and one
    * index append for all of them, the files written in parallel, every request removed

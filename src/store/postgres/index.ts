@@ -144,6 +144,12 @@ export class PostgresStore implements CaStore {
     return first;
   }
 
+  /** BatchStore.returnSerials: a compare-and-set on the counter. */
+  async returnSerials(from: bigint, end: bigint): Promise<boolean> {
+    const r = await this.pool.query(`UPDATE ${S}.serial_counter SET next_serial = $1 WHERE id = 1 AND next_serial = $2`, [from.toString(), end.toString()]);
+    return r.rowCount === 1;
+  }
+
   /** BatchStore: putCertificate + deleteRequest for many certificates, in one statement. */
   async commitSigned(items: SignedItem[]): Promise<void> {
     for (const it of items) {

@@ -228,6 +228,17 @@ describe("PostgreSQL store", { skip }, () => {
     for (const n of ["batch1.example.com", "batch2.example.com"]) await b.deleteCertificate(n);
   });
 
+  test("reserved serials go back only while nobody allocated after them", async () => {
+    const next = await a.peekSerial();
+    const first = await a.withLock(() => a.allocateSerials(10));
+    assert.equal(await a.withLock(() => a.returnSerials(first + 3n, first + 10n)), true, "the counter stood at the block's end");
+    assert.equal(await b.peekSerial(), next + 3n);
+    const again = await a.withLock(() => a.allocateSerials(10));
+    await b.withLock(() => b.allocateSerials(1)); // another server takes one after the block
+    assert.equal(await a.withLock(() => a.returnSerials(again + 5n, again + 10n)), false);
+    assert.equal(await b.peekSerial(), again + 11n, "the other server's serial is never handed out again");
+  });
+
   test("a file CA moves into PostgreSQL whole, and serials continue after it", async () => {
     const dir = tmpDir();
     const file = new FileStore(`${dir}/ca`);

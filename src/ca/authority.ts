@@ -4,7 +4,7 @@
  */
 import { AltNameError, encodeAltNames } from "../pki/altnames.js";
 import { certToPem, issueCertificate, parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
-import { crlToPem, signCrl, withRevocations } from "../pki/crl.js";
+import { crlToPemAfter, signCrl, withRevocations } from "../pki/crl.js";
 import { csrToPem, parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { cnName, slashName } from "../pki/name.js";
@@ -351,9 +351,10 @@ export class CertificateAuthority {
       next.setUTCFullYear(next.getUTCFullYear() + CRL_YEARS);
       const state = withRevocations(ca.crl, all.map((serial) => ({ serial, when: now })), now, next);
       if (state === ca.crl) return;
-      const pem = crlToPem(await signCrl(state, ca.key));
+      const der = await signCrl(state, ca.key);
+      const pem = crlToPemAfter(der, ca.crlEncoded);
       await this.store.putCrl(pem);
-      this.material = { ...ca, crl: state, raw: { ...ca.raw, crlPem: pem }, version: await this.store.materialVersion() };
+      this.material = { ...ca, crl: state, crlEncoded: { der, pem }, raw: { ...ca.raw, crlPem: pem }, version: await this.store.materialVersion() };
     });
   }
 

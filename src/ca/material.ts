@@ -5,6 +5,7 @@
 import type { KeyObject } from "node:crypto";
 import { parseCertificateChain, type ParsedCertificate } from "../pki/certificate.js";
 import { crlStateFromPem, type CrlState } from "../pki/crl.js";
+import type { PemPair } from "../pki/pem-reuse.js";
 import { loadPrivateKey } from "../pki/keys.js";
 import { spkiDer } from "../pki/keys.js";
 import { CaError } from "./errors.js";
@@ -16,6 +17,11 @@ export interface LoadedMaterial {
   chain: ParsedCertificate[];
   key: KeyObject;
   crl: CrlState;
+  /**
+   * The CRL's DER and PEM as this process last signed and encoded them, so the next revoke
+   * re-encodes only what changed (pem-reuse.ts). Unset when the CRL was read from the store.
+   */
+  crlEncoded?: PemPair;
   /** The store's version token these were loaded at. */
   version: string;
 }

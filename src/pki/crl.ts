@@ -12,6 +12,7 @@ import { authorityKeyIdOnly, extension } from "./extensions.js";
 import { signAsync, signatureSchemeFor } from "./keys.js";
 import { OID } from "./oids.js";
 import { fromPem, toPem } from "./pem.js";
+import { toPemReusing, type PemPair } from "./pem-reuse.js";
 
 export interface CrlState {
   issuer: Buffer;
@@ -176,6 +177,9 @@ export function crlStateFromPem(pem: string): CrlState {
 }
 
 export const crlToPem = (der: Uint8Array): string => toPem(der, "X509 CRL");
+
+/** crlToPem, re-encoding only what changed since `previous` (a pair this process made). */
+export const crlToPemAfter = (der: Buffer, previous: PemPair | undefined): string => toPemReusing(der, "X509 CRL", previous);
 
 /** Helper for tests and `print`: the listed serials in order with their dates. */
 export function listRevoked(der: Buffer): { serial: bigint; date: Date }[] {

@@ -6,6 +6,8 @@
  *     prints the serials as a JSON array.
  *   node --import tsx test/store-file-child.ts <cadir> list
  *     prints {"entries":[[name,state,serialHex?]...],"summarized":n} from a fresh index.
+ *   node --import tsx test/store-file-child.ts <cadir> dump
+ *     prints {"entries":[every field of every entry],"summarized":n} from a fresh index.
  */
 import { createHash } from "node:crypto";
 import type { IndexEntry, Summarize } from "../src/ca/store.js";
@@ -25,6 +27,11 @@ export const fakeSummarize =
     }
     return entry;
   };
+
+/** Every field of an entry, as JSON can carry them (serial in hex, dates in ISO form). */
+export function dumpEntry(e: IndexEntry): unknown[] {
+  return [e.name, e.state, e.sha256, [...e.altNames], { ...e.authExtensions }, e.serial?.toString(16) ?? null, e.notBefore?.toISOString() ?? null, e.notAfter?.toISOString() ?? null];
+}
 
 async function main(): Promise<void> {
   const [cadir, cmd, ...rest] = process.argv.slice(2);
@@ -57,6 +64,10 @@ async function main(): Promise<void> {
     process.stdout.write(
       JSON.stringify({ entries: entries.map((e) => [e.name, e.state, e.serial?.toString(16)]), summarized: counter.n }),
     );
+  } else if (cmd === "dump") {
+    const counter = { n: 0 };
+    const entries = (await store.listIndex(fakeSummarize(counter))).map(dumpEntry);
+    process.stdout.write(JSON.stringify({ entries, summarized: counter.n }));
   } else {
     throw new Error(`unknown command ${cmd}`);
   }

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { StoreConflictError, type CaMaterial, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
 import { FileStore } from "../src/store/file/index.js";
-import { fakeSummarize } from "./store-file-child.js";
+import { dumpEntry, fakeSummarize } from "./store-file-child.js";
 
 const run = promisify(execFile);
 const childScript = fileURLToPath(new URL("./store-file-child.ts", import.meta.url));
@@ -51,6 +51,29 @@ function certArgs(name: string, serial: bigint): [string, string, InventoryEntry
 
 function requestEntry(name: string): IndexEntry {
   return { name, state: "requested", sha256: `CSR-${name}`, altNames: [], authExtensions: {} };
+}
+
+/** A tab-separated journal line in the JSON form fleetca wrote before (fields as in journal-tsv.ts). */
+function legacyLine(line: string): string {
+  const [tag, kind, ...f] = line.slice(1).split("\t");
+  const k = kind === "r" ? "request" : "certificate";
+  switch (tag) {
+    case "P": {
+      const [name, sha256, serial, nb, na, size, mtimeMs, dir, inv, alt, auth] = f as string[];
+      const altNames = alt === "" ? [] : alt === "=" ? [`DNS:${name}`] : (JSON.parse(alt!) as string[]);
+      const date = (ms: string | undefined) => (ms ? new Date(Number(ms)).toISOString() : undefined);
+      return JSON.stringify({
+        op: "put", kind: k, name, sha256, altNames, authExtensions: auth ? JSON.parse(auth) : {}, serial: serial || undefined,
+        notBefore: date(nb), notAfter: date(na), size: Number(size), mtimeMs: Number(mtimeMs), dir: dir || undefined, inv: inv ? Number(inv) : undefined,
+      });
+    }
+    case "D":
+      return JSON.stringify({ op: "del", kind: k, name: f[0], dir: f[1] || undefined });
+    case "M":
+      return JSON.stringify({ op: "dir", kind: k, mtimeNs: f[0], settled: f[1] === "1" });
+    default:
+      return JSON.stringify({ op: "inv", size: Number(kind) });
+  }
 }
 
 function leftoverTemps(dir: string): string[] {
@@ -298,6 +321,67 @@ describe("FileStore index", () => {
     assert.deepEqual(out.entries.map((e) => e[0]), ["one", "two"]);
     assert.equal(out.summarized, 0);
     assert.deepEqual((await store.listIndex(fakeSummarize({ n: 0 }))).map((e) => e.name), ["one", "two"]);
+  });
+
+  it("gives a fresh process every field back from the journal, for usual and unusual entries", async () => {
+    const { cadir, store } = await newCa();
+    const big = 0x1234567890abcdef0123456789n;
+    const usual = (name: string, serial: bigint): IndexEntry => ({ ...certArgs(name, serial)[3], authExtensions: {} });
+    const entries: [string, string, InventoryEntry | undefined, IndexEntry][] = [
+      ["plain", pem("CERTIFICATE REQUEST", "p"), undefined, requestEntry("plain")],
+      ["alts", pem("CERTIFICATE REQUEST", "a"), undefined, { ...requestEntry("alts"), altNames: ["DNS:alts", "IP:10.0.0.1", "DNS:x.example.com"] }],
+      ["tab\tname", pem("CERTIFICATE REQUEST", "t"), undefined, requestEntry("tab\tname")],
+      ["usual", pem("CERTIFICATE", "u"), certArgs("usual", 7n)[2], usual("usual", 7n)],
+      ["huge", pem("CERTIFICATE", "h"), certArgs("huge", big)[2], usual("huge", big)],
+      ["cli", pem("CERTIFICATE", "c"), certArgs("cli", 9n)[2], certArgs("cli", 9n)[3]],
+    ];
+    for (const [name, text, inv, entry] of entries) {
+      if (inv) await store.putCertificate(name, text, inv, entry);
+      else await store.putRequest(name, text, entry);
+    }
+    const here = (await store.listIndex(fakeSummarize({ n: 0 }))).map(dumpEntry);
+    assert.equal(here.length, 6);
+    // Only the name with a control character needed the JSON form.
+    const lines = readFileSync(join(cadir, "fleetca_index.jsonl"), "utf8").split("\n").slice(1, -1);
+    assert.deepEqual(lines.filter((l) => l.startsWith("{")).length, 1);
+    const { stdout } = await run(process.execPath, ["--import", "tsx", childScript, cadir, "dump"]);
+    const fresh = JSON.parse(stdout) as { entries: unknown[][]; summarized: number };
+    assert.deepEqual(fresh.entries, here);
+    assert.equal(fresh.summarized, 0);
+    assert.deepEqual(fresh.entries.find((e) => e[0] === "huge")?.slice(5), [big.toString(16), notBefore.toISOString(), notAfter.toISOString()]);
+  });
+
+  it("reads a journal an older fleetca wrote (JSON lines), and rewrites a long one in the compact form", async () => {
+    const { cadir, store } = await newCa();
+    for (let i = 0; i < 1100; i++) await store.putRequest(`old-${i}`, pem("CERTIFICATE REQUEST", `o${i}`), requestEntry(`old-${i}`));
+    await store.putCertificate(...certArgs("old-0", 5n));
+    const expected = (await store.listIndex(fakeSummarize({ n: 0 }))).map(dumpEntry);
+    // The same records as an older version wrote them: one JSON object per line.
+    const journal = join(cadir, "fleetca_index.jsonl");
+    const [head, ...rest] = readFileSync(journal, "utf8").split("\n");
+    writeFileSync(journal, [head, ...rest.filter((l) => l !== "").map(legacyLine)].join("\n") + "\n");
+    const { stdout } = await run(process.execPath, ["--import", "tsx", childScript, cadir, "dump"]);
+    const fresh = JSON.parse(stdout) as { entries: unknown[][]; summarized: number };
+    assert.deepEqual(fresh.entries, expected);
+    assert.equal(fresh.summarized, 0, "read from the journal, not from the PEM files");
+    const after = readFileSync(journal, "utf8").split("\n").slice(1, -1);
+    assert.ok(after.length > 1100 && after.every((l) => l.startsWith("\u001e")), "rewritten as tab-separated lines");
+  });
+
+  it("rebuilds from the PEM files when journal lines are damaged, and shows files other tools dropped in", async () => {
+    const { cadir, store } = await newCa();
+    await store.putRequest("one", pem("CERTIFICATE REQUEST", "1"), requestEntry("one"));
+    await store.putCertificate(...certArgs("two", 2n));
+    const journal = join(cadir, "fleetca_index.jsonl");
+    // Every record line cut short (a damaged disk, a bad copy): none can be trusted.
+    const [head, ...rest] = readFileSync(journal, "utf8").split("\n");
+    writeFileSync(journal, [head, ...rest.filter((l) => l !== "").map((l) => l.slice(0, 30))].join("\n") + "\n");
+    await tick();
+    writeFileSync(join(cadir, "requests", "dropped.pem"), pem("CERTIFICATE REQUEST", "d"));
+    const { stdout } = await run(process.execPath, ["--import", "tsx", childScript, cadir, "list"]);
+    const out = JSON.parse(stdout) as { entries: string[][]; summarized: number };
+    assert.deepEqual(out.entries.map((e) => `${e[0]}:${e[1]}`), ["dropped:requested", "one:requested", "two:signed"]);
+    assert.equal(out.summarized, 3, "every file read again");
   });
 
   it("rebuilds from the PEM files when the journal is deleted, and compacts a long journal", async () => {

@@ -106,7 +106,7 @@ export async function listScenario(o: ListOptions): Promise<ScenarioResult> {
       { measurement: "first list after the files appeared (rebuilds the index from every PEM, once)", fleetca: fmt.ms(first.ms), met: null },
     ],
     limits:
-      "`list` reads fleetca_index.jsonl (one JSON line per entry) instead of 100,000 PEM files, checks the two " +
+      "`list` reads fleetca_index.jsonl (one tab-separated line per entry, its fields decoded when printed) instead of 100,000 PEM files, checks the two " +
       "directories' mtimes and the inventory size to know nothing changed behind its back, sorts by name and prints. " +
       "The time is Node's start-up, parsing the index, and formatting ~10 MB of output; the CRL (1,000 serials here) " +
       "is read to mark revoked entries.",

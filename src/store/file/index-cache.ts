@@ -103,7 +103,9 @@ export class IndexCache {
     const live = this.maps.request.size + this.maps.certificate.size;
     try {
       await this.journal.append(pending);
-      if (this.journal.lineCount > 2 * live + 1000) await this.journal.compact(this.snapshot());
+      // Compact when most lines are history, or when an older fleetca left many JSON lines
+      // (they load several times slower than the tab-separated ones; see journal-tsv.ts).
+      if (this.journal.lineCount > 2 * live + 1000 || this.journal.jsonLines > 1000) await this.journal.compact(this.snapshot());
     } catch (err) {
       // A user who may read the CA but not write it (an auditor running `list`) still gets
       // an up-to-date answer; the index is just not saved for the next process.
@@ -228,15 +230,16 @@ export class IndexCache {
   }
 
   private async catchUp(): Promise<void> {
-    const { reset, records } = await this.journal.readNew();
-    if (reset) {
-      this.maps.request.clear();
-      this.maps.certificate.clear();
-      this.dirs = {};
-      this.invSize = undefined;
-    }
-    for (const r of records) this.apply(r);
-    if (reset || records.length > 0) this.sorted = undefined;
+    const { reset, records } = await this.journal.readNew(
+      () => {
+        this.maps.request.clear();
+        this.maps.certificate.clear();
+        this.dirs = {};
+        this.invSize = undefined;
+      },
+      (r) => this.apply(r),
+    );
+    if (reset || records > 0) this.sorted = undefined;
   }
 
   private apply(r: JournalRecord): void {

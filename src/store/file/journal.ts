@@ -7,12 +7,16 @@
  * Several processes (the server, CLI invocations) append to it with O_APPEND and follow
  * each other by reading from the offset they last reached. Compaction replaces it by
  * rename, which readers notice as a new inode or a new generation in the header line.
+ *
+ * The name is historical: records are tab-separated lines now (journal-tsv.ts); the JSON
+ * lines earlier versions wrote are still read, and a journal with many of them is compacted.
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { IndexEntry } from "../../ca/store.js";
 import { appendLine, isErrno, writeFileAtomic } from "./atomic.js";
+import { decodeTsv, encodeTsv, isEmpty, NO_EXTENSIONS, NO_NAMES, parseObject, RS } from "./journal-tsv.js";
 import type { Kind } from "./layout.js";
 
 /** An index entry plus what the store saw of its file, to notice a file replaced by another tool. */
@@ -31,7 +35,13 @@ export type JournalRecord =
   /** Size of inventory.txt once signed/ was known to be in sync with it. */
   | { op: "inv"; size: number };
 
+/** One journal line (without its newline): tab-separated (journal-tsv.ts), or JSON when a field needs it. */
 export function encodeRecord(r: JournalRecord): string {
+  return encodeTsv(r) ?? encodeJson(r);
+}
+
+/** The JSON form of a record, as versions before the tab-separated lines wrote every record. */
+function encodeJson(r: JournalRecord): string {
   switch (r.op) {
     case "put": {
       const e = r.rec.entry;
@@ -76,14 +86,6 @@ export function makeEntry(kind: Kind, name: string, e: Omit<IndexEntry, "name" |
 }
 
 type Raw = Record<string, unknown>;
-
-const NO_NAMES = Object.freeze([]) as unknown as string[];
-const NO_EXTENSIONS: Record<string, string> = Object.freeze({});
-
-function isEmpty(o: object): boolean {
-  for (const _ in o) return false;
-  return true;
-}
 
 function decodeObject(o: Raw): JournalRecord | undefined {
   const kind = o.kind;
@@ -140,23 +142,19 @@ function parseDate(text: string, field: 0 | 1): Date {
 
 /**
  * Decodes one line. A line torn by a crash, with the next writer's line glued after it,
- * still yields that next record: it starts at the last `{"op":`.
+ * still yields that next record: it starts at the last RS, or the last `{"op":` for JSON.
  */
 export function decodeLine(line: string): JournalRecord | undefined {
+  const rs = line.lastIndexOf(RS);
+  if (rs >= 0) {
+    const r = decodeTsv(line, rs);
+    if (r) return r;
+  }
   const o = parseObject(line);
   if (o) return decodeObject(o);
   const start = line.lastIndexOf('{"op":');
-  const salvaged = start > 0 ? parseObject(line.slice(start)) : undefined;
+  const salvaged = start > 0 && start > rs ? parseObject(line.slice(start)) : undefined;
   return salvaged ? decodeObject(salvaged) : undefined;
-}
-
-function parseObject(text: string): Raw | undefined {
-  try {
-    const o = JSON.parse(text) as unknown;
-    return typeof o === "object" && o !== null && !Array.isArray(o) ? (o as Raw) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const HEADER_OP = "hdr";
@@ -168,44 +166,58 @@ export class JournalFile {
   private gen?: string;
   /** Lines in the current file as far as read: compaction compares it with the live entries. */
   lineCount = 0;
+  /** Of those, the JSON lines (written by an older fleetca): compaction rewrites them in the faster form. */
+  jsonLines = 0;
 
   constructor(readonly path: string) {}
 
   /**
-   * New records since the last call. `reset` means the file was replaced, removed or read
-   * for the first time: the caller must drop its state and apply `records` from scratch.
+   * Hands the records added since the last call to `onRecord`, one by one (collecting
+   * 100,000 of them first kept each alive through several garbage collections). Returns
+   * `reset` when the file was replaced, removed or read for the first time: `onReset` then
+   * ran before any record, and the caller must rebuild its state from the records that follow.
    */
-  async readNew(): Promise<{ reset: boolean; records: JournalRecord[] }> {
+  async readNew(onReset: () => void, onRecord: (r: JournalRecord) => void): Promise<{ reset: boolean; records: number }> {
     // Synchronous reads: this runs inside the index mutex on every refresh, where each
     // awaited call would wait for a busy server's event loop (see atomic.ts).
     const st = statSync(this.path, { throwIfNoEntry: false });
     if (!st) {
       const reset = this.ino !== undefined;
       this.forget();
-      return { reset, records: [] };
+      if (reset) onReset();
+      return { reset, records: 0 };
     }
-    if (st.ino === this.ino && st.size === this.offset) return { reset: false, records: [] };
+    if (st.ino === this.ino && st.size === this.offset) return { reset: false, records: 0 };
     const fd = openSync(this.path, "r");
     try {
       // Decide on what was opened: the path may have been replaced since the stat above.
       const fst = fstatSync(fd);
       const same = fst.ino === this.ino && fst.size >= this.offset && readGenSync(fd) === this.gen;
-      if (!same) this.forget();
+      if (!same) {
+        this.forget();
+        onReset();
+      }
       const buf = Buffer.allocUnsafe(Math.max(0, fst.size - this.offset));
       const bytesRead = buf.length === 0 ? 0 : readSync(fd, buf, 0, buf.length, this.offset);
       // Stop at the last newline: what follows is being written right now, or was torn by a crash.
       const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
-      const records: JournalRecord[] = [];
-      for (const line of buf.toString("utf8", 0, end).split("\n")) {
-        if (line === "") continue;
+      const text = buf.toString("utf8", 0, end);
+      let records = 0;
+      for (let from = 0, nl = text.indexOf("\n"); nl >= 0; from = nl + 1, nl = text.indexOf("\n", from)) {
+        if (nl === from) continue;
+        const line = text.slice(from, nl);
         this.lineCount++;
         if (this.gen === undefined) {
           // First line of a file read from the start: the header, or a file without one.
           this.gen = headerGen(line) ?? "";
           if (this.gen !== "") continue;
         }
+        if (line[0] === "{") this.jsonLines++;
         const r = decodeLine(line);
-        if (r) records.push(r);
+        if (r) {
+          records++;
+          onRecord(r);
+        }
       }
       this.ino = fst.ino;
       this.offset += end;
@@ -271,6 +283,7 @@ export class JournalFile {
       this.offset = Buffer.byteLength(text);
       this.gen = gen;
       this.lineCount = records.length + 1;
+      this.jsonLines = 0;
       // Read back (and applied) by the next readNew, like any other process's appends.
       if (tail !== "") await appendLine(this.path, tail);
     } finally {
@@ -283,6 +296,7 @@ export class JournalFile {
     this.offset = 0;
     this.gen = undefined;
     this.lineCount = 0;
+    this.jsonLines = 0;
   }
 }
 

@@ -151,7 +151,10 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
       log.info({ msg: "stopping: finishing requests in flight" });
       void reloading
         .then(() => running.close())
-        .then(() => releaseReservedSerials(store))
+        .then(async () => {
+          const returned = await releaseReservedSerials(store);
+          if (returned > 0) log.info({ msg: "returned unused reserved serials", count: returned });
+        })
         .then(() => store.close())
         .catch((e: unknown) => log.error({ err: e }, "error while stopping"))
         .finally(() => {

@@ -96,13 +96,15 @@ function enrollResult(r: Run, o: EnrollOptions): ScenarioResult {
     machine: machine(),
     rows,
     limits: isRsa
-      ? "The CA's RSA-4096 signature (~10 ms of core time each when both cores sign) is the ceiling; the server keeps " +
-        "signatures on the libuv pool so both cores sign, and everything else it does per enrollment (TLS records, " +
-        "four HTTP requests, CSR parse and verify, TBS build, the fsynced writes of request, certificate, inventory " +
-        "and index) competes with them for the same two cores, as does the load generator (its share is in the table)."
-      : "With P-256 the signature is ~0.05 ms, so the ceiling is everything around it: HTTP and TLS work for four " +
-        "requests, CSR verification (an ECDSA verify, ~0.1 ms), and the store's durable writes (each fsync ~1 ms, " +
-        "grouped by the store); the load generator takes a large share of the two cores at this rate.",
+      ? "The CA's RSA-4096 signatures are the largest part of the server's CPU (docs/performance.md has a profile); the rest is what each enrollment needs " +
+        "besides: TLS records, four HTTP requests and their log lines, CSR parsing and verification, the TBS " +
+        "build, and the fsynced writes of the certificate, its inventory line and index record (group-committed " +
+        "under the CA lock). Both cores sign (libuv pool, one signature per core), and everything else competes " +
+        "with them for the same two cores, as does the load generator (its share is in the table)."
+      : "With P-256 the signature is ~0.05 ms, so the ceiling is everything around it, mostly on the server's one " +
+        "event loop: TLS records and HTTP work for four requests, CSR verification (an ECDSA verify, ~0.1 ms), " +
+        "file calls; and each submission waits for its group-committed store step (two rounds of fsyncs under the " +
+        "CA lock). This VM's speed drifts by tens of percent between runs.",
     data: { limit, load: l, serverCpuMs: Math.round(r.serverCpuMs!), idle: r.idle, afterLoad: r.afterLoad },
   };
 }

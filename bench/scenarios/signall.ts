@@ -67,10 +67,11 @@ export async function signAllScenario(o: SignAllOptions): Promise<ScenarioResult
       { measurement: "submitting the requests in process (autosign off), 8 in flight", fleetca: fmt.rate((o.pending / submitMs) * 1000), met: null },
     ],
     limits:
-      "The RSA-4096 signature is the floor: about 5 ms of one core each. `sign --all` keeps 8 signatures in flight on " +
-      "the libuv pool so both cores sign; the main thread meanwhile parses and verifies each CSR, builds the " +
-      "TBSCertificate and writes the certificate, the inventory line and the index record (each write fsynced). " +
-      "The wall time includes Node's start-up and reading the index of pending requests.",
+      "The RSA-4096 signatures are most of the command's CPU (docs/performance.md has a profile) and are the floor: about 5 ms of one core " +
+      "each, a little more than in the limit's tight loop. `sign --all` keeps 32 certificates in flight, " +
+      "signatures on the libuv pool (one per core); the main thread meanwhile reads and verifies each CSR, " +
+      "builds the TBSCertificate and stores the certificate, the inventory line and the index record (fsynced, " +
+      "group-committed). The wall time includes Node's start-up and reading the index of pending requests.",
     data: { limit, wallMs: Math.round(run.ms), perSecond: round(perSecond), ratio: round(ratio, 3), submitMs: Math.round(submitMs), openssl: check, stderrTail: run.stderr.slice(-500) },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { AltNameError, encodeAltNames } from "../pki/altnames.js";
 import { certToPem, issueCertificate, parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
-import { crlToPemAfter, signCrl, withRevocations } from "../pki/crl.js";
+import { withRevocations } from "../pki/crl.js";
 import { csrToPem, parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { cnName, slashName } from "../pki/name.js";
@@ -15,6 +15,7 @@ import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { isValidCertname, validateCertname } from "./names.js";
 import { checkSigningPolicy } from "./policy.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
+import { publishCrl } from "./crl-publish.js";
 import { SigningBatches } from "./signing-batches.js";
 import type { CaStore, IndexEntry } from "./store.js";
 import { certificateEntry, requestEntry, summarize } from "./summarize.js";
@@ -351,10 +352,8 @@ export class CertificateAuthority {
       next.setUTCFullYear(next.getUTCFullYear() + CRL_YEARS);
       const state = withRevocations(ca.crl, all.map((serial) => ({ serial, when: now })), now, next);
       if (state === ca.crl) return;
-      const der = await signCrl(state, ca.key);
-      const pem = crlToPemAfter(der, ca.crlEncoded);
-      await this.store.putCrl(pem);
-      this.material = { ...ca, crl: state, crlEncoded: { der, pem }, raw: { ...ca.raw, crlPem: pem }, version: await this.store.materialVersion() };
+      const published = await publishCrl(this.store, state, ca.key, ca.crlEncoded);
+      this.material = { ...ca, crl: state, crlEncoded: published, raw: { ...ca.raw, crlPem: published.pem.toString("latin1") }, version: await this.store.materialVersion() };
     });
   }
 

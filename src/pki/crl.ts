@@ -6,13 +6,12 @@
 import type { KeyObject } from "node:crypto";
 import {
   bitString, children, content, decodeInteger, decodeOid, decodeTime, DerError, explicit, expectTag, integer,
-  readTlv, seq, slice, Tag, time, tlv,
+  readTlv, seq, slice, Tag, time, tlv, tlvHeaderSize,
 } from "./der.js";
 import { authorityKeyIdOnly, extension } from "./extensions.js";
-import { signAsync, signatureSchemeFor } from "./keys.js";
+import { signAsync, signatureSchemeFor, type SignatureScheme } from "./keys.js";
 import { OID } from "./oids.js";
 import { fromPem, toPem } from "./pem.js";
-import { toPemReusing, type PemPair } from "./pem-reuse.js";
 
 export interface CrlState {
   issuer: Buffer;
@@ -39,15 +38,34 @@ export function emptyCrlState(issuer: Buffer, authorityKeyId: Buffer, now: Date,
 
 /** Signs the CRL for the state. Cost: one signature plus a copy of the entry bytes. */
 export async function signCrl(state: CrlState, caKey: KeyObject): Promise<Buffer> {
+  const { tbs, scheme } = crlTbs(state, caKey);
+  return assembleCrl(tbs, scheme, await signAsync(tbs, caKey, scheme));
+}
+
+/** The TBSCertList for the state, and how the CA key signs it. */
+export function crlTbs(state: CrlState, caKey: KeyObject): { tbs: Buffer; scheme: SignatureScheme } {
   const scheme = signatureSchemeFor(caKey);
   const parts = [integer(1), scheme.algorithmDer, state.issuer, time(state.thisUpdate), time(state.nextUpdate)];
   if (state.entries.length > 0) parts.push(tlv(Tag.SEQUENCE, state.entries));
   parts.push(
     explicit(0, seq(authorityKeyIdOnly(state.authorityKeyId), extension(OID.crlNumber, false, integer(state.crlNumber)))),
   );
-  const tbs = seq(...parts);
-  const sig = await signAsync(tbs, caKey, scheme);
-  return seq(tbs, scheme.algorithmDer, bitString(sig));
+  return { tbs: seq(...parts), scheme };
+}
+
+/** The CRL: SEQUENCE { tbs, signature algorithm, BIT STRING signature }. */
+export function assembleCrl(tbs: Buffer, scheme: SignatureScheme, signature: Buffer): Buffer {
+  return seq(tbs, scheme.algorithmDer, bitString(signature));
+}
+
+/**
+ * Where the TBS will start in the signed CRL for a signature of `signatureLength` bytes:
+ * the outer SEQUENCE's tag and length. Only that header depends on the signature, and
+ * only its size matters for where everything after it lands.
+ */
+export function crlTbsOffset(tbs: Buffer, scheme: SignatureScheme, signatureLength: number): number {
+  const bits = 1 + signatureLength; // the BIT STRING's unused-bits byte, then the signature
+  return tlvHeaderSize(tbs.length + scheme.algorithmDer.length + tlvHeaderSize(bits) + bits);
 }
 
 export interface RevocationRequest {
@@ -178,8 +196,6 @@ export function crlStateFromPem(pem: string): CrlState {
 
 export const crlToPem = (der: Uint8Array): string => toPem(der, "X509 CRL");
 
-/** crlToPem, re-encoding only what changed since `previous` (a pair this process made). */
-export const crlToPemAfter = (der: Buffer, previous: PemPair | undefined): string => toPemReusing(der, "X509 CRL", previous);
 
 /** Helper for tests and `print`: the listed serials in order with their dates. */
 export function listRevoked(der: Buffer): { serial: bigint; date: Date }[] {

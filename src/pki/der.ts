@@ -143,6 +143,11 @@ function lengthBytes(len: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
+/** Bytes a tag and its length take in front of `len` bytes of content. */
+export function tlvHeaderSize(len: number): number {
+  return 1 + lengthBytes(len).length;
+}
+
 /** One TLV from a tag and its content. */
 export function tlv(tag: number, body: Uint8Array | Uint8Array[]): Buffer {
   const parts = Array.isArray(body) ? body : [body];

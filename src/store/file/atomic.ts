@@ -10,7 +10,8 @@
  */
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, fchmodSync, fstatSync, fsync as fsyncCb, openSync, renameSync, unlinkSync, writeSync, type Stats,
+  closeSync, fchmodSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, openSync, renameSync, unlinkSync, writeSync,
+  type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
@@ -71,6 +72,64 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   // A caller writing many files into one directory passes syncDir: false and fsyncs it once.
   if (opts.syncDir !== false) await fsyncDir(dir);
   return stats;
+}
+
+/**
+ * writeFileAtomic for content whose middle is known before its two ends (a CRL before its
+ * signature): the middle is written and fdatasynced while `ends` is still being computed,
+ * then the ends go in around it, one more fsync (now of a few pages) and the rename. The
+ * same guarantees: readers see the old file or the whole new one, never a mix. If `ends`
+ * rejects, the temporary file is removed and the error passed on.
+ */
+export async function writeFileAtomicStaged(
+  path: string,
+  middle: { offset: number; bytes: Uint8Array },
+  ends: Promise<{ before: Uint8Array; after: Uint8Array }>,
+  mode: number,
+): Promise<Stats> {
+  const dir = dirname(path);
+  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
+  let stats: Stats;
+  const fd = openSync(tmp, "wx", mode);
+  try {
+    fchmodSync(fd, mode);
+    const mid = middle.bytes;
+    writeAllAt(fd, mid, middle.offset);
+    // Both settle before the file is touched again or closed, whichever fails.
+    const [synced, got] = await Promise.allSettled([fdatasync(fd), ends]);
+    if (got.status === "rejected") throw got.reason;
+    if (synced.status === "rejected") throw synced.reason;
+    const { before, after } = got.value;
+    if (before.length !== middle.offset) {
+      throw new Error(`staged write of ${path}: the part before the middle is ${before.length} bytes, expected ${middle.offset}`);
+    }
+    writeAllAt(fd, before, 0);
+    writeAllAt(fd, after, middle.offset + mid.length);
+    await fsync(fd);
+    stats = fstatSync(fd);
+  } catch (err) {
+    closeQuietly(fd);
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  await fsyncDir(dir);
+  return stats;
+}
+
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasyncCb(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function writeAllAt(fd: number, buf: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { isErrno, unlinkDurable, writeFileAtomic } from "./atomic.js";
+import { isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
 import { GroupCommit } from "../../lib/group-commit.js";
@@ -256,6 +256,11 @@ export class FileStore implements CaStore {
    */
   async putCrl(crlPem: string): Promise<void> {
     await writeFileAtomic(this.layout.caCrl, crlPem, MODES.publicFile);
+  }
+
+  /** StagedCrlStore: ca_crl.pem written around a middle known before the signature. */
+  async putCrlStaged(middle: { offset: number; bytes: Uint8Array }, ends: Promise<{ before: Uint8Array; after: Uint8Array }>): Promise<void> {
+    await writeFileAtomicStaged(this.layout.caCrl, middle, ends, MODES.publicFile);
   }
 
   async materialVersion(): Promise<string> {

@@ -48,30 +48,8 @@ export const TEMP_PREFIX = ".fleetca-tmp-";
  * remember what they wrote without another stat.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, opts: { syncDir?: boolean } = {}): Promise<Stats> {
-  const dir = dirname(path);
-  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
-  let stats: Stats;
-  const fd = openSync(tmp, "wx", mode);
-  try {
-    fchmodSync(fd, mode);
-    writeAll(fd, data);
-    await fsync(fd);
-    stats = fstatSync(fd);
-  } catch (err) {
-    closeQuietly(fd);
-    unlinkQuietly(tmp);
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    unlinkQuietly(tmp);
-    throw err;
-  }
   // A caller writing many files into one directory passes syncDir: false and fsyncs it once.
-  if (opts.syncDir !== false) await fsyncDir(dir);
-  return stats;
+  return replaceViaTemp(path, mode, opts.syncDir !== false, async (fd) => writeAll(fd, data));
 }
 
 /**
@@ -87,14 +65,8 @@ export async function writeFileAtomicStaged(
   ends: Promise<{ before: Uint8Array; after: Uint8Array }>,
   mode: number,
 ): Promise<Stats> {
-  const dir = dirname(path);
-  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
-  let stats: Stats;
-  const fd = openSync(tmp, "wx", mode);
-  try {
-    fchmodSync(fd, mode);
-    const mid = middle.bytes;
-    writeAllAt(fd, mid, middle.offset);
+  return replaceViaTemp(path, mode, true, async (fd) => {
+    writeAllAt(fd, middle.bytes, middle.offset);
     // Both settle before the file is touched again or closed, whichever fails.
     const [synced, got] = await Promise.allSettled([fdatasync(fd), ends]);
     if (got.status === "rejected") throw got.reason;
@@ -104,7 +76,22 @@ export async function writeFileAtomicStaged(
       throw new Error(`staged write of ${path}: the part before the middle is ${before.length} bytes, expected ${middle.offset}`);
     }
     writeAllAt(fd, before, 0);
-    writeAllAt(fd, after, middle.offset + mid.length);
+    writeAllAt(fd, after, middle.offset + middle.bytes.length);
+  });
+}
+
+/**
+ * The temporary file, `fill`, fsync, rename and (unless told not to) the directory fsync
+ * that every replacement goes through. Returns the new file's stats.
+ */
+async function replaceViaTemp(path: string, mode: number, syncDir: boolean, fill: (fd: number) => Promise<void>): Promise<Stats> {
+  const dir = dirname(path);
+  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
+  let stats: Stats;
+  const fd = openSync(tmp, "wx", mode);
+  try {
+    fchmodSync(fd, mode);
+    await fill(fd);
     await fsync(fd);
     stats = fstatSync(fd);
   } catch (err) {
@@ -119,7 +106,7 @@ export async function writeFileAtomicStaged(
     unlinkQuietly(tmp);
     throw err;
   }
-  await fsyncDir(dir);
+  if (syncDir) await fsyncDir(dir);
   return stats;
 }
 

@@ -7,9 +7,9 @@
  * CA key signs, and only the ends are written after.
  */
 import type { KeyObject } from "node:crypto";
-import { assembleCrl, crlTbs, crlTbsOffset, type CrlState } from "../pki/crl.js";
+import { draftCrl, type CrlDraft, type CrlState } from "../pki/crl.js";
 import { readTlv } from "../pki/der.js";
-import { signAsync, type SignatureScheme } from "../pki/keys.js";
+import { signAsync } from "../pki/keys.js";
 import { LINE_BYTES, LINE_CHARS, pemFoot, pemHead, pemLineCount, pemLines, toPemReusing, type PemPair } from "../pki/pem-reuse.js";
 import { isStagedCrlStore, type CaStore, type StagedCrlStore } from "./store.js";
 
@@ -19,10 +19,10 @@ const STAGE_FROM_BYTES = 64 * 1024;
 
 /** Signs the CRL for `state` and stores it; `previous` is the pair this process last published, if any. */
 export async function publishCrl(store: CaStore, state: CrlState, key: KeyObject, previous: PemPair | undefined): Promise<PemPair> {
-  const { tbs, scheme } = crlTbs(state, key);
-  const signing = signAsync(tbs, key, scheme).then((sig) => assembleCrl(tbs, scheme, sig));
-  if (isStagedCrlStore(store) && tbs.length >= STAGE_FROM_BYTES) {
-    const staged = await publishStaged(store, tbs, scheme, key, signing, previous);
+  const draft = draftCrl(state, key);
+  const signing = signAsync(draft.tbs, key, draft.scheme).then((sig) => draft.finish(sig));
+  if (isStagedCrlStore(store) && draft.tbs.length >= STAGE_FROM_BYTES) {
+    const staged = await publishStaged(store, draft, signing, previous);
     if (staged) return staged;
   }
   const der = await signing;
@@ -35,19 +35,11 @@ export async function publishCrl(store: CaStore, state: CrlState, key: KeyObject
 class MovedBySignature extends Error {}
 
 /** Publishes in stages; undefined when the signature's size moved what was written ahead, and nothing was stored. */
-async function publishStaged(
-  store: StagedCrlStore,
-  tbs: Buffer,
-  scheme: SignatureScheme,
-  key: KeyObject,
-  signing: Promise<Buffer>,
-  previous: PemPair | undefined,
-): Promise<PemPair | undefined> {
-  const tbsOffset = crlTbsOffset(tbs, scheme, expectedSignatureLength(key));
-  // The DER as it will be, with a placeholder for the outer header: line 0 is written last.
-  const ahead = Buffer.concat([Buffer.alloc(tbsOffset), tbs]);
-  const known = Math.floor(ahead.length / LINE_BYTES);
-  const middle = { offset: pemHead(LABEL).length + LINE_CHARS, bytes: pemLines(ahead, LABEL, 1, known, previous) };
+async function publishStaged(store: StagedCrlStore, draft: CrlDraft, signing: Promise<Buffer>, previous: PemPair | undefined): Promise<PemPair | undefined> {
+  const tbsOffset = draft.tbs.byteOffset - draft.der.byteOffset;
+  // Lines 1 to known-1 lie within the TBS: final whatever the signature. Line 0 holds the outer length.
+  const known = Math.floor((tbsOffset + draft.tbs.length) / LINE_BYTES);
+  const middle = { offset: pemHead(LABEL).length + LINE_CHARS, bytes: pemLines(draft.der, LABEL, 1, known, previous) };
   let published: PemPair | undefined;
   const ends = signing.then((der) => {
     if (readTlv(der, 0).contentStart !== tbsOffset) throw new MovedBySignature();
@@ -63,12 +55,4 @@ async function publishStaged(
     throw e;
   }
   return published;
-}
-
-/** The signature's length in bytes: exact for RSA; for ECDSA the longest DER it usually takes. */
-function expectedSignatureLength(key: KeyObject): number {
-  const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === "rsa" && d?.modulusLength) return Math.ceil(d.modulusLength / 8);
-  const fieldBytes = d?.namedCurve === "secp384r1" ? 48 : 32;
-  return 2 * (fieldBytes + 3) + 2;
 }

@@ -143,9 +143,9 @@ function lengthBytes(len: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
-/** Bytes a tag and its length take in front of `len` bytes of content. */
-export function tlvHeaderSize(len: number): number {
-  return 1 + lengthBytes(len).length;
+/** The tag and length in front of `len` bytes of content, for writing a TLV piece by piece. */
+export function tlvHeader(tag: number, len: number): Buffer {
+  return Buffer.concat([Buffer.from([tag]), lengthBytes(len)]);
 }
 
 /** One TLV from a tag and its content. */

@@ -7,6 +7,12 @@
  * validated by ca/names.ts; a store must still refuse anything that would escape its root.
  */
 
+import type { AuditQuery, AuditRecord } from "./audit.js";
+import type { RevocationRecord } from "./revocation.js";
+
+export type { AuditQuery, AuditRecord } from "./audit.js";
+export type { RevocationRecord } from "./revocation.js";
+
 /** The CA's own credentials. `certPem` may be a chain (CA first), as Puppet's ca_crt.pem. */
 export interface CaMaterial {
   certPem: string;
@@ -73,7 +79,8 @@ export interface CaStore {
   /** The next serial that allocateSerial would return, without advancing. */
   peekSerial(): Promise<bigint>;
 
-  putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void>;
+  /** Stores a pending request; `audit` (its "submitted" record) is appended in the same durable step. */
+  putRequest(name: string, csrPem: string, entry: IndexEntry, audit?: AuditRecord): Promise<void>;
   getRequest(name: string): Promise<string | undefined>;
   /** Returns true if something was deleted. */
   deleteRequest(name: string): Promise<boolean>;
@@ -93,6 +100,31 @@ export interface CaStore {
   /** Atomically replaces the CRL (ca_crl.pem and, in the file store, the infra copy if it mirrors it). */
   putCrl(crlPem: string): Promise<void>;
 
+  // ---------------------------------------------------------------- revocation records
+
+  /**
+   * Records revocations durably, with their audit records, before the CRL that lists them is
+   * published (call inside withLock). A crash between the two leaves records the CRL lacks:
+   * the CA re-publishes them (records are the truth; the CRL is a view).
+   */
+  putRevocations(records: RevocationRecord[], audit: AuditRecord[]): Promise<void>;
+  /**
+   * Every revocation, in the order recorded. A store that has no records yet (a CA imported
+   * from Puppet, or records deleted) rebuilds them from the CRL it holds, using the inventory
+   * for names, and keeps them.
+   */
+  listRevocations(): Promise<RevocationRecord[]>;
+  getRevocation(serial: bigint): Promise<RevocationRecord | undefined>;
+  /** The current certificate (index entry) with this serial, if a name still holds it. */
+  findBySerial(serial: bigint, summarize: Summarize): Promise<IndexEntry | undefined>;
+
+  // ---------------------------------------------------------------- audit
+
+  /** Appends audit records durably (file: audit.log as JSON lines; PostgreSQL: a table). */
+  appendAudit(records: AuditRecord[]): Promise<void>;
+  /** Audit records matching the query, oldest first. */
+  readAudit(query: AuditQuery): Promise<AuditRecord[]>;
+
   /** A token that changes whenever the CA cert, key or CRL changes (mtime, row version). */
   materialVersion(): Promise<string>;
 
@@ -110,6 +142,8 @@ export interface SignedCommit {
    * request was ever stored: there is nothing to remove.
    */
   removeRequest?: boolean;
+  /** The "signed" audit record, appended in the same durable step as the certificate. */
+  audit?: AuditRecord;
 }
 
 /**

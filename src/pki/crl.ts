@@ -25,11 +25,23 @@ export interface CrlState {
   nextUpdate: Date;
 }
 
-/** keyCompromise (1): Puppet revokes with this reason every time. */
-const REASON_KEY_COMPROMISE = seq(extension(OID.crlReason, false, tlv(Tag.ENUMERATED, Buffer.from([1]))));
+/** The crlEntryExtensions for each RFC 5280 reason code, encoded once (Puppet always uses keyCompromise, 1). */
+const REASON_EXTENSIONS = new Map<number, Buffer>();
+function reasonExtensions(code: number): Buffer {
+  let ext = REASON_EXTENSIONS.get(code);
+  if (!ext) {
+    if (!Number.isInteger(code) || code < 0 || code > 10 || code === 7) throw new RangeError(`${code} is not an RFC 5280 CRLReason code`);
+    ext = seq(extension(OID.crlReason, false, tlv(Tag.ENUMERATED, Buffer.from([code]))));
+    REASON_EXTENSIONS.set(code, ext);
+  }
+  return ext;
+}
 
-export function revokedEntry(serial: bigint, when: Date): Buffer {
-  return seq(integer(serial), time(when), REASON_KEY_COMPROMISE);
+/** One revokedCertificates entry; `reasonCode` defaults to keyCompromise (1), as Puppet revokes. */
+export function revokedEntry(serial: bigint, when: Date, reasonCode = 1): Buffer {
+  // RFC 5280 5.3.1: "unspecified" (0) should be left out rather than encoded.
+  if (reasonCode === 0) return seq(integer(serial), time(when));
+  return seq(integer(serial), time(when), reasonExtensions(reasonCode));
 }
 
 export function emptyCrlState(issuer: Buffer, authorityKeyId: Buffer, now: Date, nextUpdate: Date): CrlState {
@@ -103,6 +115,8 @@ function sum(pieces: Uint8Array[]): number {
 export interface RevocationRequest {
   serial: bigint;
   when: Date;
+  /** RFC 5280 CRLReason code; keyCompromise (1) when absent. */
+  reasonCode?: number;
 }
 
 /**
@@ -116,7 +130,7 @@ export function withRevocations(state: CrlState, revs: RevocationRequest[], now:
   return {
     ...state,
     crlNumber: state.crlNumber + 1n,
-    entries: appendEntries(state.entries, fresh.map((r) => revokedEntry(r.serial, r.when))),
+    entries: appendEntries(state.entries, fresh.map((r) => revokedEntry(r.serial, r.when, r.reasonCode))),
     serials,
     thisUpdate: now,
     nextUpdate,

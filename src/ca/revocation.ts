@@ -1,0 +1,56 @@
+/**
+ * Revocation records: the CRL and (later) OCSP are views of them. A record says which serial,
+ * for which certname, when, why (RFC 5280 CRLReason) and who revoked it.
+ */
+import { CaError } from "./errors.js";
+
+/** RFC 5280 section 5.3.1 CRLReason codes by name (7 is unused; removeFromCRL only for delta CRLs). */
+export const REASON_CODES = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+export type RevocationReason = keyof typeof REASON_CODES;
+
+/** Puppet revokes with keyCompromise every time; so does fleetca unless told otherwise. */
+export const DEFAULT_REASON: RevocationReason = "keyCompromise";
+
+export interface RevocationRecord {
+  readonly serial: bigint;
+  /** The certname; "" when only the CRL knew the serial (an imported CA without inventory). */
+  readonly name: string;
+  readonly revokedAt: Date;
+  readonly reason: RevocationReason;
+  /** The principal's label, or "crl" for a record rebuilt from the CRL. */
+  readonly by: string;
+}
+
+export function reasonCode(r: RevocationReason): number {
+  return REASON_CODES[r];
+}
+
+export function reasonFromCode(code: number | undefined): RevocationReason {
+  if (code === undefined) return "unspecified";
+  const hit = (Object.keys(REASON_CODES) as RevocationReason[]).find((k) => REASON_CODES[k] === code);
+  return hit ?? "unspecified";
+}
+
+/** Parses a reason as an operator types it: the RFC name in any case, with or without dashes, or its code. */
+export function parseReason(text: string): RevocationReason {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) {
+    const code = Number(t);
+    const hit = (Object.keys(REASON_CODES) as RevocationReason[]).find((k) => REASON_CODES[k] === code);
+    if (hit) return hit;
+  }
+  const norm = t.replace(/[-_\s]/g, "").toLowerCase();
+  const hit = (Object.keys(REASON_CODES) as RevocationReason[]).find((k) => k.toLowerCase() === norm);
+  if (hit) return hit;
+  throw new CaError("invalid-request", `Unknown revocation reason ${JSON.stringify(text)}; use one of ${Object.keys(REASON_CODES).join(", ")} (RFC 5280 names) or their codes.`);
+}

@@ -287,3 +287,36 @@ export function listRevoked(der: Buffer): { serial: bigint; date: Date }[] {
   return out;
 }
 
+/** One revokedCertificates entry as listed: its serial, revocation date and CRLReason code (undefined when absent). */
+export interface CrlEntry {
+  serial: bigint;
+  date: Date;
+  reasonCode?: number;
+}
+
+/**
+ * Every entry of a CRL in the order listed, with its reason: what a store needs to rebuild
+ * revocation records from a CRL it did not write (a CA imported from Puppet).
+ */
+export function listCrlEntries(der: Buffer): CrlEntry[] {
+  const { entries } = crlStateFromDer(der);
+  const out: CrlEntry[] = [];
+  let p = 0;
+  while (p < entries.length) {
+    const e = readTlv(entries, p);
+    const [s, d, exts] = children(entries, e);
+    const entry: CrlEntry = { serial: decodeInteger(content(entries, s!)), date: decodeTime(entries, d!) };
+    if (exts?.tag === Tag.SEQUENCE) {
+      for (const ext of children(entries, exts)) {
+        const parts = children(entries, ext);
+        if (decodeOid(content(entries, parts[0]!)) !== OID.crlReason) continue;
+        const value = content(entries, parts.at(-1)!);
+        const enumerated = readTlv(value, 0);
+        if (enumerated.tag === Tag.ENUMERATED) entry.reasonCode = Number(decodeInteger(content(value, enumerated)));
+      }
+    }
+    out.push(entry);
+    p = e.end;
+  }
+  return out;
+}

@@ -1,36 +1,34 @@
 /**
  * The certificate authority's operations. Every signing path (autosign, CLI, API, console)
- * ends here; transports decode input and render output, nothing more.
+ * ends here; transports decode input and render output, nothing more. Every operation takes
+ * the principal acting (principal.ts); every change and refusal is audited through the store
+ * and metered (audit.ts).
  */
-import { AltNameError, encodeAltNames } from "../pki/altnames.js";
-import { certToPem, issueCertificate, parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
-import { withRevocations } from "../pki/crl.js";
-import { csrToPem, parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
+import { encodeAltNames, AltNameError } from "../pki/altnames.js";
+import { parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
+import { parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
-import { cnName, slashName } from "../pki/name.js";
-import { leafExtensions } from "../pki/profile.js";
+import { auditRecord, NO_METER, type AuditAction, type AuditQuery, type AuditRecord, type Meter, type Outcome } from "./audit.js";
 import { AUTOSIGN_OFF, type Autosigner } from "./autosign.js";
 import { CaError } from "./errors.js";
+import { Issuer, type IssueSource } from "./issue.js";
 import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { isValidCertname, validateCertname } from "./names.js";
 import { checkSigningPolicy } from "./policy.js";
+import { systemPrincipal, type Principal } from "./principal.js";
+import { Revoker, type RevokeTarget } from "./revoke.js";
+import { DEFAULT_REASON, type RevocationReason, type RevocationRecord } from "./revocation.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
-import { publishCrl } from "./crl-publish.js";
 import { SigningBatches } from "./signing-batches.js";
 import type { CaStore, IndexEntry } from "./store.js";
-import { certificateEntry, requestEntry, summarize } from "./summarize.js";
+import { requestEntry, summarize } from "./summarize.js";
 
-const DAY_MS = 86_400_000;
-/** The latest notAfter X.509 can express (RFC 5280 GeneralizedTime has four year digits). */
-const LATEST_NOT_AFTER = Date.UTC(9999, 11, 31, 23, 59, 59);
 /**
  * Certificates in flight in signMany. Signatures are limited to one per core (pki/keys.ts);
  * the rest wait on a serial or on the store, and the store commits what is waiting in one
  * batch. With 8 the signing cores sat idle while requests waited on fsyncs; 32 keeps them fed.
  */
 const SIGN_MANY_IN_FLIGHT = 32;
-/** Puppet's CRL nextUpdate: five calendar years. */
-const CRL_YEARS = 5;
 
 export interface CaSettings {
   /** Seconds a certificate is valid by default (Puppet's ca_ttl). */
@@ -40,32 +38,21 @@ export interface CaSettings {
   allowDuplicateCerts: boolean;
 }
 
-/** Who asked, for the audit log: a certname, "cli:root", "console:admin"; and from where. */
-export interface Actor {
-  who: string;
-  from: string;
-}
-
-export interface AuditEvent {
-  event: "submitted" | "signed" | "revoked" | "cleaned" | "deleted" | "autosign-rejected";
-  name: string;
-  actor: Actor;
-  serial?: string;
-  detail?: string;
-}
-
 export interface CaDeps {
   store: CaStore;
   settings: CaSettings;
   clock?: () => Date;
   autosigner?: Autosigner;
-  audit?: (e: AuditEvent) => void;
+  /** Called on every outcome; default: nothing (metrics attach here). */
+  meter?: Meter;
+  /** Sees every audit record once it is durable (the server writes them to its log too). */
+  observe?: (r: AuditRecord) => void;
   /** Take serials in blocks (a long-running server; see serial-reserve.ts). */
   reserveSerials?: boolean;
 }
 
 export interface SignOptions {
-  actor: Actor;
+  by: Principal;
   /** The operator's --allow-dns-alt-names for this signing. */
   allowDnsAltNames?: boolean;
   /** Overrides ca_ttl for this certificate (seconds). */
@@ -80,17 +67,22 @@ export interface SubmitResult {
   autosign?: { sign: boolean; reason: string };
 }
 
-const SYSTEM: Actor = { who: "fleetca", from: "local" };
+/** One name's result in a command over many names. */
+export interface NameResult {
+  name: string;
+  error?: CaError;
+}
 
 export class CertificateAuthority {
   readonly store: CaStore;
   private readonly settings: CaSettings;
   private readonly clock: () => Date;
   private readonly autosigner: Autosigner;
-  private readonly audit: (e: AuditEvent) => void;
+  private readonly meter: Meter;
+  private readonly observe: (r: AuditRecord) => void;
   private material?: LoadedMaterial;
-  /** Serials and certificate storage, group-committed (signing-batches.ts). */
-  private readonly batches: SigningBatches;
+  private readonly issuer: Issuer;
+  private readonly revoker: Revoker;
   private lastVersionCheck = 0;
 
   constructor(deps: CaDeps) {
@@ -98,8 +90,17 @@ export class CertificateAuthority {
     this.settings = deps.settings;
     this.clock = deps.clock ?? (() => new Date());
     this.autosigner = deps.autosigner ?? AUTOSIGN_OFF;
-    this.audit = deps.audit ?? (() => undefined);
-    this.batches = new SigningBatches(this.store, { reserveSerials: deps.reserveSerials });
+    this.meter = deps.meter ?? NO_METER;
+    this.observe = deps.observe ?? (() => undefined);
+    const batches = new SigningBatches(this.store, { reserveSerials: deps.reserveSerials });
+    this.issuer = new Issuer({
+      store: this.store, settings: this.settings, clock: this.clock, meter: this.meter, batches,
+      material: () => this.current(), observe: this.observe,
+    });
+    this.revoker = new Revoker({
+      store: this.store, clock: this.clock, material: () => this.current(true),
+      published: (m) => void (this.material = m),
+    });
   }
 
   /** The CA's credentials, reloaded when the store's version token changes (checked at most every 250 ms). */
@@ -128,6 +129,45 @@ export class CertificateAuthority {
   /** Serials currently revoked (for the server's client-certificate check). */
   async revokedSerials(): Promise<ReadonlySet<bigint>> {
     return (await this.current()).crl.serials;
+  }
+
+  // ------------------------------------------------------------------ audit
+
+  /** Appends records for a change already made (or refused), meters and observes them. */
+  private async audited(records: AuditRecord[], alreadyDurable = false): Promise<void> {
+    if (records.length === 0) return;
+    if (!alreadyDurable) await this.store.appendAudit(records);
+    for (const r of records) {
+      this.meter.outcome(r.action, r.outcome, r.whoKind);
+      this.observe(r);
+    }
+  }
+
+  private record(action: AuditAction, by: Principal, what: { names?: string[]; serials?: bigint[]; outcome?: Outcome; reason?: string; detail?: string }): AuditRecord {
+    return auditRecord(this.clock(), action, by, what);
+  }
+
+  /** Audits an event decided at an edge (settings reloaded, CA set up or imported). */
+  async recordEvent(action: AuditAction, by: Principal, what: { names?: string[]; serials?: bigint[]; detail?: string } = {}): Promise<void> {
+    await this.audited([this.record(action, by, what)]);
+  }
+
+  /** The audit log, oldest first. */
+  auditLog(query: AuditQuery): Promise<AuditRecord[]> {
+    return this.store.readAudit(query);
+  }
+
+  /**
+   * Runs `fn`; a CaError it throws is audited as a refusal of `action` for `names` (the caller
+   * learns why, and so does the trail), then thrown on.
+   */
+  private async refusalsAudited<T>(action: AuditAction, by: Principal, names: string[], fn: () => Promise<T>, detail?: string): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof CaError) await this.audited([this.record(action, by, { names: names.filter(isValidCertname), outcome: "refused", reason: e.message, detail })]);
+      throw e;
+    }
   }
 
   // ------------------------------------------------------------------ requests
@@ -162,33 +202,36 @@ export class CertificateAuthority {
   /**
    * Accepts a CSR for `name` in Puppet's order: parse, duplicate check by the CSR's CN,
    * subject checks, store, then autosign (policy failures leave the request pending).
+   * An autosigned submission is one "signed" record (by autosign, from the submitter's
+   * address); any other outcome is a "submitted" record, refusals with their reason.
    */
-  async submitRequest(name: string, csrPem: string, actor: Actor): Promise<SubmitResult> {
-    // The name is checked first, before it can reach a path or a query; then Puppet's order:
-    // the duplicate check by the CSR's CN comes before the CN/name comparison.
-    validateCertname(name);
-    const csr = this.parseRequest(csrPem);
-    if (isValidCertname(csr.commonName)) await this.checkDuplicate(csr.commonName);
-    if (csr.commonName !== name) {
-      throw new CaError("hostname-mismatch", `Instance name ${JSON.stringify(csr.commonName)} does not match requested key ${JSON.stringify(name)}`);
-    }
+  async submitRequest(name: string, csrPem: string, by: Principal): Promise<SubmitResult> {
+    const csr = await this.refusalsAudited("submitted", by, [name], async () => {
+      // The name is checked first, before it can reach a path or a query; then Puppet's order:
+      // the duplicate check by the CSR's CN comes before the CN/name comparison.
+      validateCertname(name);
+      const parsed = this.parseRequest(csrPem);
+      if (isValidCertname(parsed.commonName)) await this.checkDuplicate(parsed.commonName);
+      if (parsed.commonName !== name) {
+        throw new CaError("hostname-mismatch", `Instance name ${JSON.stringify(parsed.commonName)} does not match requested key ${JSON.stringify(name)}`);
+      }
+      return parsed;
+    });
     const decision = await this.autosigner.decide(name, csrPem);
+    const autosign = systemPrincipal("autosign", by.from);
     if (decision.sign && this.passesSigningPolicy(name, csr)) {
       // Signed straight from the submission: storing the request only to delete it a moment
       // later cost three durable file operations per enrollment (bench/results, enroll-*).
-      this.audit({ event: "submitted", name, actor, detail: fingerprint(csr.der) });
-      await this.signParsed(name, csr, { actor: { who: "autosign", from: actor.from } }, false);
+      await this.issueFrom(name, csr, { kind: "submission" }, { by: autosign }, `${decision.reason}; submitted by ${by.name || "anonymous"}`);
       return { state: "signed", autosign: decision };
     }
-    await this.store.putRequest(name, csrPem, requestEntry(name, csr));
-    this.audit({ event: "submitted", name, actor, detail: fingerprint(csr.der) });
-    if (!decision.sign) {
-      if (decision.reason !== "autosign is off") this.audit({ event: "autosign-rejected", name, actor, detail: decision.reason });
-      return { state: "requested", autosign: decision };
-    }
+    const submitted = this.record("submitted", by, { names: [name], detail: `${fingerprint(csr.der)}; autosign: ${decision.reason}` });
+    await this.store.putRequest(name, csrPem, requestEntry(name, csr), submitted);
+    await this.audited([submitted], true);
+    if (!decision.sign) return { state: "requested", autosign: decision };
     // Autosign said yes but the request breaks the signing policy: as Puppet does, it stays
-    // pending and the submitter is told why (signParsed throws the policy's CaError).
-    await this.signParsed(name, csr, { actor: { who: "autosign", from: actor.from } });
+    // pending and the submitter is told why (the issuing path throws the policy's CaError).
+    await this.issueFrom(name, csr, { kind: "request" }, { by: autosign }, decision.reason);
     return { state: "signed", autosign: decision };
   }
 
@@ -211,26 +254,30 @@ export class CertificateAuthority {
 
   // ------------------------------------------------------------------ signing
 
+  /** Signs the pending request of `name`. */
   async sign(name: string, opts: SignOptions): Promise<ParsedCertificate> {
-    validateCertname(name);
-    const pem = await this.store.getRequest(name);
-    if (!pem) {
-      const { certificate } = await this.store.getIndexEntry(name, summarize);
-      if (certificate) throw new CaError("conflict", `Cannot sign certificate for host ${name} without a certificate request`);
-      throw new CaError("not-found", `Could not find certificate request for ${name}`);
-    }
-    return this.signParsed(name, this.parseRequest(pem), opts);
+    const csr = await this.refusalsAudited("signed", opts.by, [name], async () => {
+      validateCertname(name);
+      const pem = await this.store.getRequest(name);
+      if (!pem) {
+        const { certificate } = await this.store.getIndexEntry(name, summarize);
+        if (certificate) throw new CaError("conflict", `Cannot sign certificate for host ${name} without a certificate request`);
+        throw new CaError("not-found", `Could not find certificate request for ${name}`);
+      }
+      return this.parseRequest(pem);
+    });
+    return this.issueFrom(name, csr, { kind: "request" }, opts);
   }
 
   /** Signs every pending request; one result per name, in name order. */
-  async signAll(opts: SignOptions, onProgress?: (done: number, total: number) => void): Promise<{ name: string; error?: CaError }[]> {
+  async signAll(opts: SignOptions, onProgress?: (done: number, total: number) => void): Promise<NameResult[]> {
     const pending = (await this.store.listIndex(summarize)).filter((e) => e.state === "requested").map((e) => e.name);
     return this.signMany(pending, opts, onProgress);
   }
 
   /** Signs names with bounded concurrency so both cores sign (the signature runs on the libuv pool). */
-  async signMany(names: string[], opts: SignOptions, onProgress?: (done: number, total: number) => void): Promise<{ name: string; error?: CaError }[]> {
-    const results: { name: string; error?: CaError }[] = names.map((name) => ({ name }));
+  async signMany(names: string[], opts: SignOptions, onProgress?: (done: number, total: number) => void): Promise<NameResult[]> {
+    const results: NameResult[] = names.map((name) => ({ name }));
     let next = 0;
     let done = 0;
     const worker = async () => {
@@ -262,147 +309,160 @@ export class CertificateAuthority {
     }
   }
 
-  /** `fromStoredRequest` false: signed straight from a submission, no request was stored. */
-  private async signParsed(name: string, csr: ParsedCsr, opts: SignOptions, fromStoredRequest = true): Promise<ParsedCertificate> {
-    const copied = checkSigningPolicy(
-      { name, altNames: csr.altNames, extensions: csr.extensions },
-      { allowSubjectAltNames: this.settings.allowSubjectAltNames, allowAuthorizationExtensions: this.settings.allowAuthorizationExtensions },
-      opts.allowDnsAltNames,
-    );
-    const ca = await this.current();
-    const now = this.clock();
-    const ttl = opts.ttlSeconds ?? this.settings.caTtl;
-    const notAfter = now.getTime() + ttl * 1000;
-    if (!(notAfter <= LATEST_NOT_AFTER)) {
-      throw new CaError("invalid-request", `A validity of ${ttl} seconds (cert_ttl) for ${name} ends after 9999-12-31, the latest date a certificate can carry; choose a shorter cert_ttl.`);
-    }
-    const serial = await this.batches.serial();
-    const der = await issueCertificate(
-      {
-        serial,
-        issuer: ca.cert.subjectDer,
-        subject: cnName(name),
-        notBefore: new Date(now.getTime() - DAY_MS),
-        notAfter: new Date(notAfter),
-        spki: csr.spki,
-        extensions: leafExtensions({
-          commonName: name, spki: csr.spki, altNames: csr.altNames, copied, caSpki: ca.cert.spki,
-          caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial, cliAuth: opts.cliAuth,
-        }),
-      },
-      ca.key,
-    );
-    const cert = parseCertificateDer(der);
-    const inventory = { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) };
-    const refused = await this.batches.commit({
-      name, certPem: certToPem(der), inventory, entry: certificateEntry(name, cert),
-      removeRequest: fromStoredRequest, allowDuplicate: this.settings.allowDuplicateCerts,
+  private issueFrom(name: string, csr: ParsedCsr, source: IssueSource, opts: SignOptions, detail?: string): Promise<ParsedCertificate> {
+    return this.issuer.issue({
+      name, spki: csr.spki, altNames: csr.altNames, extensions: csr.extensions, source, by: opts.by,
+      allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttlSeconds, cliAuth: opts.cliAuth, detail,
     });
-    if (refused) throw refused;
-    this.audit({ event: "signed", name, actor: opts.actor, serial: serial.toString(16).toUpperCase() });
-    return cert;
   }
 
-  /** Issues a certificate directly from a parsed CSR that is not stored (generate, renewal). */
-  async issueFor(name: string, csr: ParsedCsr, opts: SignOptions): Promise<ParsedCertificate> {
-    validateCertname(name);
-    await this.store.putRequest(name, csrToPem(csr.der), requestEntry(name, csr));
-    return this.signParsed(name, csr, opts);
+  /**
+   * `generate`: a certificate for a key the caller made (a system without an agent). The
+   * duplicate rule is the same as for a submission: refused while the name has a request or
+   * a certificate, unless allow_duplicate_certs.
+   */
+  async issueGenerated(name: string, csr: ParsedCsr, opts: SignOptions): Promise<ParsedCertificate> {
+    await this.assertCanGenerate(name, opts.by);
+    return this.issueFrom(name, csr, { kind: "generate" }, opts);
+  }
+
+  /** Refuses (and audits) a `generate` for a name that is taken, before any key is made. */
+  async assertCanGenerate(name: string, by: Principal): Promise<void> {
+    await this.refusalsAudited("generated", by, [name], async () => {
+      validateCertname(name);
+      if (this.settings.allowDuplicateCerts) return;
+      const { request, certificate } = await this.store.getIndexEntry(name, summarize);
+      if (request || certificate) {
+        const state = certificate ? await this.certState(certificate) : "requested";
+        throw new CaError("duplicate-cert", `${name} already has a ${state} certificate; run \`fleetca ca clean ${name}\` first if you really want a new one`);
+      }
+    });
+  }
+
+  /** A fresh certificate for the holder of `current`: same name, key and extensions, new serial and validity. */
+  async renew(current: ParsedCertificate, by: Principal): Promise<ParsedCertificate> {
+    const name = current.commonName;
+    await this.refusalsAudited("renewed", by, [name], async () => {
+      validateCertname(name);
+      const ca = await this.current();
+      if (!current.issuerDer.equals(ca.cert.subjectDer)) throw new CaError("invalid-request", "The certificate to renew was not issued by this CA.");
+      if (ca.crl.serials.has(current.serial)) throw new CaError("invalid-request", `The certificate for ${name} is revoked and cannot be renewed.`);
+    });
+    return this.issuer.issue({
+      name, spki: current.spki, altNames: current.altNames, extensions: current.extensions,
+      source: { kind: "renewal", replaces: current.serial }, by,
+    });
   }
 
   // ------------------------------------------------------------------ revocation
 
-  /** Revokes each name's certificate in one CRL update. Already-revoked names succeed, as in Puppet. */
-  async revoke(names: string[], actor: Actor): Promise<{ name: string; error?: CaError }[]> {
-    const results: { name: string; error?: CaError; serial?: bigint }[] = [];
-    for (const name of names) {
-      try {
-        validateCertname(name);
-        const { certificate } = await this.store.getIndexEntry(name, summarize);
-        if (!certificate?.serial) {
-          const { request } = await this.store.getIndexEntry(name, summarize);
-          throw request
-            ? new CaError("conflict", `Cannot revoke certificate for host ${name} without a signed certificate`)
-            : new CaError("not-found", `Could not find certificate for ${name}`);
-        }
-        results.push({ name, serial: certificate.serial });
-      } catch (e) {
-        if (!(e instanceof CaError)) throw e;
-        results.push({ name, error: e });
-      }
-    }
-    const found = results.filter((r) => r.serial !== undefined);
-    if (found.length > 0) await this.revokeSerials(found.map((r) => r.serial!), found.map((r) => r.name));
-    for (const r of results) if (!r.error) this.audit({ event: "revoked", name: r.name, actor, serial: r.serial!.toString(16).toUpperCase() });
-    return results.map(({ name, error }) => ({ name, error }));
-  }
-
   /**
-   * Appends serials to the CRL under the lock: one signature, no per-entry re-encoding.
-   * The current certificates of `names` are looked up again under the lock and revoked too:
-   * a renewal committed after the caller read a serial would otherwise outlive the revoke.
+   * Revokes each name's certificate in one locked step: records, audit, one CRL signature.
+   * Already-revoked names succeed, as in Puppet.
    */
-  async revokeSerials(serials: bigint[], names: string[] = []): Promise<void> {
-    await this.store.withLock(async () => {
-      const ca = await this.current(true);
-      const current = await Promise.all(names.map(async (name) => (await this.store.getIndexEntry(name, summarize)).certificate?.serial));
-      const all = [...new Set([...serials, ...current.filter((s): s is bigint => s !== undefined)])];
-      const now = this.clock();
-      const next = new Date(now);
-      next.setUTCFullYear(next.getUTCFullYear() + CRL_YEARS);
-      const state = withRevocations(ca.crl, all.map((serial) => ({ serial, when: now })), now, next);
-      if (state === ca.crl) return;
-      const published = await publishCrl(this.store, state, ca.key, ca.crlEncoded);
-      this.material = { ...ca, crl: state, crlEncoded: published, raw: { ...ca.raw, crlPem: published.pem.toString("latin1") }, version: await this.store.materialVersion() };
+  async revoke(names: string[], by: Principal, reason: RevocationReason = DEFAULT_REASON): Promise<NameResult[]> {
+    return this.store.withLock(async () => {
+      const results: NameResult[] = [];
+      const targets: RevokeTarget[] = [];
+      const audit: AuditRecord[] = [];
+      for (const name of names) {
+        try {
+          validateCertname(name);
+          const { certificate, request } = await this.store.getIndexEntry(name, summarize);
+          if (certificate?.serial === undefined) {
+            throw request
+              ? new CaError("conflict", `Cannot revoke certificate for host ${name} without a signed certificate`)
+              : new CaError("not-found", `Could not find certificate for ${name}`);
+          }
+          targets.push({ serial: certificate.serial, name });
+          audit.push(this.record("revoked", by, { names: [name], serials: [certificate.serial], detail: reason }));
+          results.push({ name });
+        } catch (e) {
+          if (!(e instanceof CaError)) throw e;
+          audit.push(this.record("revoked", by, { names: isValidCertname(name) ? [name] : [], outcome: "refused", reason: e.message }));
+          results.push({ name, error: e });
+        }
+      }
+      await this.revoker.revokeLocked(targets, by, reason, audit);
+      await this.audited(audit, true);
+      return results;
     });
   }
 
+  /** Revokes certificates by serial (whatever name holds them now, or held them). */
+  async revokeSerials(serials: bigint[], by: Principal, reason: RevocationReason = DEFAULT_REASON): Promise<RevocationRecord[]> {
+    return this.store.withLock(async () => {
+      const targets: RevokeTarget[] = [];
+      for (const serial of serials) targets.push({ serial, name: (await this.nameOfSerial(serial)) ?? "" });
+      const audit = targets.map((t) => this.record("revoked", by, { names: t.name ? [t.name] : [], serials: [t.serial], detail: reason }));
+      const records = await this.revoker.revokeLocked(targets, by, reason, audit);
+      await this.audited(audit, true);
+      return records;
+    });
+  }
+
+  /** Puts into the CRL every revocation record it lacks (after a crash between the two). */
+  async repairCrl(): Promise<number> {
+    return this.store.withLock(() => this.revoker.repairLocked());
+  }
+
   /**
-   * `clean`: revoke if signed (and not yet revoked), then remove the certificate and, when
-   * `removeRequest`, the pending request, so the node can enroll again.
+   * `clean`: in one locked step, revoke if signed (and not yet revoked), then remove the
+   * certificate and, when `removeRequest`, the pending request, so the node can enroll again.
    */
-  async clean(names: string[], actor: Actor, removeRequest = true): Promise<{ name: string; error?: CaError }[]> {
-    const out: { name: string; error?: CaError }[] = [];
-    const toRevoke: bigint[] = [];
-    const found: string[] = [];
-    for (const name of names) {
-      try {
-        validateCertname(name);
-        const { certificate, request } = await this.store.getIndexEntry(name, summarize);
-        if (!certificate && !(removeRequest && request)) throw new CaError("not-found", `Could not find files to clean for ${name}`);
-        if (certificate?.serial !== undefined) toRevoke.push(certificate.serial);
-        found.push(name);
-        out.push({ name });
-      } catch (e) {
-        if (!(e instanceof CaError)) throw e;
-        out.push({ name, error: e });
+  async clean(names: string[], by: Principal, removeRequest = true): Promise<NameResult[]> {
+    return this.store.withLock(async () => {
+      const out: NameResult[] = [];
+      const targets: RevokeTarget[] = [];
+      const found: { name: string; serial?: bigint }[] = [];
+      const refusals: AuditRecord[] = [];
+      for (const name of names) {
+        try {
+          validateCertname(name);
+          const { certificate, request } = await this.store.getIndexEntry(name, summarize);
+          if (!certificate && !(removeRequest && request)) throw new CaError("not-found", `Could not find files to clean for ${name}`);
+          if (certificate?.serial !== undefined) targets.push({ serial: certificate.serial, name });
+          found.push({ name, serial: certificate?.serial });
+          out.push({ name });
+        } catch (e) {
+          if (!(e instanceof CaError)) throw e;
+          refusals.push(this.record("cleaned", by, { names: isValidCertname(name) ? [name] : [], outcome: "refused", reason: e.message }));
+          out.push({ name, error: e });
+        }
       }
-    }
-    if (toRevoke.length > 0) await this.revokeSerials(toRevoke, found);
-    for (const name of found) {
-      await this.store.withLock(async () => {
+      await this.revoker.revokeLocked(targets, by, DEFAULT_REASON, refusals);
+      await this.audited(refusals, true);
+      for (const { name } of found) {
         await this.store.deleteCertificate(name);
         if (removeRequest) await this.store.deleteRequest(name);
-      });
-      this.audit({ event: "cleaned", name, actor });
-    }
-    return out;
+      }
+      await this.audited(found.map(({ name, serial }) => this.record("cleaned", by, { names: [name], serials: serial === undefined ? [] : [serial] })));
+      return out;
+    });
   }
 
   /** DELETE certificate_status: removes the files without revoking, as Puppet does. */
-  async deleteStatus(name: string, actor: Actor): Promise<void> {
-    validateCertname(name);
-    const a = await this.store.deleteCertificate(name);
-    const b = await this.store.deleteRequest(name);
-    if (!a && !b) throw new CaError("not-found", "Resource not found.");
-    this.audit({ event: "deleted", name, actor });
+  async deleteStatus(name: string, by: Principal): Promise<void> {
+    await this.refusalsAudited("deleted", by, [name], () =>
+      this.store.withLock(async () => {
+        validateCertname(name);
+        const a = await this.store.deleteCertificate(name);
+        const b = await this.store.deleteRequest(name);
+        if (!a && !b) throw new CaError("not-found", "Resource not found.");
+        await this.audited([this.record("deleted", by, { names: [name] })]);
+      }),
+    );
   }
 
-  /** Drops a pending request only (the server's admin DELETE certificate_request). */
-  async deleteRequest(name: string, actor: Actor): Promise<void> {
-    validateCertname(name);
-    if (!(await this.store.deleteRequest(name))) throw new CaError("not-found", `Could not find certificate_request ${name}`);
-    this.audit({ event: "deleted", name, actor, detail: "request" });
+  /** Drops a pending request only (the server's admin DELETE certificate_request; the console's reject). */
+  async deleteRequest(name: string, by: Principal): Promise<void> {
+    await this.refusalsAudited("rejected", by, [name], () =>
+      this.store.withLock(async () => {
+        validateCertname(name);
+        if (!(await this.store.deleteRequest(name))) throw new CaError("not-found", `Could not find certificate_request ${name}`);
+        await this.audited([this.record("rejected", by, { names: [name] })]);
+      }),
+    );
   }
 
   // ------------------------------------------------------------------ reading
@@ -451,6 +511,25 @@ export class CertificateAuthority {
     return out;
   }
 
+  /** The name a serial was issued to: its current holder, else the inventory's subject. */
+  async nameOfSerial(serial: bigint): Promise<string | undefined> {
+    const current = await this.store.findBySerial(serial, summarize);
+    if (current) return current.name;
+    const line = (await this.store.readInventory()).find((i) => i.serial === serial);
+    const cn = line?.subject.match(/(?:^|\/)CN=([^/]+)/)?.[1];
+    return cn;
+  }
+
+  /** The revocation record of a serial, if it was revoked. */
+  revocation(serial: bigint): Promise<RevocationRecord | undefined> {
+    return this.store.getRevocation(serial);
+  }
+
+  /** Every revocation record, in the order recorded. */
+  revocations(): Promise<RevocationRecord[]> {
+    return this.store.listRevocations();
+  }
+
   async expirations(): Promise<{ "ca-certs": Record<string, string>; crls: Record<string, string> }> {
     const ca = await this.current();
     const certs: Record<string, string> = {};
@@ -472,41 +551,7 @@ export class CertificateAuthority {
     if (ca.crl.serials.has(cert.serial)) problems.push("it is revoked (listed in the CRL)");
     return { name, ok: problems.length === 0, problems };
   }
-
-  /** A fresh certificate for the holder of `current`: same name, key and extensions, new serial and validity. */
-  async renew(current: ParsedCertificate, actor: Actor): Promise<ParsedCertificate> {
-    const name = validateCertname(current.commonName);
-    const ca = await this.current();
-    if (!current.issuerDer.equals(ca.cert.subjectDer)) throw new CaError("invalid-request", "The certificate to renew was not issued by this CA.");
-    if (ca.crl.serials.has(current.serial)) throw new CaError("invalid-request", `The certificate for ${name} is revoked and cannot be renewed.`);
-    const now = this.clock();
-    const serial = await this.store.withLock(() => this.store.allocateSerial());
-    const copied = current.extensions.filter((e) => e.oid.startsWith("1.3.6.1.4.1.34380.1."));
-    const der = await issueCertificate(
-      {
-        serial, issuer: ca.cert.subjectDer, subject: cnName(name), notBefore: new Date(now.getTime() - DAY_MS),
-        notAfter: new Date(now.getTime() + this.settings.caTtl * 1000), spki: current.spki,
-        extensions: leafExtensions({ commonName: name, spki: current.spki, altNames: current.altNames, copied, caSpki: ca.cert.spki, caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial }),
-      },
-      ca.key,
-    );
-    const cert = parseCertificatePem(certToPem(der));
-    await this.store.withLock(async () => {
-      // A revoke or clean may have run while this was signed: replace only a certificate that
-      // is still the name's current one and still unrevoked, or the node outlives its revocation.
-      const revoked = (await this.current(true)).crl.serials.has(current.serial);
-      const stored = await this.store.getCertificate(name);
-      if (revoked || !stored || parseCertificatePem(stored).serial !== current.serial) {
-        throw new CaError("conflict", `The certificate for ${name} was revoked, cleaned or replaced while it was being renewed; the renewed certificate was discarded.`);
-      }
-      await this.store.putCertificate(name, certToPem(der), { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) }, certificateEntry(name, cert));
-    });
-    this.audit({ event: "signed", name, actor, serial: serial.toString(16).toUpperCase(), detail: "renewal" });
-    return cert;
-  }
 }
-
-export { SYSTEM as SYSTEM_ACTOR };
 
 /** The result of checking one issued certificate against the CA and its CRL. */
 export interface VerifyResult {

@@ -6,15 +6,16 @@ import { AltNameError, encodeAltNames } from "../pki/altnames.js";
 import { certToPem, type ParsedCertificate } from "../pki/certificate.js";
 import { buildCsr, parseCsrDer } from "../pki/csr.js";
 import { generateKeyPair, privateKeyToPem, type KeySpec } from "../pki/keys.js";
-import type { Actor, CertificateAuthority } from "./authority.js";
+import type { CertificateAuthority } from "./authority.js";
+import type { Principal } from "./principal.js";
 import { CaError } from "./errors.js";
 import { validateCertname } from "./names.js";
-import { summarize } from "./summarize.js";
 
 export interface GenerateOptions {
   dnsAltNames?: string[];
-  key?: KeySpec;
-  actor: Actor;
+  /** The key type settings (key_type, keylength, curve): the same a CA-made key uses everywhere. */
+  key: KeySpec;
+  by: Principal;
   /** The server's own certificate: pp_cli_auth for admin API access. */
   cliAuth?: boolean;
   ttlSeconds?: number;
@@ -28,10 +29,6 @@ export interface Generated {
 
 export async function generateCertificate(ca: CertificateAuthority, name: string, o: GenerateOptions): Promise<Generated> {
   validateCertname(name);
-  const { request, certificate } = await ca.store.getIndexEntry(name, summarize);
-  if (request || certificate) {
-    throw new CaError("duplicate-cert", `${name} already has a ${request ? "requested" : "signed"} certificate; run \`fleetca ca clean ${name}\` first if you really want a new one`);
-  }
   const alt = (o.dnsAltNames ?? []).map((n) => (n.includes(":") ? n : `DNS:${n}`));
   // Requested names first, then the certname, as Puppet orders its server certificate (DNS:puppet, DNS:<certname>).
   const altNames = alt.length > 0 ? [...new Set([...alt, `DNS:${name}`])] : [];
@@ -41,9 +38,11 @@ export async function generateCertificate(ca: CertificateAuthority, name: string
     if (e instanceof AltNameError) throw new CaError("invalid-request", `Invalid dns_alt_names for ${name}: ${e.message}.`);
     throw e;
   }
-  const keys = await generateKeyPair(o.key ?? { type: "rsa", bits: 4096 });
+  // Before the key: an RSA-4096 key takes a second to make, and a taken name is refused anyway.
+  await ca.assertCanGenerate(name, o.by);
+  const keys = await generateKeyPair(o.key);
   const csr = parseCsrDer(await buildCsr({ commonName: name, altNames }, keys.privateKey, keys.publicKey));
   // The operator asked for these names explicitly, which is what --allow-dns-alt-names means.
-  const cert = await ca.issueFor(name, csr, { actor: o.actor, allowDnsAltNames: true, cliAuth: o.cliAuth, ttlSeconds: o.ttlSeconds });
+  const cert = await ca.issueGenerated(name, csr, { by: o.by, allowDnsAltNames: true, cliAuth: o.cliAuth, ttlSeconds: o.ttlSeconds });
   return { keyPem: privateKeyToPem(keys.privateKey), certPem: certToPem(cert.der), cert };
 }

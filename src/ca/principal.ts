@@ -31,11 +31,11 @@ export interface Principal {
 }
 
 export function anonymous(from: string, refused?: string): Principal {
-  return Object.freeze({ kind: "anonymous", name: "", roles: [], from, ...(refused ? { refused } : {}) });
+  return Object.freeze({ kind: "anonymous", name: "", roles: [] as Role[], from, ...(refused ? { refused } : {}) });
 }
 
 export function certificatePrincipal(certname: string, admin: boolean, from: string): Principal {
-  return Object.freeze({ kind: "certificate", name: certname, roles: admin ? ["node", "admin"] : ["node"], from });
+  return Object.freeze({ kind: "certificate", name: certname, roles: (admin ? ["node", "admin"] : ["node"]) as Role[], from });
 }
 
 /** A console role grants what the roles below it grant. */
@@ -46,12 +46,12 @@ export function sessionPrincipal(user: string, role: "viewer" | "operator" | "ad
 
 /** The operator at the CA host's shell: whoever can read the CA key is its administrator. */
 export function localPrincipal(user: string, host: string): Principal {
-  return Object.freeze({ kind: "local", name: `cli:${user}@${host}`, roles: ["admin", "viewer", "operator"], from: "local" });
+  return Object.freeze({ kind: "local", name: `cli:${user}@${host}`, roles: ["admin", "viewer", "operator"] as Role[], from: "local" });
 }
 
 /** fleetca acting on its own (autosign on behalf of a submitter, setup, import). */
 export function systemPrincipal(name: string, from = "local"): Principal {
-  return Object.freeze({ kind: "system", name, roles: [], from });
+  return Object.freeze({ kind: "system", name, roles: [] as Role[], from });
 }
 
 export const hasRole = (p: Principal, role: Role): boolean => p.roles.includes(role);

@@ -1,14 +1,26 @@
 /**
  * The durable steps of signing, group-committed: serials come from the store in one locked
  * write per batch, and signed certificates are stored (inventory line, signed/<name>,
- * request removed) in one locked step per batch. Under load each step costs a lock and a
- * few fsyncs per batch instead of per certificate; with one caller a batch is one item.
- * Stores with the BatchStore capability do a batch in one go; others get one call per item.
+ * request removed, audit record) in one locked step per batch. Under load each step costs a
+ * lock and a few fsyncs per batch instead of per certificate; with one caller a batch is one
+ * item. Stores with the BatchStore capability do a batch in one go; others get one call per item.
  */
 import { GroupCommit } from "../lib/group-commit.js";
 import { CaError } from "./errors.js";
 import { serialReserveFor, type SerialReserve } from "./serial-reserve.js";
 import { isBatchStore, type CaStore, type SignedCommit } from "./store.js";
+import { summarize } from "./summarize.js";
+
+/** What must still hold, under the lock, for a signed certificate to be kept. */
+export type CommitPrecondition =
+  /** Signed from a stored request: the request is still there (nobody signed or removed it meanwhile). */
+  | { kind: "request-present" }
+  /** Signed without a stored request: no certificate appeared for the name, unless duplicates are allowed. */
+  | { kind: "no-certificate"; allowDuplicate: boolean }
+  /** A renewal: the name's current certificate is still `serial`, and it is not revoked. */
+  | { kind: "current-serial"; serial: bigint };
+
+export type PendingCommit = SignedCommit & { precondition: CommitPrecondition };
 
 export class SigningBatches {
   private readonly reserve: SerialReserve | undefined;
@@ -27,8 +39,8 @@ export class SigningBatches {
     return reserved !== undefined ? Promise.resolve(reserved) : this.serials.add(undefined);
   }
 
-  /** Stores a signed certificate; a CaError (conflict) when its request was gone or taken meanwhile. */
-  commit(item: SignedCommit & { allowDuplicate?: boolean }): Promise<CaError | undefined> {
+  /** Stores a signed certificate; a CaError when its precondition no longer holds. */
+  commit(item: PendingCommit): Promise<CaError | undefined> {
     return this.commits.add(item);
   }
 
@@ -56,32 +68,44 @@ export class SigningBatches {
     }),
   );
 
+  /** Why `it` can no longer be stored, checked under the lock; undefined when it can. */
+  private async refusal(it: PendingCommit): Promise<CaError | undefined> {
+    const p = it.precondition;
+    switch (p.kind) {
+      case "request-present":
+        return (await this.store.getRequest(it.name)) !== undefined
+          ? undefined
+          : new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
+      case "no-certificate":
+        return p.allowDuplicate || (await this.store.getCertificate(it.name)) === undefined
+          ? undefined
+          : new CaError("duplicate-cert", `${it.name} already has a signed certificate; ignoring certificate request`);
+      case "current-serial": {
+        const { certificate } = await this.store.getIndexEntry(it.name, summarize);
+        const revoked = (await this.store.getRevocation(p.serial)) !== undefined;
+        return certificate?.serial === p.serial && !revoked
+          ? undefined
+          : new CaError("conflict", `The certificate for ${it.name} was revoked, cleaned or replaced while it was being renewed; the renewed certificate was discarded.`);
+      }
+    }
+  }
+
   /**
    * Another process (or a second call here) may have signed the same request while we were
-   * signing: the request must still be there, and only the first certificate for it is kept.
+   * signing: each item's precondition is checked again under the lock, and only the first
+   * certificate for a name in a batch is kept.
    */
-  private readonly commits = new GroupCommit<SignedCommit & { allowDuplicate?: boolean }, CaError | undefined>((items) =>
+  private readonly commits = new GroupCommit<PendingCommit, CaError | undefined>((items) =>
     this.store.withLock(async () => {
-      // A certificate signed from its request needs the request still there; one signed straight
-      // from an autosigned submission (no request stored) needs no certificate to have appeared
-      // for the name meanwhile, unless duplicates are allowed.
-      const present = await Promise.all(
-        items.map(async (it) =>
-          it.removeRequest === false
-            ? it.allowDuplicate === true || (await this.store.getCertificate(it.name)) === undefined
-            : (await this.store.getRequest(it.name)) !== undefined,
-        ),
-      );
+      const refusals = await Promise.all(items.map((it) => this.refusal(it)));
       const taken = new Set<string>();
       const ok: SignedCommit[] = [];
       const results = items.map((it, i) => {
-        if (!present[i] || taken.has(it.name)) {
-          return it.removeRequest === false
-            ? new CaError("duplicate-cert", `${it.name} already has a signed certificate; ignoring certificate request`)
-            : new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
-        }
+        const refused = refusals[i] ?? (taken.has(it.name) ? duplicateInBatch(it) : undefined);
+        if (refused) return refused;
         taken.add(it.name);
-        ok.push(it);
+        const { precondition: _p, ...commit } = it;
+        ok.push(commit);
         return undefined;
       });
       const store = this.store;
@@ -90,10 +114,17 @@ export class SigningBatches {
       } else {
         for (const it of ok) {
           await store.putCertificate(it.name, it.certPem, it.inventory, it.entry);
-          await store.deleteRequest(it.name);
+          if (it.removeRequest !== false) await store.deleteRequest(it.name);
         }
+        await store.appendAudit(ok.flatMap((it) => (it.audit ? [it.audit] : [])));
       }
       return results;
     }),
   );
+}
+
+function duplicateInBatch(it: PendingCommit): CaError {
+  return it.precondition.kind === "no-certificate"
+    ? new CaError("duplicate-cert", `${it.name} already has a signed certificate; ignoring certificate request`)
+    : new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
 }

@@ -1,0 +1,162 @@
+/**
+ * The one issuing path. Signing a stored request (CLI, API, console), autosign, renewal and
+ * `generate` all come here: the same signing policy, notAfter cap, duplicate rule, serial
+ * source, storage step, audit record and meter call.
+ */
+import { certToPem, issueCertificate, parseCertificateDer, type ParsedCertificate } from "../pki/certificate.js";
+import type { Extension } from "../pki/extensions.js";
+import { cnName, slashName } from "../pki/name.js";
+import { isPuppetExtension, PP_CLI_AUTH } from "../pki/oids.js";
+import { leafExtensions } from "../pki/profile.js";
+import { auditRecord, type AuditRecord, type Meter } from "./audit.js";
+import { CaError } from "./errors.js";
+import type { LoadedMaterial } from "./material.js";
+import { checkSigningPolicy } from "./policy.js";
+import type { Principal } from "./principal.js";
+import type { CommitPrecondition, SigningBatches } from "./signing-batches.js";
+import type { CaStore } from "./store.js";
+import { certificateEntry } from "./summarize.js";
+
+const DAY_MS = 86_400_000;
+/** The latest notAfter X.509 can express (RFC 5280 GeneralizedTime has four year digits). */
+export const LATEST_NOT_AFTER = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** Where a certificate comes from; decides which precondition its storage step checks. */
+export type IssueSource =
+  /** A pending request in the store (sign, sign --all, certificate_status PUT). */
+  | { kind: "request" }
+  /** An autosigned submission that was never stored. */
+  | { kind: "submission" }
+  /** `generate`: a key made by the CA for a system without an agent. */
+  | { kind: "generate" }
+  /** A renewal of the name's current certificate, which must still be current and unrevoked. */
+  | { kind: "renewal"; replaces: bigint };
+
+export interface IssueInput {
+  name: string;
+  spki: Buffer;
+  altNames: string[];
+  /** Extensions asked for (a CSR's, or the renewed certificate's). */
+  extensions: Extension[];
+  source: IssueSource;
+  by: Principal;
+  /** The operator's --allow-dns-alt-names for this signing. */
+  allowDnsAltNames?: boolean;
+  /** Overrides ca_ttl for this certificate (seconds). */
+  ttlSeconds?: number;
+  /** Adds pp_cli_auth (the server's own certificate). */
+  cliAuth?: boolean;
+  /** Audit detail, e.g. "autosign". */
+  detail?: string;
+}
+
+export interface IssuerSettings {
+  caTtl: number;
+  allowSubjectAltNames: boolean;
+  allowAuthorizationExtensions: boolean;
+  allowDuplicateCerts: boolean;
+}
+
+export interface IssuerDeps {
+  store: CaStore;
+  settings: IssuerSettings;
+  clock: () => Date;
+  meter: Meter;
+  batches: SigningBatches;
+  material: () => Promise<LoadedMaterial>;
+  /** Sees every audit record once it is durable (the server logs them). */
+  observe: (r: AuditRecord) => void;
+}
+
+const AUDIT_ACTION = { request: "signed", submission: "signed", generate: "generated", renewal: "renewed" } as const;
+
+/**
+ * What a certificate may carry. A renewal re-grants what an operator granted at first issue
+ * (its alt names and authorization extensions), so the request-time switches do not apply to
+ * it; everything else, extensions outside Puppet's arcs included, is checked the same way.
+ */
+export function allowedExtensions(input: IssueInput, s: IssuerSettings): Extension[] {
+  if (input.source.kind === "renewal") return input.extensions.filter((e) => isPuppetExtension(e.oid) && e.oid !== PP_CLI_AUTH);
+  return checkSigningPolicy(
+    { name: input.name, altNames: input.altNames, extensions: input.extensions },
+    { allowSubjectAltNames: s.allowSubjectAltNames, allowAuthorizationExtensions: s.allowAuthorizationExtensions },
+    input.allowDnsAltNames === true || input.source.kind === "generate",
+  );
+}
+
+export class Issuer {
+  constructor(private readonly d: IssuerDeps) {}
+
+  /** Issues, stores and audits one certificate; a refusal is audited and metered, then thrown. */
+  async issue(input: IssueInput): Promise<ParsedCertificate> {
+    const action = AUDIT_ACTION[input.source.kind];
+    try {
+      const cert = await this.issueUnaudited(input);
+      this.d.meter.outcome(action, "ok", input.by.kind);
+      return cert;
+    } catch (e) {
+      if (e instanceof CaError) {
+        this.d.meter.outcome(action, "refused", input.by.kind);
+        const record = auditRecord(this.d.clock(), action, input.by, { names: [input.name], outcome: "refused", reason: e.message, detail: input.detail });
+        await this.d.store.appendAudit([record]);
+        this.d.observe(record);
+      }
+      throw e;
+    }
+  }
+
+  private async issueUnaudited(input: IssueInput): Promise<ParsedCertificate> {
+    const { name, source } = input;
+    const copied = allowedExtensions(input, this.d.settings);
+    const ca = await this.d.material();
+    const now = this.d.clock();
+    const ttl = input.ttlSeconds ?? this.d.settings.caTtl;
+    // Puppet does not cap at the CA's own expiry, and neither does fleetca; only at what X.509 can say.
+    const notAfterMs = now.getTime() + ttl * 1000;
+    if (!(notAfterMs <= LATEST_NOT_AFTER)) {
+      throw new CaError("invalid-request", `A validity of ${ttl} seconds (cert_ttl) for ${name} ends after 9999-12-31, the latest date a certificate can carry; choose a shorter cert_ttl.`);
+    }
+    const serial = await this.d.batches.serial();
+    const der = await issueCertificate(
+      {
+        serial,
+        issuer: ca.cert.subjectDer,
+        subject: cnName(name),
+        notBefore: new Date(now.getTime() - DAY_MS),
+        notAfter: new Date(notAfterMs),
+        spki: input.spki,
+        extensions: leafExtensions({
+          commonName: name, spki: input.spki, altNames: input.altNames, copied, caSpki: ca.cert.spki,
+          caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial, cliAuth: input.cliAuth,
+        }),
+      },
+      ca.key,
+    );
+    const cert = parseCertificateDer(der);
+    const audit = auditRecord(now, AUDIT_ACTION[source.kind], input.by, { names: [name], serials: [serial], detail: input.detail });
+    const refused = await this.d.batches.commit({
+      name,
+      certPem: certToPem(der),
+      inventory: { serial, notBefore: cert.notBefore, notAfter: cert.notAfter, subject: slashName(cert.subject) },
+      entry: certificateEntry(name, cert),
+      removeRequest: source.kind === "request",
+      precondition: preconditionOf(source, this.d.settings.allowDuplicateCerts),
+      audit,
+    });
+    if (refused) throw refused;
+    this.d.observe(audit);
+    return cert;
+  }
+}
+
+function preconditionOf(source: IssueSource, allowDuplicate: boolean): CommitPrecondition {
+  switch (source.kind) {
+    case "request":
+      return { kind: "request-present" };
+    case "submission":
+    case "generate":
+      return { kind: "no-certificate", allowDuplicate };
+    case "renewal":
+      return { kind: "current-serial", serial: source.replaces };
+  }
+}

@@ -2,6 +2,7 @@
  * Driving fleetca the way an operator does (the built CLI as a separate process) and the
  * way the server does (the CertificateAuthority in this process, over the same FileStore).
  */
+import { localPrincipal } from "../../src/ca/principal.js";
 import { spawn } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -62,7 +63,7 @@ export function inProcessCa(cadir: string): CertificateAuthority {
   return new CertificateAuthority({ store: new FileStore(cadir), settings: BENCH_SETTINGS });
 }
 
-export const BENCH_ACTOR = { who: "bench", from: "localhost" };
+export const BENCH_ACTOR = localPrincipal("bench", "localhost");
 
 /** Median of numbers (the mean of the middle two for an even count). */
 export function median(xs: number[]): number {

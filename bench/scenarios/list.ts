@@ -14,7 +14,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities, agentName } from "../lib/agents.js";
-import { fleetcaCli, freshCa, inProcessCa, median } from "../lib/fleetca.js";
+import { BENCH_ACTOR, fleetcaCli, freshCa, inProcessCa, median } from "../lib/fleetca.js";
 import { fmt, machine, type ScenarioResult } from "../lib/results.js";
 import { certToPem, issueCertificate } from "../../src/pki/certificate.js";
 import { cnName } from "../../src/pki/name.js";
@@ -65,7 +65,7 @@ async function populate(cadir: string, entries: number): Promise<{ signed: numbe
   writeFileSync(join(cadir, "serial"), formatSerialHex(BigInt(signed + 2)));
   const requests = await agentIdentities(pending, "ec", "listreq");
   for (const r of requests) writeFileSync(join(cadir, "requests", `${r.name}.pem`), r.csrPem);
-  await ca.revokeSerials(serials);
+  await ca.revokeSerials(serials, BENCH_ACTOR);
   return { signed, revoked: serials.length, pending, ms: performance.now() - t0 };
 }
 

@@ -36,7 +36,7 @@ export async function revokeScenario(o: RevokeOptions): Promise<ScenarioResult> 
   const agents = await agentIdentities(o.levels.length * o.samples * 2, "ec", "revoke");
   for (const a of agents) {
     await ca.submitRequest(a.name, a.csrPem, BENCH_ACTOR);
-    await ca.sign(a.name, { actor: BENCH_ACTOR });
+    await ca.sign(a.name, { by: BENCH_ACTOR });
   }
   let synthetic = 0;
   let nextAgent = 0;
@@ -45,7 +45,7 @@ export async function revokeScenario(o: RevokeOptions): Promise<ScenarioResult> 
     const listed = (await ca.revokedSerials()).size;
     if (target > listed) {
       const add = Array.from({ length: target - listed }, () => SYNTHETIC_BASE + BigInt(synthetic++));
-      await ca.revokeSerials(add);
+      await ca.revokeSerials(add, BENCH_ACTOR);
     }
     const level: Level = { entries: target, crlPemBytes: 0, inProcessMs: [], cliMs: [] };
     for (let i = 0; i < o.samples; i++) {

@@ -392,8 +392,8 @@ export class CertificateAuthority {
   /** Revokes certificates by serial (whatever name holds them now, or held them). */
   async revokeSerials(serials: bigint[], by: Principal, reason: RevocationReason = DEFAULT_REASON): Promise<RevocationRecord[]> {
     return this.store.withLock(async () => {
-      const targets: RevokeTarget[] = [];
-      for (const serial of serials) targets.push({ serial, name: (await this.nameOfSerial(serial)) ?? "" });
+      const names = await this.namesOfSerials(serials);
+      const targets: RevokeTarget[] = serials.map((serial) => ({ serial, name: names.get(serial) ?? "" }));
       const audit = targets.map((t) => this.record("revoked", by, { names: t.name ? [t.name] : [], serials: [t.serial], detail: reason }));
       const records = await this.revoker.revokeLocked(targets, by, reason, audit);
       await this.audited(audit, true);
@@ -513,11 +513,25 @@ export class CertificateAuthority {
 
   /** The name a serial was issued to: its current holder, else the inventory's subject. */
   async nameOfSerial(serial: bigint): Promise<string | undefined> {
-    const current = await this.store.findBySerial(serial, summarize);
-    if (current) return current.name;
-    const line = (await this.store.readInventory()).find((i) => i.serial === serial);
-    const cn = line?.subject.match(/(?:^|\/)CN=([^/]+)/)?.[1];
-    return cn;
+    return (await this.namesOfSerials([serial])).get(serial);
+  }
+
+  /** nameOfSerial for many serials, reading the inventory at most once. */
+  async namesOfSerials(serials: readonly bigint[]): Promise<Map<bigint, string>> {
+    const out = new Map<bigint, string>();
+    const missing = new Set<bigint>();
+    for (const serial of serials) {
+      const current = await this.store.findBySerial(serial, summarize);
+      if (current) out.set(serial, current.name);
+      else missing.add(serial);
+    }
+    if (missing.size === 0) return out;
+    for (const line of await this.store.readInventory()) {
+      if (!missing.has(line.serial)) continue;
+      const cn = /(?:^|\/)CN=([^/]+)/.exec(line.subject)?.[1];
+      if (cn) out.set(line.serial, cn);
+    }
+    return out;
   }
 
   /** The revocation record of a serial, if it was revoked. */

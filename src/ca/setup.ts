@@ -6,7 +6,9 @@ import { keyIdentifier } from "../pki/extensions.js";
 import { generateKeyPair, loadPrivateKey, privateKeyToPem, publicKeyToPem, spkiDer, type KeySpec } from "../pki/keys.js";
 import { cnName } from "../pki/name.js";
 import { caExtensions } from "../pki/profile.js";
+import { auditRecord } from "./audit.js";
 import { CaError } from "./errors.js";
+import { systemPrincipal, type Principal } from "./principal.js";
 import type { CaStore } from "./store.js";
 
 const DAY_MS = 86_400_000;
@@ -18,6 +20,8 @@ export interface SetupOptions {
   caTtl: number;
   now: Date;
   overwrite?: boolean;
+  /** Who set it up, for the audit trail; default fleetca itself (a server's first start). */
+  by?: Principal;
 }
 
 function crlNextUpdate(now: Date): Date {
@@ -44,6 +48,7 @@ export async function setupCa(store: CaStore, o: SetupOptions): Promise<{ certPe
     { certPem, keyPem: privateKeyToPem(keys.privateKey), publicKeyPem: publicKeyToPem(keys.publicKey), crlPem: crlToPem(crl) },
     { firstSerial: 2n, overwrite: o.overwrite, caInventory: { serial: 1n, notBefore: new Date(o.now.getTime() - DAY_MS), notAfter: new Date(o.now.getTime() + o.caTtl * 1000), subject: `/CN=${o.caName}` } },
   );
+  await store.appendAudit([auditRecord(o.now, "setup", o.by ?? systemPrincipal("fleetca"), { serials: [1n], detail: `${o.caName}; ${o.key.type === "rsa" ? `RSA ${o.key.bits}` : `EC ${o.key.curve}`}` })]);
   return { certPem };
 }
 
@@ -52,14 +57,22 @@ export interface ImportInput {
   privateKeyPem: string;
   crlChainPem: string;
   now: Date;
-  /** The next serial of the CA being imported (its `serial` file), when known. */
+  /** The next serial of the CA being imported (its `serial` file, or the operator's --next-serial), when known. */
   nextSerial?: bigint;
+  /**
+   * Serials the old CA issued (its inventory, its signed certificates), when they could be
+   * read; undefined when neither was found.
+   */
+  issuedSerials?: Iterable<bigint>;
+  by?: Principal;
 }
 
 /**
  * Takes over an external CA (an intermediate under an outside root, or a Puppet CA's files).
- * Checks that key, certificate and CRL belong together; serials continue past every serial
- * the CRL lists, so none repeats.
+ * Checks that key, certificate and CRL belong together. Serials continue past every serial
+ * the old CA is known to have issued (its serial file, inventory, signed certificates, CRL),
+ * so none repeats: a repeated serial would make revoking the new certificate revoke an old
+ * one too. When nothing says what was issued, the import is refused rather than guessed.
  */
 export async function importCa(store: CaStore, i: ImportInput): Promise<{ firstSerial: bigint }> {
   if (await store.isInitialized()) {
@@ -92,8 +105,18 @@ export async function importCa(store: CaStore, i: ImportInput): Promise<{ firstS
     if (e instanceof CaError) throw e;
     throw new CaError("invalid-ca-material", `The CRL chain cannot be read: ${(e as Error).message}`);
   }
-  const candidates = [2n, maxRevoked + 1n, i.nextSerial ?? 0n, chain.some((c) => c.issuerDer.equals(c.subjectDer)) ? ca.serial + 1n : 0n];
+  if (i.nextSerial === undefined && i.issuedSerials === undefined) {
+    throw new CaError(
+      "invalid-request",
+      "Cannot tell which serials this CA already issued: no serial file, inventory.txt or signed/ directory was found beside the certificate bundle. " +
+        "Pass the old CA's serial file with --serial-file (a Puppet CA keeps it as <cadir>/serial), or the first serial to use with --next-serial HEX, so that no new certificate repeats an old serial.",
+    );
+  }
+  let maxIssued = 0n;
+  for (const s of i.issuedSerials ?? []) if (s > maxIssued) maxIssued = s;
+  const candidates = [2n, maxRevoked + 1n, maxIssued + 1n, i.nextSerial ?? 0n, chain.some((c) => c.issuerDer.equals(c.subjectDer)) ? ca.serial + 1n : 0n];
   const firstSerial = candidates.reduce((a, b) => (b > a ? b : a));
   await store.initialize({ certPem: i.certBundlePem, keyPem: i.privateKeyPem, publicKeyPem: publicKeyToPem(key), crlPem }, { firstSerial });
+  await store.appendAudit([auditRecord(i.now, "imported", i.by ?? systemPrincipal("fleetca"), { detail: `${ca.commonName}; next serial ${firstSerial.toString(16).toUpperCase()}` })]);
   return { firstSerial };
 }

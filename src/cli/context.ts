@@ -1,6 +1,7 @@
 /** Settings, store and CA for one CLI command: the only place the CLI wires layers together. */
 import path from "node:path";
-import { CertificateAuthority, type Actor } from "../ca/authority.js";
+import { CertificateAuthority } from "../ca/authority.js";
+import { localPrincipal, type Principal } from "../ca/principal.js";
 import type { CaStore } from "../ca/store.js";
 import { loadSettings, settingKeyOf, type Settings } from "../config/index.js";
 import { openStore } from "../store/open.js";
@@ -29,13 +30,14 @@ export interface CaContext {
   settings: Settings;
   store: CaStore;
   ca: CertificateAuthority;
-  actor: Actor;
+  /** The local operator: `cli:<unix user>@<host>`. */
+  by: Principal;
 }
 
 export async function openCa(settings: Settings): Promise<CaContext> {
   const store = await openStore(settings.store, path.resolve(settings.cadir));
   const ca = new CertificateAuthority({ store, settings });
-  return { settings, store, ca, actor: { who: `cli:${os.userInfo().username}`, from: os.hostname() } };
+  return { settings, store, ca, by: localPrincipal(os.userInfo().username, os.hostname()) };
 }
 
 /** The key the settings ask for (key_type, keylength, curve). */

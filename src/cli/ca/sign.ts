@@ -24,8 +24,8 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err("Error: pass either names or --all, not both.");
           return Exit.USAGE;
         }
-        const { ca: authority, actor } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
-        const signOpts = { actor, allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttl ? parseDuration(opts.ttl) : undefined };
+        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const signOpts = { by, allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttl ? parseDuration(opts.ttl) : undefined };
         const progress = (done: number, total: number) => io.progress(`signed ${done}/${total}`);
         const results = opts.all ? await authority.signAll(signOpts, progress) : await authority.signMany(names, signOpts, progress);
         io.progress("");

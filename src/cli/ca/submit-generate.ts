@@ -17,9 +17,9 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
       guarded(io, setCode, async (...args) => {
         const [file, opts] = args as [string, CommonFlags & { name?: string }];
         const pem = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(path.resolve(io.cwd, file), "utf8");
-        const { ca: authority, actor } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const name = opts.name ?? authority.parseRequest(pem).commonName;
-        await authority.submitRequest(name, pem, actor);
+        await authority.submitRequest(name, pem, by);
         io.out(`Submitted certificate request for ${name}; sign it with \`fleetca ca sign ${name}\``);
         return Exit.OK;
       }),
@@ -42,9 +42,9 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err(`Move these files away if you really want to generate a new key and certificate for ${name}.`);
           return Exit.FAILED;
         }
-        const { ca: authority, actor } = await openCa(settings);
+        const { ca: authority, by } = await openCa(settings);
         const key = keySpecOf(settings);
-        const g = await generateCertificate(authority, name, { dnsAltNames: splitList(opts.dnsAltNames), key, actor });
+        const g = await generateCertificate(authority, name, { dnsAltNames: splitList(opts.dnsAltNames), key, by });
         fs.mkdirSync(out, { recursive: true });
         fs.writeFileSync(keyFile, g.keyPem, { mode: 0o600, flag: "wx" });
         fs.writeFileSync(certFile, g.certPem, { mode: 0o644, flag: "wx" });

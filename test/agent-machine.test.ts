@@ -2,6 +2,7 @@
  * The bootstrap state machine through every branch of the seed's six steps, against an in-process CA (no
  * sockets) with an injected clock: waits advance the clock instead of sleeping.
  */
+import { localPrincipal } from "../src/ca/principal.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -160,7 +161,7 @@ describe("agent state machine", () => {
 
   it("the CA already signed this name for another key: 400 duplicate, then the download fails at step 6", async () => {
     const ca = await FakeCa.create();
-    await generateCertificate(ca.ca, NAME, { actor: { who: "t", from: "t" }, key: { type: "ec", curve: "P-256" } });
+    await generateCertificate(ca.ca, NAME, { by: localPrincipal("t", "t"), key: { type: "ec", curve: "P-256" } });
     const h = harness(ca);
     const out = await h.run();
     assert.ok(h.types().includes("csr:duplicate"));
@@ -171,7 +172,7 @@ describe("agent state machine", () => {
     const ca = await FakeCa.create({ autosign: true });
     const h = harness(ca);
     await h.run();
-    await ca.ca.revoke([NAME], { who: "t", from: "t" });
+    await ca.ca.revoke([NAME], localPrincipal("t", "t"));
     const h2 = harness(ca, {}, h.root);
     assert.equal((await h2.run()).name, "Done", "within the interval the saved CRL is used");
     const h3 = harness(ca, {}, h.root);
@@ -186,7 +187,7 @@ describe("agent state machine", () => {
     const ca = await FakeCa.create({ autosign: true });
     const h = harness(ca);
     await h.run();
-    await ca.ca.revoke([NAME], { who: "t", from: "t" });
+    await ca.ca.revoke([NAME], localPrincipal("t", "t"));
     ca.probeFailure = { kind: "http", status: 403, message: "revoked" };
     const out = await harness(ca, {}, h.root).run();
     assert.equal(out.name === "Error" && out.error.kind, "revoked");
@@ -216,7 +217,7 @@ describe("agent state machine", () => {
     const other = new MemoryStore();
     await setupCa(other, { caName: "Puppet CA: other", key: { type: "ec", curve: "P-256" }, caTtl: 86400 * 365, now: new Date() });
     const otherCa = new CertificateAuthority({ store: other, settings: { caTtl: 86400 * 30, allowSubjectAltNames: true, allowAuthorizationExtensions: false, allowDuplicateCerts: false } });
-    ca.peerDer = (await generateCertificate(otherCa, "ca.test", { actor: { who: "t", from: "t" }, key: { type: "ec", curve: "P-256" } })).cert.der;
+    ca.peerDer = (await generateCertificate(otherCa, "ca.test", { by: localPrincipal("t", "t"), key: { type: "ec", curve: "P-256" } })).cert.der;
     const mitm = await harness(ca).run();
     assert.equal(mitm.name === "Error" && mitm.error.kind, "ca-changed");
   });

@@ -1,4 +1,5 @@
 /** Autosigned submissions are signed straight away, once per name, without a request left behind. */
+import { localPrincipal } from "../src/ca/principal.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -11,7 +12,7 @@ import { opensslCsr } from "./helpers/cli.js";
 import { tmpDir, verifyWithCrl } from "./helpers/openssl.js";
 
 const settings = { caTtl: 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
-const actor = { who: "test", from: "127.0.0.1" };
+const actor = localPrincipal("test", "127.0.0.1");
 
 async function autosigningCa() {
   const cadir = path.join(tmpDir(), "ca");

@@ -3,6 +3,7 @@
  * file must still be exactly the canonical PEM of a CRL openssl accepts, replaced atomically,
  * and left alone when the second stage fails.
  */
+import { localPrincipal } from "../src/ca/principal.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -18,7 +19,7 @@ import { opensslCsr } from "./helpers/cli.js";
 import { openssl, tmpDir, verifyWithCrl } from "./helpers/openssl.js";
 
 const settings = { caTtl: 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
-const actor = { who: "test", from: "127.0.0.1" };
+const actor = localPrincipal("test", "127.0.0.1");
 
 for (const key of [{ type: "rsa", bits: 2048 } as const, { type: "ec", curve: "P-256" } as const]) {
   test(`revokes on a CRL over 64 KiB (${key.type}): canonical PEM, verified by openssl, no temporary files left`, async () => {
@@ -26,7 +27,7 @@ for (const key of [{ type: "rsa", bits: 2048 } as const, { type: "ec", curve: "P
     const store = new FileStore(cadir);
     await setupCa(store, { caName: "Puppet CA: staged", key, caTtl: 86_400 * 365, now: new Date() });
     const ca = new CertificateAuthority({ store, settings, autosigner: AUTOSIGN_ON });
-    await ca.revokeSerials(Array.from({ length: 3000 }, (_, i) => 0x7f_0000_0000n + BigInt(i)));
+    await ca.revokeSerials(Array.from({ length: 3000 }, (_, i) => 0x7f_0000_0000n + BigInt(i)), actor);
     const names = ["a.example.com", "b.example.com", "c.example.com"];
     for (const n of names) await ca.submitRequest(n, opensslCsr(n).csrPem, actor);
     // One revoke after another in one process: the second and third reuse the previous PEM's lines.

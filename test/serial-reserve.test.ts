@@ -3,6 +3,7 @@
  * unique against another process signing at the same time, and handed back on a clean stop
  * so the counter ends where consecutive numbering would have left it.
  */
+import { localPrincipal } from "../src/ca/principal.js";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -16,7 +17,7 @@ import { opensslCsr } from "./helpers/cli.js";
 import { tmpDir, verifyWithCrl } from "./helpers/openssl.js";
 
 const settings = { caTtl: 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
-const actor = { who: "test", from: "127.0.0.1" };
+const actor = localPrincipal("test", "127.0.0.1");
 
 async function newCa() {
   const cadir = path.join(tmpDir(), "ca");
@@ -49,7 +50,7 @@ test("a reserving server and a one-shot signer on the same CA never issue the sa
     await Promise.all(names.slice(round * 8, round * 8 + 6).map((n) => server.submitRequest(n, opensslCsr(n).csrPem, actor)));
     for (const n of names.slice(round * 8 + 6, round * 8 + 8)) {
       await cli.submitRequest(n, opensslCsr(n).csrPem, actor);
-      await cli.sign(n, { actor });
+      await cli.sign(n, { by: actor });
     }
   }
   const serials = inventorySerials(cadir);

@@ -2,6 +2,7 @@
  * The agent's CaApi answered by a real CertificateAuthority in memory: no sockets, so the state machine's
  * branches run in milliseconds. The real-TLS tests (agent-server.test.ts) cover the transport.
  */
+import { localPrincipal } from "../../src/ca/principal.js";
 import { CertificateAuthority } from "../../src/ca/authority.js";
 import { AUTOSIGN_OFF, AUTOSIGN_ON } from "../../src/ca/autosign.js";
 import { isCaError } from "../../src/ca/errors.js";
@@ -11,7 +12,7 @@ import type { CaApi, Failure, Fetched, Identity, Result, Trust } from "../../src
 import { certToPem, parseCertificatePem } from "../../src/pki/certificate.js";
 import { MemoryStore } from "./memory-store.js";
 
-const ACTOR = { who: "test", from: "test" };
+const ACTOR = localPrincipal("test", "test");
 const YEAR = 365 * 86400;
 
 function fail(e: unknown): { ok: false; failure: Failure } {
@@ -44,7 +45,7 @@ export class FakeCa implements CaApi {
     const settings = { caTtl: opts.caTtl ?? 5 * YEAR, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
     const ca = new CertificateAuthority({ store, settings, autosigner: opts.autosign ? AUTOSIGN_ON : AUTOSIGN_OFF, clock: () => now });
     const fake = new FakeCa(ca, store);
-    const server = await generateCertificate(ca, "ca.test", { actor: ACTOR, key: { type: "ec", curve: "P-256" }, cliAuth: true });
+    const server = await generateCertificate(ca, "ca.test", { by: ACTOR, key: { type: "ec", curve: "P-256" }, cliAuth: true });
     fake.peerDer = server.cert.der;
     return fake;
   }
@@ -102,6 +103,6 @@ export class FakeCa implements CaApi {
   }
 
   sign(name: string, ttlSeconds?: number): Promise<unknown> {
-    return this.ca.sign(name, { actor: ACTOR, ttlSeconds });
+    return this.ca.sign(name, { by: ACTOR, ttlSeconds });
   }
 }

@@ -6,16 +6,12 @@
  * CaStore's value types.
  */
 import type pg from "pg";
-import type { IndexEntry, InventoryEntry } from "../../ca/store.js";
+import type { AuditRecord, SignedCommit } from "../../ca/store.js";
 import { SCHEMA as S } from "./migrations.js";
+import { auditJson, insertAuditSql } from "./records.js";
 
 /** One signed certificate to store; its pending request is removed in the same statement. */
-export interface SignedItem {
-  name: string;
-  certPem: string;
-  inventory: InventoryEntry;
-  entry: IndexEntry;
-}
+export type SignedItem = SignedCommit;
 
 /** Advances the counter by `count` atomically; returns the first of `count` consecutive serials. */
 export async function allocateSerials(pool: pg.Pool, count: number): Promise<bigint | undefined> {
@@ -28,9 +24,10 @@ export async function allocateSerials(pool: pg.Pool, count: number): Promise<big
 }
 
 /**
- * Upserts every certificate, appends the inventory lines in the items' order and removes
- * the requests, in one statement (all or nothing). Names must be distinct within a batch:
- * the CA keeps only the first certificate per request.
+ * Upserts every certificate, appends the inventory lines and the items' audit records in the
+ * items' order and removes the requests (those not marked `removeRequest: false`), in one
+ * statement (all or nothing). Names must be distinct within a batch: the CA keeps only the
+ * first certificate per request.
  */
 export async function commitSigned(pool: pg.Pool, items: SignedItem[]): Promise<void> {
   if (items.length === 0) return;
@@ -47,12 +44,15 @@ export async function commitSigned(pool: pg.Pool, items: SignedItem[]): Promise<
     inv_not_before: it.inventory.notBefore.toISOString(),
     inv_not_after: it.inventory.notAfter.toISOString(),
     subject: it.inventory.subject,
+    remove_request: it.removeRequest !== false,
   }));
+  const audit = items.flatMap((it): AuditRecord[] => (it.audit ? [it.audit] : []));
   await pool.query(
     `WITH items AS (
        SELECT x.n, r.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(value, n),
          jsonb_to_record(x.value) AS r(name text, pem text, sha256 text, alt_names jsonb, auth_extensions jsonb, serial text,
-           not_before text, not_after text, inv_serial text, inv_not_before text, inv_not_after text, subject text)
+           not_before text, not_after text, inv_serial text, inv_not_before text, inv_not_after text, subject text,
+           remove_request boolean)
      ), certs AS (
        INSERT INTO ${S}.certificates (name, pem, sha256, alt_names, auth_extensions, serial, not_before, not_after)
        SELECT name, pem, sha256, ARRAY(SELECT jsonb_array_elements_text(alt_names)), auth_extensions,
@@ -63,8 +63,10 @@ export async function commitSigned(pool: pg.Pool, items: SignedItem[]): Promise<
      ), inv AS (
        INSERT INTO ${S}.inventory (serial, not_before, not_after, subject)
        SELECT inv_serial::numeric, inv_not_before::timestamptz, inv_not_after::timestamptz, subject FROM items ORDER BY n
+     ), audit AS (
+       ${insertAuditSql(2)}
      )
-     DELETE FROM ${S}.requests WHERE name IN (SELECT name FROM items)`,
-    [JSON.stringify(rows)],
+     DELETE FROM ${S}.requests WHERE name IN (SELECT name FROM items WHERE remove_request)`,
+    [JSON.stringify(rows), auditJson(audit)],
   );
 }

@@ -1,12 +1,14 @@
 /**
  * Moving a whole CA into PostgreSQL: material, next serial, pending requests, signed
- * certificates and the full inventory (including lines of certificates cleaned since), so
+ * certificates, the full inventory (including lines of certificates cleaned since), the
+ * revocation records and the audit trail, so
  * that after the move the CA servers list and continue exactly what the old CA had.
  * `fleetca ca import` only takes the material and serial; this takes the rest as well.
  */
 import type pg from "pg";
 import type { CaStore, IndexEntry, Summarize } from "../../ca/store.js";
 import { SCHEMA } from "./migrations.js";
+import { auditJson, insertAuditSql, insertRevocationsSql, revocationJson } from "./records.js";
 
 /** Rows per INSERT: large enough to amortize round trips, small enough to keep each statement a few MB. */
 const BATCH = 500;
@@ -15,6 +17,8 @@ export interface CopyCounts {
   requests: number;
   certificates: number;
   inventory: number;
+  revocations: number;
+  audit: number;
 }
 
 /**
@@ -23,7 +27,7 @@ export interface CopyCounts {
  * still (its withLock) meanwhile, so the snapshot is consistent.
  */
 export async function copyRows(client: pg.PoolClient, source: CaStore, summarize: Summarize): Promise<CopyCounts> {
-  const counts: CopyCounts = { requests: 0, certificates: 0, inventory: 0 };
+  const counts: CopyCounts = { requests: 0, certificates: 0, inventory: 0, revocations: 0, audit: 0 };
   const entries = await source.listIndex(summarize);
   for (let i = 0; i < entries.length; i += BATCH) {
     const chunk = entries.slice(i, i + BATCH);
@@ -47,6 +51,17 @@ export async function copyRows(client: pg.PoolClient, source: CaStore, summarize
       subject: e.subject,
     }));
     counts.inventory += await insertJson(client, "inventory", rows);
+  }
+  // A Puppet CA's records are rebuilt from its CRL by the source (the contract's listRevocations).
+  const revocations = await source.listRevocations();
+  for (let i = 0; i < revocations.length; i += BATCH) {
+    const { rowCount } = await client.query(insertRevocationsSql(1), [revocationJson(revocations.slice(i, i + BATCH))]);
+    counts.revocations += rowCount ?? 0;
+  }
+  const audit = await source.readAudit({});
+  for (let i = 0; i < audit.length; i += BATCH) {
+    const { rowCount } = await client.query(insertAuditSql(1), [auditJson(audit.slice(i, i + BATCH))]);
+    counts.audit += rowCount ?? 0;
   }
   return counts;
 }

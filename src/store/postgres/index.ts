@@ -5,19 +5,24 @@
  * other tools, and the material version changes whenever the CA cert, key or CRL does.
  *
  * It also offers the CA's optional batch capability (allocateSerials, commitSigned: see
- * batch.ts), declared structurally.
+ * batch.ts), declared structurally. Revocation records and the audit trail are tables
+ * (records.ts); an audit record that goes with a change is written in the change's statement
+ * or transaction.
  *
  * Every name and PEM reaches SQL as a query parameter; the only identifiers interpolated are
  * the constant schema name and fixed fragments.
  */
 import { hostname } from "node:os";
 import pg from "pg";
-import type { CaMaterial, CaStore, IndexEntry, InventoryEntry, Summarize } from "../../ca/store.js";
-import { allocateSerials, commitSigned, type SignedItem } from "./batch.js";
+import type {
+  AuditQuery, AuditRecord, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
+} from "../../ca/store.js";
+import { allocateSerials, commitSigned } from "./batch.js";
 import { copyRows, type CopyCounts } from "./copy.js";
 import { AdvisoryLock } from "./lock.js";
 import { assertSubject, initializeIn, inventoryParams, type InitializeOptions } from "./material.js";
 import { migrate, SCHEMA } from "./migrations.js";
+import * as records from "./records.js";
 import { certParams, entryParams, indexQuery, inventoryOf, toEntries, type IndexRow, type InventoryRow } from "./rows.js";
 import { inTransaction } from "./tx.js";
 import { redactUrl, scrub, secretsOf } from "./url.js";
@@ -93,7 +98,8 @@ export class PostgresStore implements CaStore {
   /**
    * Moves a whole CA from another store (say the file store of an existing Puppet CA) into
    * this empty one, in one transaction, holding the source's lock: material, requests,
-   * certificates and the full inventory. Serials continue after the highest one seen.
+   * certificates, the full inventory, revocation records and the audit trail. Serials continue
+   * after the highest one seen.
    */
   async importFrom(source: CaStore, summarize: Summarize): Promise<CopyCounts & { nextSerial: bigint }> {
     return source.withLock(() =>
@@ -103,7 +109,8 @@ export class PostgresStore implements CaStore {
         const counts = await copyRows(c, source, summarize);
         const { rows } = await c.query<{ next: string }>(
           `UPDATE ${S}.serial_counter SET next_serial = greatest(next_serial,
-             (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.inventory), (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.certificates))
+             (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.inventory), (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.certificates),
+             (SELECT coalesce(max(serial) + 1, 0) FROM ${S}.revocations))
            WHERE id = 1 RETURNING next_serial::text AS next`,
         );
         return { ...counts, nextSerial: BigInt(rows[0]!.next) };
@@ -150,8 +157,8 @@ export class PostgresStore implements CaStore {
     return r.rowCount === 1;
   }
 
-  /** BatchStore: putCertificate + deleteRequest for many certificates, in one statement. */
-  async commitSigned(items: SignedItem[]): Promise<void> {
+  /** BatchStore: putCertificate + deleteRequest (+ their audit records) for many certificates, in one statement. */
+  async commitSigned(items: SignedCommit[]): Promise<void> {
     for (const it of items) {
       assertName(it.name);
       assertSubject(it.inventory.subject);
@@ -165,14 +172,15 @@ export class PostgresStore implements CaStore {
     return BigInt(rows[0].serial);
   }
 
-  async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
+  /** Upserts the request; its audit record, when given, is inserted by the same statement. */
+  async putRequest(name: string, csrPem: string, entry: IndexEntry, audit?: AuditRecord): Promise<void> {
     assertName(name);
-    await this.pool.query(
-      `INSERT INTO ${S}.requests (name, pem, sha256, alt_names, auth_extensions) VALUES ($1, $2, $3, $4, $5::jsonb)
+    const upsert = `INSERT INTO ${S}.requests (name, pem, sha256, alt_names, auth_extensions) VALUES ($1, $2, $3, $4, $5::jsonb)
        ON CONFLICT (name) DO UPDATE SET pem = EXCLUDED.pem, sha256 = EXCLUDED.sha256, alt_names = EXCLUDED.alt_names,
-         auth_extensions = EXCLUDED.auth_extensions, updated_at = now()`,
-      [name, csrPem, ...entryParams(entry)],
-    );
+         auth_extensions = EXCLUDED.auth_extensions, updated_at = now()`;
+    const params = [name, csrPem, ...entryParams(entry)];
+    if (!audit) await this.pool.query(upsert, params);
+    else await this.pool.query(`WITH request AS (${upsert}) ${records.insertAuditSql(6)}`, [...params, records.auditJson([audit])]);
   }
 
   async getRequest(name: string): Promise<string | undefined> {
@@ -248,6 +256,38 @@ export class PostgresStore implements CaStore {
       if (!rowCount) throw this.noCa();
       await c.query(`UPDATE ${S}.ca SET version = version + 1, updated_at = now() WHERE id = 1`);
     });
+  }
+
+  /**
+   * Inserts the records (a serial already recorded keeps its first record) and the audit
+   * records in one statement; the first ones of a CA whose records are still in its CRL
+   * only, in one transaction with that rebuild.
+   */
+  async putRevocations(recs: RevocationRecord[], audit: AuditRecord[]): Promise<void> {
+    await records.putRevocations(this.pool, recs, audit);
+  }
+
+  /** In the order recorded; rebuilt from the CRL, and kept, when there are none yet (a CA imported from Puppet). */
+  async listRevocations(): Promise<RevocationRecord[]> {
+    return records.listRevocations(this.pool);
+  }
+
+  async getRevocation(serial: bigint): Promise<RevocationRecord | undefined> {
+    return records.getRevocation(this.pool, serial);
+  }
+
+  async findBySerial(serial: bigint, summarize: Summarize): Promise<IndexEntry | undefined> {
+    return records.findBySerial(this.pool, serial, summarize);
+  }
+
+  /** One multi-row insert, in the records' order. */
+  async appendAudit(recs: AuditRecord[]): Promise<void> {
+    await records.appendAudit(this.pool, recs);
+  }
+
+  /** Filtered in SQL; with a limit, the most recent records; oldest first. */
+  async readAudit(query: AuditQuery): Promise<AuditRecord[]> {
+    return records.readAudit(this.pool, query);
   }
 
   async materialVersion(): Promise<string> {

@@ -40,6 +40,9 @@ export async function initializeIn(c: pg.PoolClient, location: string, material:
   }
   // A new inventory that starts with the CA's own line, as Puppet's and the file store's do.
   await c.query(`TRUNCATE ${S}.inventory`);
+  // Records of a replaced CA's serials do not describe the new one: its CRL (rebuilt from
+  // when first listed) is the whole truth. The audit trail stays, as the CA's history.
+  await c.query(`TRUNCATE ${S}.revocations`);
   const caLine = opts.caInventory === null ? undefined : (opts.caInventory ?? caInventoryEntry(material.certPem));
   if (caLine) await insertInventory(c, caLine);
   await c.query(

@@ -80,6 +80,49 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER inventory_append_only BEFORE UPDATE OR DELETE ON fleetca.inventory
     FOR EACH STATEMENT EXECUTE FUNCTION fleetca.inventory_append_only();
   `,
+  // 2: revocation records (the CRL is a view of them) and the audit trail.
+  `
+  -- One record per revoked serial: a second revoke of a serial keeps the first record.
+  -- recorded_at alone cannot order the records of one transaction (now() is the same for
+  -- all of them), hence the identity column: listing follows it.
+  CREATE TABLE IF NOT EXISTS fleetca.revocations (
+    serial      numeric(50, 0) PRIMARY KEY,
+    seq         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    -- '' when only the CRL knew the serial (an imported CA without inventory).
+    name        text NOT NULL,
+    revoked_at  timestamptz NOT NULL,
+    reason      text NOT NULL,
+    revoked_by  text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX IF NOT EXISTS revocations_name ON fleetca.revocations (name);
+  CREATE TABLE IF NOT EXISTS fleetca.audit (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time      timestamptz NOT NULL,
+    action    text NOT NULL,
+    outcome   text NOT NULL,
+    names     text[] NOT NULL DEFAULT '{}',
+    serials   text[] NOT NULL DEFAULT '{}',
+    who       text NOT NULL,
+    who_kind  text NOT NULL,
+    from_addr text NOT NULL,
+    reason    text,
+    detail    text
+  );
+  CREATE INDEX IF NOT EXISTS audit_time ON fleetca.audit (time);
+  -- readAudit's name filter is "names @> ARRAY[$name]", which this index serves.
+  CREATE INDEX IF NOT EXISTS audit_names ON fleetca.audit USING GIN (names);
+  CREATE INDEX IF NOT EXISTS audit_action ON fleetca.audit (action, id);
+  -- The audit trail is only ever appended, and unlike the inventory no operation empties it:
+  -- TRUNCATE is refused too. (Retention is a DBA's decision: disable the trigger to prune.)
+  CREATE OR REPLACE FUNCTION fleetca.audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    RAISE EXCEPTION 'fleetca.audit is append-only (% refused)', TG_OP;
+  END $$;
+  DROP TRIGGER IF EXISTS audit_append_only ON fleetca.audit;
+  CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fleetca.audit
+    FOR EACH STATEMENT EXECUTE FUNCTION fleetca.audit_append_only();
+  `,
 ];
 
 /** The schema version this build writes; a database ahead of it was migrated by a newer fleetca. */

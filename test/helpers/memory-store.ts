@@ -1,35 +1,47 @@
 /**
  * An in-memory CaStore for in-process tests: the server and CA run against it without a
  * directory, so inject tests stay fast and independent of the file store's progress.
+ * It keeps the whole contract (test/store-contract.test.ts runs the same cases on it as on
+ * the file and PostgreSQL stores), including the batch capability the real stores offer.
  */
-import type { CaMaterial, CaStore, IndexEntry, InventoryEntry, Summarize } from "../../src/ca/store.js";
+import { auditMatches } from "../../src/ca/audit.js";
+import { reasonFromCode } from "../../src/ca/revocation.js";
+import type {
+  AuditQuery, AuditRecord, BatchStore, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
+} from "../../src/ca/store.js";
 import { StoreConflictError } from "../../src/ca/store.js";
+import { listCrlEntries } from "../../src/pki/crl.js";
+import { fromPem } from "../../src/pki/pem.js";
 
-export class MemoryStore implements CaStore {
+export class MemoryStore implements CaStore, BatchStore {
   readonly location = "memory:";
   private material?: CaMaterial;
   private serial = 1n;
   private version = 0;
   private readonly requests = new Map<string, { pem: string; entry: IndexEntry }>();
   private readonly certs = new Map<string, { pem: string; entry: IndexEntry }>();
-  private readonly inventory: InventoryEntry[] = [];
+  private inventory: InventoryEntry[] = [];
+  /** In the order recorded; a Map keeps insertion order. */
+  private revocations = new Map<bigint, RevocationRecord>();
+  private readonly audit: AuditRecord[] = [];
   private lock: Promise<unknown> = Promise.resolve();
 
   async isInitialized(): Promise<boolean> {
     return this.material !== undefined;
   }
 
+  /** As the real stores: the inventory starts over, and a replaced CA's revocation records go with it. */
   async initialize(material: CaMaterial, opts: { firstSerial: bigint; overwrite?: boolean; caInventory?: InventoryEntry | null }): Promise<void> {
     if (this.material && !opts.overwrite) throw new StoreConflictError("a CA exists");
     this.material = { ...material };
-    if (opts.caInventory) this.inventory.push(opts.caInventory);
+    this.inventory = opts.caInventory ? [opts.caInventory] : [];
+    this.revocations = new Map();
     this.serial = opts.firstSerial;
     this.version++;
   }
 
   async loadCaMaterial(): Promise<CaMaterial> {
-    if (!this.material) throw new Error("no CA");
-    return { ...this.material };
+    return { ...this.ca() };
   }
 
   withLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -42,12 +54,26 @@ export class MemoryStore implements CaStore {
     return this.serial++;
   }
 
+  async allocateSerials(count: number): Promise<bigint> {
+    if (!Number.isSafeInteger(count) || count < 1) throw new Error(`allocateSerials needs a positive whole count (got ${count})`);
+    const first = this.serial;
+    this.serial += BigInt(count);
+    return first;
+  }
+
+  async returnSerials(from: bigint, end: bigint): Promise<boolean> {
+    if (this.serial !== end) return false;
+    this.serial = from;
+    return true;
+  }
+
   async peekSerial(): Promise<bigint> {
     return this.serial;
   }
 
-  async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
+  async putRequest(name: string, csrPem: string, entry: IndexEntry, audit?: AuditRecord): Promise<void> {
     this.requests.set(name, { pem: csrPem, entry });
+    if (audit) this.audit.push(audit);
   }
 
   async getRequest(name: string): Promise<string | undefined> {
@@ -63,6 +89,15 @@ export class MemoryStore implements CaStore {
     this.inventory.push(inventory);
   }
 
+  async commitSigned(items: SignedCommit[]): Promise<void> {
+    for (const it of items) {
+      this.certs.set(it.name, { pem: it.certPem, entry: it.entry });
+      this.inventory.push(it.inventory);
+      if (it.removeRequest !== false) this.requests.delete(it.name);
+      if (it.audit) this.audit.push(it.audit);
+    }
+  }
+
   async getCertificate(name: string): Promise<string | undefined> {
     return this.certs.get(name)?.pem;
   }
@@ -71,13 +106,16 @@ export class MemoryStore implements CaStore {
     return this.certs.delete(name);
   }
 
+  /** By name (code units), a request before a certificate of the same name, as the real stores list. */
   async listIndex(_summarize: Summarize): Promise<IndexEntry[]> {
     const all = [...[...this.requests.values()].map((r) => r.entry), ...[...this.certs.values()].map((c) => c.entry)];
-    return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.state === b.state ? 0 : a.state === "requested" ? -1 : 1));
   }
 
   async getIndexEntry(name: string, _summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {
-    return { request: this.requests.get(name)?.entry, certificate: this.certs.get(name)?.entry };
+    const request = this.requests.get(name)?.entry;
+    const certificate = this.certs.get(name)?.entry;
+    return { ...(request ? { request } : {}), ...(certificate ? { certificate } : {}) };
   }
 
   async readInventory(): Promise<InventoryEntry[]> {
@@ -85,13 +123,44 @@ export class MemoryStore implements CaStore {
   }
 
   async getCrl(): Promise<string> {
-    return this.material?.crlPem ?? "";
+    return this.ca().crlPem;
   }
 
   async putCrl(crlPem: string): Promise<void> {
-    if (!this.material) throw new Error("no CA");
-    this.material = { ...this.material, crlPem };
+    this.material = { ...this.ca(), crlPem };
     this.version++;
+  }
+
+  async putRevocations(records: RevocationRecord[], audit: AuditRecord[]): Promise<void> {
+    if (records.length > 0) this.rebuildIfEmpty();
+    for (const r of records) if (!this.revocations.has(r.serial)) this.revocations.set(r.serial, r);
+    this.audit.push(...audit);
+  }
+
+  async listRevocations(): Promise<RevocationRecord[]> {
+    this.rebuildIfEmpty();
+    return [...this.revocations.values()];
+  }
+
+  async getRevocation(serial: bigint): Promise<RevocationRecord | undefined> {
+    this.rebuildIfEmpty();
+    return this.revocations.get(serial);
+  }
+
+  async findBySerial(serial: bigint, _summarize: Summarize): Promise<IndexEntry | undefined> {
+    for (const { entry } of this.certs.values()) if (entry.serial === serial) return entry;
+    return undefined;
+  }
+
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    this.audit.push(...records);
+  }
+
+  async readAudit(query: AuditQuery): Promise<AuditRecord[]> {
+    const hits = this.audit.filter((r) => auditMatches(r, query));
+    if (query.limit === undefined) return hits;
+    const n = Math.max(0, Math.floor(query.limit));
+    return n === 0 ? [] : hits.slice(-n);
   }
 
   async materialVersion(): Promise<string> {
@@ -99,4 +168,20 @@ export class MemoryStore implements CaStore {
   }
 
   async close(): Promise<void> {}
+
+  private ca(): CaMaterial {
+    if (!this.material) throw new Error("no CA");
+    return this.material;
+  }
+
+  /** Records for the CRL's entries, named from the inventory ("/CN=name"), when there are none yet. */
+  private rebuildIfEmpty(): void {
+    if (this.revocations.size > 0 || !this.material) return;
+    for (const e of listCrlEntries(fromPem(this.material.crlPem, ["X509 CRL"], "CRL"))) {
+      const line = this.inventory.filter((i) => i.serial === e.serial).at(-1);
+      const cert = [...this.certs.values()].find((c) => c.entry.serial === e.serial);
+      const name = (line && /(?:^|\/)CN=([^/]*)$/.exec(line.subject)?.[1]) ?? cert?.entry.name ?? "";
+      this.revocations.set(e.serial, { serial: e.serial, name, revokedAt: e.date, reason: reasonFromCode(e.reasonCode), by: "crl" });
+    }
+  }
 }

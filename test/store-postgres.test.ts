@@ -9,6 +9,8 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
 import { CaError } from "../src/ca/errors.js";
+import { auditRecord } from "../src/ca/audit.js";
+import { localPrincipal } from "../src/ca/principal.js";
 import { setupCa } from "../src/ca/setup.js";
 import { StoreConflictError } from "../src/ca/store.js";
 import { summarize } from "../src/ca/summarize.js";
@@ -23,7 +25,7 @@ const skip = pgUnavailable();
 if (skip) console.log(`# SKIP store-postgres: ${skip}`);
 
 const settings: CaSettings = { caTtl: 365 * 86_400, allowSubjectAltNames: true, allowAuthorizationExtensions: true, allowDuplicateCerts: false };
-const actor = { who: "test", from: "local" };
+const by = localPrincipal("test", "pg-test");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}.example.com`);
 
@@ -53,7 +55,7 @@ describe("PostgreSQL store", { skip }, () => {
   });
 
   async function submit(ca: CertificateAuthority, list: string[]): Promise<void> {
-    for (const n of list) await ca.submitRequest(n, opensslCsr(n, { san: `DNS:${n}` }).csrPem, actor);
+    for (const n of list) await ca.submitRequest(n, opensslCsr(n, { san: `DNS:${n}` }).csrPem, by);
   }
 
   async function verify(ca: CertificateAuthority, name: string) {
@@ -62,7 +64,7 @@ describe("PostgreSQL store", { skip }, () => {
 
   test("the schema is created once, the location hides the password, and a wrong password is reported without it", async () => {
     const { rows } = await sql.query("SELECT version FROM fleetca.schema_migrations");
-    assert.deepEqual(rows, [{ version: 1 }]);
+    assert.deepEqual(rows, [{ version: 1 }, { version: 2 }]);
     const again = await PostgresStore.open(server.url);
     await again.close();
     const password = new URL(server.url).password;
@@ -87,17 +89,17 @@ describe("PostgreSQL store", { skip }, () => {
   test("submit, sign, revoke and clean through one server; openssl verifies against the CRL", async () => {
     await submit(caA, ["one.example.com", "two.example.com"]);
     assert.equal((await caA.status("one.example.com")).state, "requested");
-    await assert.rejects(caA.submitRequest("one.example.com", opensslCsr("one.example.com").csrPem, actor), (e: CaError) => e.kind === "duplicate-cert");
-    const cert = await caA.sign("one.example.com", { actor });
+    await assert.rejects(caA.submitRequest("one.example.com", opensslCsr("one.example.com").csrPem, by), (e: CaError) => e.kind === "duplicate-cert");
+    const cert = await caA.sign("one.example.com", { by });
     assert.equal(cert.serial, 2n);
-    await caA.sign("two.example.com", { actor });
+    await caA.sign("two.example.com", { by });
     const ok = await verify(caA, "one.example.com");
     assert.ok(ok.ok, ok.out);
-    await caA.revoke(["one.example.com"], actor);
+    await caA.revoke(["one.example.com"], by);
     const revoked = await verify(caA, "one.example.com");
     assert.equal(revoked.ok, false);
     assert.match(revoked.out, /certificate revoked/);
-    await caA.clean(["two.example.com"], actor);
+    await caA.clean(["two.example.com"], by);
     await assert.rejects(caA.status("two.example.com"), (e: CaError) => e.kind === "not-found");
     assert.equal((await verify(caA, "one.example.com")).ok, false, "still revoked after another clean");
     const inv = await a.readInventory();
@@ -110,7 +112,7 @@ describe("PostgreSQL store", { skip }, () => {
     const fromB = names("b", 10);
     await Promise.all([submit(caA, fromA), submit(caB, fromB)]);
     // Each server signs the other's requests as well as its own, concurrently.
-    const [ra, rb] = await Promise.all([caA.signMany([...fromA.slice(0, 5), ...fromB.slice(5)], { actor }), caB.signMany([...fromB.slice(0, 5), ...fromA.slice(5)], { actor })]);
+    const [ra, rb] = await Promise.all([caA.signMany([...fromA.slice(0, 5), ...fromB.slice(5)], { by }), caB.signMany([...fromB.slice(0, 5), ...fromA.slice(5)], { by })]);
     assert.deepEqual([...ra, ...rb].filter((r) => r.error), []);
     const serials = (await b.readInventory()).map((e) => e.serial).filter((s) => s >= first);
     assert.equal(serials.length, 20);
@@ -125,14 +127,14 @@ describe("PostgreSQL store", { skip }, () => {
   test("a revoke through one server is seen by the other through the material version", async () => {
     const before = await b.materialVersion();
     await caB.statuses(); // caB has now loaded the CRL as of `before`
-    await caA.revoke(["a0.example.com"], actor);
+    await caA.revoke(["a0.example.com"], by);
     assert.notEqual(await b.materialVersion(), before);
     await sleep(300); // past the CA's 250 ms version-poll interval
     const revoked = (await caB.statuses("revoked")).map((s) => s.name);
     assert.deepEqual(revoked, ["a0.example.com", "one.example.com"]);
     assert.match((await verify(caB, "a0.example.com")).out, /certificate revoked/);
     // Revokes on both servers at once: each re-reads the CRL under the lock, so none is lost.
-    await Promise.all([caA.revoke(["a1.example.com", "b1.example.com"], actor), caB.revoke(["a2.example.com", "b2.example.com"], actor)]);
+    await Promise.all([caA.revoke(["a1.example.com", "b1.example.com"], by), caB.revoke(["a2.example.com", "b2.example.com"], by)]);
     // Each server's cached CRL may be up to one poll interval old; ask both to check now.
     await Promise.all([caA.current(true), caB.current(true)]);
     const now = (await caA.statuses("revoked")).map((s) => s.name);
@@ -143,7 +145,7 @@ describe("PostgreSQL store", { skip }, () => {
 
   test("statuses list requests and certificates by name, and clean through one server is seen by the other", async () => {
     await submit(caB, ["pending.example.com"]);
-    await caB.clean(["b9.example.com"], actor);
+    await caB.clean(["b9.example.com"], by);
     const all = await caA.statuses();
     const listed = all.map((s) => s.name);
     assert.deepEqual(listed, [...listed].sort());
@@ -168,7 +170,7 @@ describe("PostgreSQL store", { skip }, () => {
     assert.ok(!(await b.listIndex(summarize)).some((e) => e.name === "garbage.example.com"), "unreadable rows are not listed");
     const { rows } = await sql.query("SELECT sha256 FROM fleetca.requests WHERE name = $1", ["foreign.example.com"]);
     assert.equal(rows[0].sha256, request?.sha256, "the summary was saved");
-    await caA.sign("foreign.example.com", { actor });
+    await caA.sign("foreign.example.com", { by });
     assert.ok((await verify(caB, "foreign.example.com")).ok);
   });
 
@@ -245,25 +247,98 @@ describe("PostgreSQL store", { skip }, () => {
     await setupCa(file, { caName: "Puppet CA: old.example.com", key: { type: "ec", curve: "P-256" }, caTtl: 5 * 365 * 86_400, now: new Date() });
     const old = new CertificateAuthority({ store: file, settings });
     await submit(old, ["kept.example.com", "gone.example.com", "bad.example.com", "waiting.example.com"]);
-    await old.signMany(["kept.example.com", "gone.example.com", "bad.example.com"], { actor });
-    await old.revoke(["bad.example.com"], actor);
-    await old.clean(["gone.example.com"], actor);
+    await old.signMany(["kept.example.com", "gone.example.com", "bad.example.com"], { by });
+    await old.revoke(["bad.example.com"], by);
+    await old.clean(["gone.example.com"], by);
     await sql.query("CREATE DATABASE fleetca_import");
     const target = await PostgresStore.open(server.url.replace(/\/fleetca$/, "/fleetca_import"));
     try {
       const counts = await target.importFrom(file, summarize);
-      assert.deepEqual(counts, { requests: 1, certificates: 2, inventory: 4, nextSerial: 5n }, "inventory: the CA's line and three certificates");
+      const audit = await file.readAudit({});
+      assert.deepEqual(counts, { requests: 1, certificates: 2, inventory: 4, revocations: 1, audit: audit.length, nextSerial: 5n }, "inventory: the CA's line and three certificates");
       assert.deepEqual(await target.readInventory(), await file.readInventory());
+      assert.deepEqual(await target.listRevocations(), await file.listRevocations());
+      assert.deepEqual(await target.readAudit({}), audit);
       assert.deepEqual(await target.listIndex(summarize), await file.listIndex(summarize));
       const moved = new CertificateAuthority({ store: target, settings });
       assert.deepEqual(await moved.statuses(), await old.statuses());
-      assert.equal((await moved.sign("waiting.example.com", { actor })).serial, 5n);
+      assert.equal((await moved.sign("waiting.example.com", { by })).serial, 5n);
       assert.ok((await verify(moved, "kept.example.com")).ok);
       assert.match((await verify(moved, "bad.example.com")).out, /certificate revoked/);
       await assert.rejects(target.importFrom(file, summarize), StoreConflictError);
     } finally {
       await target.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("audit and revocation records are written with their change or not at all", async () => {
+    const bad = { ...auditRecord(new Date(), "submitted", by, { names: ["atomic.example.com"] }), time: "not a time" };
+    const csr = opensslCsr("atomic.example.com").csrPem;
+    const entry = summarize("atomic.example.com", "request", csr);
+    const auditRows = async () => Number((await sql.query("SELECT count(*) AS n FROM fleetca.audit")).rows[0].n);
+    const rowsBefore = await auditRows();
+    await assert.rejects(a.putRequest("atomic.example.com", csr, entry, bad), /timestamp/);
+    assert.equal(await b.getRequest("atomic.example.com"), undefined, "no request without its audit record");
+    const good = auditRecord(new Date(), "submitted", by, { names: ["atomic.example.com"] });
+    await a.putRequest("atomic.example.com", csr, entry, good);
+    assert.deepEqual(await b.readAudit({ name: "atomic.example.com" }), [good]);
+
+    const serial = await a.withLock(() => a.allocateSerials(1));
+    const when = new Date("2026-01-02T03:04:05Z");
+    const item = {
+      name: "atomic.example.com",
+      certPem: "-----BEGIN CERTIFICATE-----\natomic\n-----END CERTIFICATE-----\n",
+      inventory: { serial, notBefore: when, notAfter: when, subject: "/CN=atomic.example.com" },
+      entry: { name: "atomic.example.com", state: "signed" as const, sha256: "SHA", altNames: [], authExtensions: {}, serial, notBefore: when, notAfter: when },
+    };
+    const inventory = (await a.readInventory()).length;
+    await assert.rejects(a.commitSigned([{ ...item, audit: { ...bad, action: "signed" } }]), /timestamp/);
+    assert.equal(await b.getCertificate("atomic.example.com"), undefined, "no certificate without its audit record");
+    assert.equal(await b.getRequest("atomic.example.com"), csr, "nor its request removed");
+    assert.equal((await b.readInventory()).length, inventory);
+
+    const record = { serial, name: "atomic.example.com", revokedAt: when, reason: "keyCompromise" as const, by: "test" };
+    await assert.rejects(a.withLock(() => a.putRevocations([record], [{ ...bad, action: "revoked" }])), /timestamp/);
+    assert.equal(await b.getRevocation(serial), undefined, "no revocation record without its audit record");
+    assert.equal(await auditRows(), rowsBefore + 1, "only the good record was appended");
+    await a.deleteRequest("atomic.example.com");
+  });
+
+  test("the audit trail is append-only, even to TRUNCATE", async () => {
+    await assert.rejects(sql.query("DELETE FROM fleetca.audit"), /append-only/);
+    await assert.rejects(sql.query("UPDATE fleetca.audit SET who = 'x'"), /append-only/);
+    await assert.rejects(sql.query("TRUNCATE fleetca.audit"), /append-only/);
+  });
+
+  test("a database at schema version 1 is upgraded at open, and the revocations its CRL lists become records", async () => {
+    await sql.query("CREATE DATABASE fleetca_v1");
+    const url = server.url.replace(/\/fleetca$/, "/fleetca_v1");
+    let store = await PostgresStore.open(url);
+    try {
+      await setupCa(store, { caName: "Puppet CA: v1.example.com", key: { type: "ec", curve: "P-256" }, caTtl: 5 * 365 * 86_400, now: new Date() });
+      const ca = new CertificateAuthority({ store, settings });
+      await submit(ca, ["old1.example.com", "old2.example.com"]);
+      for (const n of ["old1.example.com", "old2.example.com"]) await ca.sign(n, { by });
+      for (const n of ["old2.example.com", "old1.example.com"]) await ca.revoke([n], by, "superseded");
+      const crl = await store.getCrl();
+      // Back to version 1: what fleetca wrote before revocations were records.
+      const v1 = new pg.Client({ connectionString: url });
+      await v1.connect();
+      await v1.query("DROP TABLE fleetca.revocations, fleetca.audit; DROP FUNCTION fleetca.audit_append_only(); DELETE FROM fleetca.schema_migrations WHERE version = 2");
+      await store.close();
+      store = await PostgresStore.open(url);
+      assert.deepEqual((await v1.query("SELECT version FROM fleetca.schema_migrations ORDER BY version")).rows, [{ version: 1 }, { version: 2 }]);
+      await v1.end();
+      assert.equal(await store.getCrl(), crl);
+      const records = await store.listRevocations();
+      assert.deepEqual(records.map((r) => [r.serial, r.name, r.reason, r.by]), [
+        [3n, "old2.example.com", "superseded", "crl"],
+        [2n, "old1.example.com", "superseded", "crl"],
+      ]);
+      assert.deepEqual(await store.findBySerial(3n, summarize), (await store.getIndexEntry("old2.example.com", summarize)).certificate);
+    } finally {
+      await store.close();
     }
   });
 

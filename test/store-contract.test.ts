@@ -1,0 +1,443 @@
+/**
+ * The CaStore contract (src/ca/store.ts), written once and run unchanged against every
+ * store: the in-memory one the in-process server tests use, the file store (Puppet's CA
+ * directory) and PostgreSQL (a throwaway cluster, skipped as test/store-postgres.test.ts
+ * skips). Each case gets a fresh, empty store. The CA material, CSRs and certificates are
+ * real, made with src/pki at test time; the times are fixed so records compare exactly.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, describe, test, type TestContext } from "node:test";
+import pg from "pg";
+import { auditRecord, type AuditRecord } from "../src/ca/audit.js";
+import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
+import type { RevocationRecord } from "../src/ca/revocation.js";
+import { isBatchStore, StoreConflictError, type CaMaterial, type CaStore, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
+import { certificateEntry, requestEntry, summarize } from "../src/ca/summarize.js";
+import { certToPem, issueCertificate, parseCertificateDer } from "../src/pki/certificate.js";
+import { crlToPem, emptyCrlState, signCrl, withRevocations, type RevocationRequest } from "../src/pki/crl.js";
+import { buildCsr, csrToPem, parseCsrDer } from "../src/pki/csr.js";
+import { keyIdentifier } from "../src/pki/extensions.js";
+import { generateKeyPair, privateKeyToPem, publicKeyToPem, spkiDer, type KeyPair } from "../src/pki/keys.js";
+import { cnName } from "../src/pki/name.js";
+import { caExtensions, leafExtensions } from "../src/pki/profile.js";
+import { FileStore } from "../src/store/file/index.js";
+import { PostgresStore } from "../src/store/postgres/index.js";
+import { MemoryStore } from "./helpers/memory-store.js";
+import { tmpDir } from "./helpers/openssl.js";
+import { pgUnavailable, startPg, type PgServer } from "./helpers/pg-server.js";
+
+/** Whole seconds: CRLs keep revocation times to the second. */
+const T0 = new Date("2026-03-01T12:00:00Z");
+const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
+const CA_NAME = "Puppet CA: contract.example.com";
+
+// ---------------------------------------------------------------- real PKI, made once
+
+let caKeys: KeyPair;
+let leafKeys: KeyPair;
+let caSubject: Buffer;
+let caSpki: Buffer;
+let caCertPem: string;
+
+async function makePki(): Promise<void> {
+  if (caKeys) return;
+  [caKeys, leafKeys] = await Promise.all([generateKeyPair({ type: "ec", curve: "P-256" }), generateKeyPair({ type: "ec", curve: "P-256" })]);
+  caSubject = cnName(CA_NAME);
+  caSpki = spkiDer(caKeys.publicKey);
+  const der = await issueCertificate(
+    { serial: 1n, issuer: caSubject, subject: caSubject, notBefore: at(-1440), notAfter: at(5 * 365 * 1440), spki: caSpki, extensions: caExtensions(caSpki) },
+    caKeys.privateKey,
+  );
+  caCertPem = certToPem(der);
+}
+
+/** A CRL signed by the CA, listing `revoked` (none: Puppet's fresh CA). */
+async function crlPem(revoked: RevocationRequest[] = []): Promise<string> {
+  let state = emptyCrlState(caSubject, keyIdentifier(caSpki), T0, at(5 * 365 * 1440));
+  state = withRevocations(state, revoked, T0, at(5 * 365 * 1440));
+  return crlToPem(await signCrl(state, caKeys.privateKey));
+}
+
+async function material(revoked: RevocationRequest[] = []): Promise<CaMaterial> {
+  return { certPem: caCertPem, keyPem: privateKeyToPem(caKeys.privateKey), publicKeyPem: publicKeyToPem(caKeys.publicKey), crlPem: await crlPem(revoked) };
+}
+
+const CA_LINE: InventoryEntry = { serial: 1n, notBefore: at(-1440), notAfter: at(5 * 365 * 1440), subject: `/CN=${CA_NAME}` };
+
+/** Sets the CA up as `fleetca ca setup` would: serial 1 is the CA's, the next is 2. */
+async function initialize(s: CaStore, opts: { revoked?: RevocationRequest[]; firstSerial?: bigint } = {}): Promise<void> {
+  await s.initialize(await material(opts.revoked), { firstSerial: opts.firstSerial ?? 2n, caInventory: CA_LINE });
+}
+
+interface Request {
+  pem: string;
+  entry: IndexEntry;
+}
+
+async function request(name: string): Promise<Request> {
+  const der = await buildCsr({ commonName: name, altNames: [`DNS:${name}`] }, leafKeys.privateKey, leafKeys.publicKey);
+  return { pem: csrToPem(der), entry: requestEntry(name, parseCsrDer(der)) };
+}
+
+interface Cert {
+  name: string;
+  certPem: string;
+  inventory: InventoryEntry;
+  entry: IndexEntry;
+}
+
+async function certificate(name: string, serial: bigint): Promise<Cert> {
+  const leafSpki = spkiDer(leafKeys.publicKey);
+  const notBefore = at(-1440);
+  const notAfter = at(365 * 1440);
+  const extensions = leafExtensions({ commonName: name, spki: leafSpki, altNames: [`DNS:${name}`], copied: [], caSpki, caIssuerDer: caSubject, caSerial: 1n });
+  const der = await issueCertificate({ serial, issuer: caSubject, subject: cnName(name), notBefore, notAfter, spki: leafSpki, extensions }, caKeys.privateKey);
+  return { name, certPem: certToPem(der), inventory: { serial, notBefore, notAfter, subject: `/CN=${name}` }, entry: certificateEntry(name, parseCertificateDer(der)) };
+}
+
+async function putCert(s: CaStore, c: Cert): Promise<void> {
+  await s.putCertificate(c.name, c.certPem, c.inventory, c.entry);
+}
+
+const operator = localPrincipal("root", "ca1");
+const audit = (minutes: number, action: AuditRecord["action"], what: Parameters<typeof auditRecord>[3] = {}) => auditRecord(at(minutes), action, operator, what);
+
+function revocation(serial: bigint, name: string, extra: Partial<RevocationRecord> = {}): RevocationRecord {
+  return { serial, name, revokedAt: at(10), reason: "keyCompromise", by: "cli:root@ca1", ...extra };
+}
+
+// ---------------------------------------------------------------- the cases
+
+interface Case {
+  name: string;
+  run(s: CaStore, t: TestContext): Promise<void>;
+}
+
+const CASES: Case[] = [
+  {
+    name: "initialize stores the material once; a second initialize is refused",
+    async run(s) {
+      assert.equal(await s.isInitialized(), false);
+      const m = await material();
+      await s.initialize(m, { firstSerial: 2n, caInventory: CA_LINE });
+      assert.equal(await s.isInitialized(), true);
+      assert.deepEqual(await s.loadCaMaterial(), m);
+      assert.equal(await s.getCrl(), m.crlPem);
+      assert.equal(await s.peekSerial(), 2n);
+      assert.deepEqual(await s.readInventory(), [CA_LINE]);
+      await assert.rejects(s.initialize(m, { firstSerial: 2n, caInventory: CA_LINE }), StoreConflictError);
+      assert.equal(await s.peekSerial(), 2n, "the refused initialize changed nothing");
+    },
+  },
+  {
+    name: "requests: put with their submitted audit record, get, list and delete",
+    async run(s) {
+      await initialize(s);
+      const a = await request("a.example.com");
+      const b = await request("b.example.com");
+      const submitted = audit(1, "submitted", { names: ["a.example.com"], detail: a.entry.sha256 });
+      await s.putRequest("a.example.com", a.pem, a.entry, submitted);
+      await s.putRequest("b.example.com", b.pem, b.entry);
+      assert.equal(await s.getRequest("a.example.com"), a.pem);
+      assert.deepEqual(await s.getIndexEntry("a.example.com", summarize), { request: a.entry });
+      assert.deepEqual(await s.listIndex(summarize), [a.entry, b.entry]);
+      assert.deepEqual(await s.readAudit({}), [submitted], "the audit record came with the request; none without one");
+      // A new request replaces the pending one.
+      const again = await request("b.example.com");
+      await s.putRequest("b.example.com", again.pem, again.entry);
+      assert.equal(await s.getRequest("b.example.com"), again.pem);
+      assert.equal(await s.deleteRequest("a.example.com"), true);
+      assert.equal(await s.deleteRequest("a.example.com"), false);
+      assert.equal(await s.getRequest("a.example.com"), undefined);
+      assert.deepEqual(await s.getIndexEntry("a.example.com", summarize), {});
+      assert.deepEqual((await s.listIndex(summarize)).map((e) => e.name), ["b.example.com"]);
+    },
+  },
+  {
+    name: "serials: consecutive under withLock, also when callers race; peek does not advance",
+    async run(s) {
+      await initialize(s, { firstSerial: 0x10n });
+      assert.equal(await s.peekSerial(), 0x10n);
+      assert.equal(await s.peekSerial(), 0x10n);
+      const got = await Promise.all(Array.from({ length: 8 }, () => s.withLock(() => s.allocateSerial())));
+      assert.deepEqual([...got].sort((x, y) => (x < y ? -1 : 1)), Array.from({ length: 8 }, (_, i) => 0x10n + BigInt(i)));
+      assert.equal(await s.peekSerial(), 0x18n);
+      if (isBatchStore(s)) {
+        assert.equal(await s.withLock(() => s.allocateSerials(5)), 0x18n);
+        assert.equal(await s.withLock(() => s.allocateSerial()), 0x1dn);
+      }
+    },
+  },
+  {
+    name: "withLock runs one holder at a time and passes results and errors through",
+    async run(s) {
+      await initialize(s);
+      let inside = 0;
+      let most = 0;
+      const hold = () => s.withLock(async () => {
+        most = Math.max(most, ++inside);
+        await new Promise((r) => setTimeout(r, 10));
+        inside--;
+        return "done";
+      });
+      assert.deepEqual(await Promise.all([hold(), hold(), hold()]), ["done", "done", "done"]);
+      assert.equal(most, 1);
+      await assert.rejects(s.withLock(async () => Promise.reject(new Error("inside"))), /inside/);
+      assert.equal(await s.withLock(async () => 7), 7, "a failed holder releases the lock");
+    },
+  },
+  {
+    name: "commitSigned stores the certificates, removes their requests and appends their audit records",
+    async run(s, t) {
+      if (!isBatchStore(s)) return t.skip("no batch capability");
+      await initialize(s);
+      const req = await request("one.example.com");
+      await s.putRequest("one.example.com", req.pem, req.entry);
+      // A pending request of the autosigned name's must stay: nothing of it was signed.
+      const pending = await request("two.example.com");
+      await s.putRequest("two.example.com", pending.pem, pending.entry);
+      const first = await s.withLock(() => s.allocateSerials(2));
+      const one = await certificate("one.example.com", first);
+      const two = await certificate("two.example.com", first + 1n);
+      const signed = [
+        audit(2, "signed", { names: ["one.example.com"], serials: [first] }),
+        audit(2, "signed", { names: ["two.example.com"], serials: [first + 1n], detail: "autosign" }),
+      ];
+      await s.withLock(() => s.commitSigned([{ ...one, audit: signed[0] }, { ...two, removeRequest: false, audit: signed[1] }]));
+      assert.equal(await s.getRequest("one.example.com"), undefined);
+      assert.equal(await s.getRequest("two.example.com"), pending.pem, "removeRequest: false leaves the request");
+      assert.equal(await s.getCertificate("one.example.com"), one.certPem);
+      assert.deepEqual(await s.getIndexEntry("one.example.com", summarize), { certificate: one.entry });
+      assert.deepEqual((await s.readInventory()).slice(1), [one.inventory, two.inventory]);
+      assert.deepEqual(await s.readAudit({ action: "signed" }), signed);
+    },
+  },
+  {
+    name: "listIndex: sorted by name in code-unit order, a request before a certificate of the same name",
+    async run(s) {
+      await initialize(s);
+      const certs = await Promise.all([certificate("b.example.com", 2n), certificate("a.example.com", 3n), certificate("a-b.example.com", 4n), certificate("d.example.com", 5n)]);
+      for (const c of certs) await putCert(s, c);
+      const c = await request("c.example.com");
+      const d = await request("d.example.com");
+      await s.putRequest("d.example.com", d.pem, d.entry);
+      await s.putRequest("c.example.com", c.pem, c.entry);
+      const listed = await s.listIndex(summarize);
+      assert.deepEqual(listed.map((e) => [e.name, e.state]), [
+        ["a-b.example.com", "signed"],
+        ["a.example.com", "signed"],
+        ["b.example.com", "signed"],
+        ["c.example.com", "requested"],
+        ["d.example.com", "requested"],
+        ["d.example.com", "signed"],
+      ]);
+      assert.deepEqual(listed[1], certs[1]!.entry);
+      assert.deepEqual(await s.getIndexEntry("d.example.com", summarize), { request: d.entry, certificate: certs[3]!.entry });
+      assert.deepEqual((await s.readInventory()).map((e) => e.serial), [1n, 2n, 3n, 4n, 5n]);
+      assert.equal(await s.deleteCertificate("b.example.com"), true);
+      assert.equal(await s.deleteCertificate("b.example.com"), false);
+      assert.equal((await s.readInventory()).length, 5, "the inventory keeps the lines of cleaned certificates");
+    },
+  },
+  {
+    name: "putRevocations, then listRevocations in recorded order and getRevocation; a second revoke keeps the first record",
+    async run(s) {
+      await initialize(s);
+      const big = 0x7f1234567890abcdef1234567890n; // past 2^64: serials go up to 20 octets
+      const r1 = revocation(0x10n, "a.example.com");
+      const r2 = revocation(0x11n, "b.example.com", { reason: "superseded", revokedAt: at(11) });
+      const first = audit(10, "revoked", { names: ["a.example.com", "b.example.com"], serials: [0x10n, 0x11n], detail: "keyCompromise" });
+      await s.withLock(() => s.putRevocations([r1, r2], [first]));
+      assert.deepEqual(await s.listRevocations(), [r1, r2]);
+      assert.deepEqual(await s.getRevocation(0x11n), r2);
+      assert.equal(await s.getRevocation(0x12n), undefined);
+      const r3 = revocation(big, "c.example.com", { reason: "cessationOfOperation", by: "console:alice" });
+      const second = audit(20, "revoked", { names: ["a.example.com", "c.example.com"], serials: [0x10n, big] });
+      await s.withLock(() => s.putRevocations([{ ...r1, reason: "affiliationChanged", by: "someone else", revokedAt: at(20) }, r3], [second]));
+      assert.deepEqual(await s.listRevocations(), [r1, r2, r3]);
+      assert.deepEqual(await s.getRevocation(0x10n), r1, "the first record stands");
+      assert.deepEqual(await s.getRevocation(big), r3);
+      assert.deepEqual(await s.readAudit({ action: "revoked" }), [first, second], "every revoke is audited, repeated or not");
+    },
+  },
+  {
+    name: "findBySerial finds the certificate a name holds, and nothing once it is deleted",
+    async run(s) {
+      await initialize(s);
+      const a = await certificate("a.example.com", 2n);
+      const b = await certificate("b.example.com", 3n);
+      await putCert(s, a);
+      await putCert(s, b);
+      assert.deepEqual(await s.findBySerial(3n, summarize), b.entry);
+      assert.deepEqual(await s.findBySerial(2n, summarize), a.entry);
+      assert.equal(await s.findBySerial(9n, summarize), undefined);
+      await s.deleteCertificate("b.example.com");
+      assert.equal(await s.findBySerial(3n, summarize), undefined);
+      // A renewal: the name now holds another serial; the old one is no name's.
+      const renewed = await certificate("a.example.com", 4n);
+      await putCert(s, renewed);
+      assert.deepEqual(await s.findBySerial(4n, summarize), renewed.entry);
+      assert.equal(await s.findBySerial(2n, summarize), undefined);
+    },
+  },
+  {
+    name: "appendAudit and readAudit: oldest first; since, name and action filter; limit keeps the most recent",
+    async run(s) {
+      await initialize(s);
+      const autosign = systemPrincipal("autosign", "10.0.0.7");
+      const recs = [
+        audit(1, "submitted", { names: ["a.example.com"] }),
+        auditRecord(at(2), "signed", autosign, { names: ["a.example.com"], serials: [2n], detail: "autosign" }),
+        audit(3, "submitted", { names: ["b.example.com"] }),
+        audit(4, "revoked", { names: ["a.example.com", "b.example.com"], serials: [2n, 0xabcn], detail: "keyCompromise" }),
+        audit(5, "cleaned", { names: ["b.example.com"], outcome: "refused", reason: "b.example.com has no certificate" }),
+      ];
+      await s.appendAudit([]);
+      await s.appendAudit(recs.slice(0, 2));
+      await s.appendAudit(recs.slice(2));
+      const pick = (...i: number[]) => i.map((n) => recs[n]!);
+      assert.deepEqual(await s.readAudit({}), recs);
+      assert.deepEqual(await s.readAudit({ since: at(3) }), pick(2, 3, 4), "since is inclusive");
+      assert.deepEqual(await s.readAudit({ name: "a.example.com" }), pick(0, 1, 3));
+      assert.deepEqual(await s.readAudit({ action: "submitted" }), pick(0, 2));
+      assert.deepEqual(await s.readAudit({ limit: 2 }), pick(3, 4));
+      assert.deepEqual(await s.readAudit({ name: "b.example.com", limit: 2 }), pick(3, 4));
+      assert.deepEqual(await s.readAudit({ name: "b.example.com", action: "cleaned" }), pick(4));
+      assert.deepEqual(await s.readAudit({ since: at(2), name: "a.example.com", limit: 1 }), pick(3));
+      assert.deepEqual(await s.readAudit({ name: "a" }), [], "names match whole");
+      assert.deepEqual(await s.readAudit({ since: at(6) }), []);
+      assert.deepEqual(await s.readAudit({ limit: 0 }), []);
+    },
+  },
+  {
+    name: "putCrl replaces the CRL and changes the material version",
+    async run(s) {
+      await initialize(s);
+      const before = await s.materialVersion();
+      assert.equal(await s.materialVersion(), before, "stable while nothing changes");
+      const next = await crlPem([{ serial: 9n, when: at(30) }]);
+      await s.withLock(() => s.putCrl(next));
+      assert.equal(await s.getCrl(), next);
+      assert.equal((await s.loadCaMaterial()).crlPem, next);
+      assert.notEqual(await s.materialVersion(), before);
+    },
+  },
+  {
+    name: "a CA whose CRL already lists serials: listRevocations rebuilds the records, named from the inventory, and keeps them",
+    async run(s) {
+      await initialize(s, {
+        revoked: [{ serial: 5n, when: at(-60) }, { serial: 6n, when: at(-50), reasonCode: 4 }, { serial: 7n, when: at(-40), reasonCode: 0 }],
+        firstSerial: 8n,
+      });
+      await putCert(s, await certificate("five.example.com", 5n));
+      await putCert(s, await certificate("six.example.com", 6n));
+      const rebuilt: RevocationRecord[] = [
+        { serial: 5n, name: "five.example.com", revokedAt: at(-60), reason: "keyCompromise", by: "crl" },
+        { serial: 6n, name: "six.example.com", revokedAt: at(-50), reason: "superseded", by: "crl" },
+        { serial: 7n, name: "", revokedAt: at(-40), reason: "unspecified", by: "crl" },
+      ];
+      assert.deepEqual(await s.listRevocations(), rebuilt);
+      assert.deepEqual(await s.getRevocation(6n), rebuilt[1]);
+      // Kept: a later revoke adds to them, and a name cleaned since does not lose its record.
+      await s.deleteCertificate("five.example.com");
+      const r8 = revocation(8n, "eight.example.com");
+      await s.withLock(() => s.putRevocations([r8], [audit(10, "revoked", { names: ["eight.example.com"], serials: [8n] })]));
+      assert.deepEqual(await s.listRevocations(), [...rebuilt, r8]);
+    },
+  },
+  {
+    name: "a CA whose CRL already lists serials: getRevocation finds them before any listing",
+    async run(s) {
+      await initialize(s, { revoked: [{ serial: 5n, when: at(-60) }], firstSerial: 6n });
+      assert.deepEqual(await s.getRevocation(5n), { serial: 5n, name: "", revokedAt: at(-60), reason: "keyCompromise", by: "crl" });
+      assert.equal(await s.getRevocation(6n), undefined);
+    },
+  },
+  {
+    name: "a CA whose CRL already lists serials: its first recorded revoke keeps the CRL's serials as records",
+    async run(s) {
+      await initialize(s, { revoked: [{ serial: 5n, when: at(-60) }, { serial: 6n, when: at(-50) }], firstSerial: 7n });
+      const r7 = revocation(7n, "seven.example.com");
+      await s.withLock(() => s.putRevocations([r7], []));
+      assert.deepEqual((await s.listRevocations()).map((r) => [r.serial, r.by]), [[5n, "crl"], [6n, "crl"], [7n, r7.by]]);
+    },
+  },
+];
+
+// ---------------------------------------------------------------- the stores
+
+interface Harness {
+  name: string;
+  skip?: string;
+  setup?(): Promise<void>;
+  teardown?(): Promise<void>;
+  /** A fresh, empty store and how to dispose of it. */
+  open(): Promise<{ store: CaStore; dispose(): Promise<void> }>;
+}
+
+let pgServer: PgServer | undefined;
+let pgAdmin: pg.Client | undefined;
+
+const HARNESSES: Harness[] = [
+  {
+    name: "memory store",
+    async open() {
+      return { store: new MemoryStore(), dispose: async () => undefined };
+    },
+  },
+  {
+    name: "file store",
+    async open() {
+      const dir = tmpDir("fleetca-contract-");
+      const store = await FileStore.open(`${dir}/ca`);
+      return {
+        store,
+        async dispose() {
+          await store.close();
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    name: "PostgreSQL store",
+    skip: pgUnavailable(),
+    async setup() {
+      pgServer = await startPg();
+      pgAdmin = new pg.Client({ connectionString: pgServer.url });
+      await pgAdmin.connect();
+    },
+    async teardown() {
+      await pgAdmin?.end();
+      await pgServer?.stop();
+    },
+    async open() {
+      // A fresh schema per case: open() migrates it from nothing.
+      await pgAdmin!.query("DROP SCHEMA IF EXISTS fleetca CASCADE");
+      const store = await PostgresStore.open(pgServer!.url);
+      return { store, dispose: () => store.close() };
+    },
+  },
+];
+
+for (const h of HARNESSES) {
+  if (h.skip) console.log(`# SKIP store-contract on the ${h.name}: ${h.skip}`);
+  describe(`store contract: ${h.name}`, { skip: h.skip }, () => {
+    before(async () => {
+      await makePki();
+      await h.setup?.();
+    });
+    after(async () => h.teardown?.());
+    for (const c of CASES) {
+      test(c.name, async (t) => {
+        const { store, dispose } = await h.open();
+        try {
+          await c.run(store, t);
+        } finally {
+          await dispose();
+        }
+      });
+    }
+  });
+}

@@ -363,6 +363,44 @@ const CASES: Case[] = [
       assert.deepEqual((await s.listRevocations()).map((r) => [r.serial, r.by]), [[5n, "crl"], [6n, "crl"], [7n, r7.by]]);
     },
   },
+  {
+    name: "serials the CRL lists without a record (one lost while its CRL was published) are taken in by listRevocations, after the records",
+    async run(s) {
+      await initialize(s);
+      await putCert(s, await certificate("six.example.com", 6n));
+      const r5 = revocation(5n, "five.example.com");
+      await s.withLock(() => s.putRevocations([r5], []));
+      await s.withLock(async () => s.putCrl(await crlPem([{ serial: 5n, when: at(10) }, { serial: 6n, when: at(10), reasonCode: 5 }])));
+      const lost: RevocationRecord = { serial: 6n, name: "six.example.com", revokedAt: at(10), reason: "cessationOfOperation", by: "crl" };
+      assert.deepEqual(await s.listRevocations(), [r5, lost]);
+      assert.deepEqual(await s.getRevocation(6n), lost, "and kept");
+    },
+  },
+  {
+    // The CA records and publishes side by side (ca/revoke.ts): the CRL may list a serial
+    // before its record lands, and on a CA without records yet, that must not turn the record
+    // into a rebuilt one.
+    name: "a first revoke whose CRL was published before its record: the record given is kept, not one rebuilt from the CRL",
+    async run(s) {
+      await initialize(s);
+      await s.withLock(async () => s.putCrl(await crlPem([{ serial: 5n, when: at(10) }])));
+      const r5 = revocation(5n, "five.example.com", { by: "console:alice" });
+      await s.withLock(() => s.putRevocations([r5], [audit(10, "revoked", { names: ["five.example.com"], serials: [5n] })]));
+      assert.deepEqual(await s.listRevocations(), [r5]);
+    },
+  },
+  {
+    name: "a listing that rebuilt a serial from a CRL published before its record: the record, when it lands, replaces the rebuilt one",
+    async run(s) {
+      await initialize(s);
+      await s.withLock(async () => s.putCrl(await crlPem([{ serial: 5n, when: at(10) }])));
+      assert.deepEqual((await s.listRevocations()).map((r) => r.by), ["crl"]);
+      const r5 = revocation(5n, "five.example.com", { by: "console:alice" });
+      await s.withLock(() => s.putRevocations([r5], []));
+      assert.deepEqual(await s.listRevocations(), [r5]);
+      assert.deepEqual(await s.getRevocation(5n), r5);
+    },
+  },
 ];
 
 // ---------------------------------------------------------------- the stores

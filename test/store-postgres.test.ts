@@ -102,6 +102,16 @@ describe("PostgreSQL store", { skip }, () => {
     await caA.clean(["two.example.com"], by);
     await assert.rejects(caA.status("two.example.com"), (e: CaError) => e.kind === "not-found");
     assert.equal((await verify(caA, "one.example.com")).ok, false, "still revoked after another clean");
+    // Records and audit rows, written by the CA through the store, seen by the other server.
+    assert.deepEqual((await b.listRevocations()).map((r) => [r.serial, r.name, r.reason, r.by]), [
+      [2n, "one.example.com", "keyCompromise", "cli:test@pg-test"],
+      [3n, "two.example.com", "keyCompromise", "cli:test@pg-test"],
+    ]);
+    assert.deepEqual((await b.readAudit({ name: "one.example.com" })).map((r) => [r.action, r.outcome]), [
+      ["submitted", "ok"], ["submitted", "refused"], ["signed", "ok"], ["revoked", "ok"],
+    ]);
+    assert.equal((await b.findBySerial(2n, summarize))?.name, "one.example.com");
+    assert.equal(await b.findBySerial(3n, summarize), undefined, "cleaned");
     const inv = await a.readInventory();
     assert.deepEqual(inv.map((e) => [e.serial, e.subject]), [[1n, "/CN=Puppet CA: pg.example.com"], [2n, "/CN=one.example.com"], [3n, "/CN=two.example.com"]]);
   });
@@ -255,7 +265,7 @@ describe("PostgreSQL store", { skip }, () => {
     try {
       const counts = await target.importFrom(file, summarize);
       const audit = await file.readAudit({});
-      assert.deepEqual(counts, { requests: 1, certificates: 2, inventory: 4, revocations: 1, audit: audit.length, nextSerial: 5n }, "inventory: the CA's line and three certificates");
+      assert.deepEqual(counts, { requests: 1, certificates: 2, inventory: 4, revocations: 2, audit: audit.length, nextSerial: 5n }, "inventory: the CA's line and three certificates; revoked: bad, and gone by its clean");
       assert.deepEqual(await target.readInventory(), await file.readInventory());
       assert.deepEqual(await target.listRevocations(), await file.listRevocations());
       assert.deepEqual(await target.readAudit({}), audit);

@@ -131,19 +131,27 @@ export class MemoryStore implements CaStore, BatchStore {
     this.version++;
   }
 
+  /**
+   * A serial already recorded keeps its record, unless that one was only rebuilt from the CRL
+   * (the CA publishes beside recording, so the CRL may list a serial before its record lands).
+   */
   async putRevocations(records: RevocationRecord[], audit: AuditRecord[]): Promise<void> {
-    if (records.length > 0) this.rebuildIfEmpty();
-    for (const r of records) if (!this.revocations.has(r.serial)) this.revocations.set(r.serial, r);
+    if (records.length > 0 && this.revocations.size === 0) this.takeIn(new Set(records.map((r) => r.serial)));
+    for (const r of records) {
+      const old = this.revocations.get(r.serial);
+      if (!old || (old.by === "crl" && r.by !== "crl")) this.revocations.set(r.serial, r);
+    }
     this.audit.push(...audit);
   }
 
+  /** Serials the CRL lists without a record are taken in first, by "crl", as the real stores do. */
   async listRevocations(): Promise<RevocationRecord[]> {
-    this.rebuildIfEmpty();
+    this.takeIn(new Set(this.revocations.keys()));
     return [...this.revocations.values()];
   }
 
   async getRevocation(serial: bigint): Promise<RevocationRecord | undefined> {
-    this.rebuildIfEmpty();
+    if (this.revocations.size === 0) this.takeIn(new Set());
     return this.revocations.get(serial);
   }
 
@@ -174,10 +182,11 @@ export class MemoryStore implements CaStore, BatchStore {
     return this.material;
   }
 
-  /** Records for the CRL's entries, named from the inventory ("/CN=name"), when there are none yet. */
-  private rebuildIfEmpty(): void {
-    if (this.revocations.size > 0 || !this.material) return;
+  /** Records, by "crl", for the CRL's entries but `exclude`, named from the inventory ("/CN=name"). */
+  private takeIn(exclude: ReadonlySet<bigint>): void {
+    if (!this.material) return;
     for (const e of listCrlEntries(fromPem(this.material.crlPem, ["X509 CRL"], "CRL"))) {
+      if (exclude.has(e.serial) || this.revocations.has(e.serial)) continue;
       const line = this.inventory.filter((i) => i.serial === e.serial).at(-1);
       const cert = [...this.certs.values()].find((c) => c.entry.serial === e.serial);
       const name = (line && /(?:^|\/)CN=([^/]*)$/.exec(line.subject)?.[1]) ?? cert?.entry.name ?? "";

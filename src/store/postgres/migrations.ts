@@ -96,6 +96,8 @@ const MIGRATIONS: readonly string[] = [
     recorded_at timestamptz NOT NULL DEFAULT now()
   );
   CREATE INDEX IF NOT EXISTS revocations_name ON fleetca.revocations (name);
+  -- Records rebuilt from a CRL take their names from the inventory, by serial.
+  CREATE INDEX IF NOT EXISTS inventory_serial ON fleetca.inventory (serial);
   CREATE TABLE IF NOT EXISTS fleetca.audit (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     time      timestamptz NOT NULL,

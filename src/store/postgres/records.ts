@@ -13,7 +13,7 @@ import type { AuditQuery, AuditRecord, IndexEntry, RevocationRecord, Summarize }
 import type { AuditAction, Outcome } from "../../ca/audit.js";
 import type { PrincipalKind } from "../../ca/principal.js";
 import type { RevocationReason } from "../../ca/revocation.js";
-import { listCrlEntries } from "../../pki/crl.js";
+import { crlStateFromDer, listCrlEntries } from "../../pki/crl.js";
 import { fromPem } from "../../pki/pem.js";
 import { SCHEMA as S } from "./migrations.js";
 import { toEntries, type IndexRow } from "./rows.js";
@@ -130,20 +130,37 @@ function reasonOf(code: number | undefined): RevocationReason {
   return hit ?? "unspecified";
 }
 
-/** Inserts `$n`, a jsonb array of revocationJson's objects, in order; a serial already recorded keeps its record. */
+/** The `by` of a record rebuilt from the CRL (RevocationRecord.by). */
+const FROM_CRL = "crl";
+
+/**
+ * Inserts `$n`, a jsonb array of revocationJson's objects, in order. A serial already
+ * recorded keeps its record, with one exception: a record only rebuilt from the CRL gives way
+ * to the real one. The CA records and publishes side by side, so a listing may rebuild from
+ * the new CRL an entry whose record is still on its way; without this its principal and
+ * name would be lost to "crl".
+ */
 export function insertRevocationsSql(n: number): string {
-  return `INSERT INTO ${S}.revocations (serial, name, revoked_at, reason, revoked_by)
+  return `INSERT INTO ${S}.revocations AS old (serial, name, revoked_at, reason, revoked_by)
     SELECT r.serial::numeric, r.name, r.revoked_at::timestamptz, r.reason, r.revoked_by
       FROM jsonb_array_elements($${n}::jsonb) WITH ORDINALITY AS x(value, n),
            jsonb_to_record(x.value) AS r(serial text, name text, revoked_at text, reason text, revoked_by text)
      ORDER BY x.n
-    ON CONFLICT (serial) DO NOTHING`;
+    ON CONFLICT (serial) DO UPDATE SET name = EXCLUDED.name, revoked_at = EXCLUDED.revoked_at, reason = EXCLUDED.reason,
+      revoked_by = EXCLUDED.revoked_by, recorded_at = now()
+      WHERE old.revoked_by = '${FROM_CRL}' AND EXCLUDED.revoked_by <> '${FROM_CRL}'`;
 }
 
+/** The parameter for insertRevocationsSql; only the first record of a serial (ON CONFLICT DO UPDATE takes each row once). */
 export function revocationJson(records: readonly RevocationRecord[]): string {
-  return JSON.stringify(
-    records.map((r) => ({ serial: r.serial.toString(), name: r.name, revoked_at: r.revokedAt.toISOString(), reason: r.reason, revoked_by: r.by })),
-  );
+  const seen = new Set<bigint>();
+  const rows: object[] = [];
+  for (const r of records) {
+    if (seen.has(r.serial)) continue;
+    seen.add(r.serial);
+    rows.push({ serial: r.serial.toString(), name: r.name, revoked_at: r.revokedAt.toISOString(), reason: r.reason, revoked_by: r.by });
+  }
+  return JSON.stringify(rows);
 }
 
 interface RevocationRow {
@@ -161,9 +178,9 @@ function revocationOf(r: RevocationRow): RevocationRecord {
 }
 
 /**
- * Records revocations and their audit records in one transaction. The records of a CA that
- * has none yet are first rebuilt from its CRL (under the table lock), so the first revoke
- * after an import does not leave the CRL's serials without records.
+ * Records revocations and their audit records in one statement. The first ones of a CA
+ * whose revocations are still only in its CRL (imported from Puppet) go in one transaction
+ * after records for the CRL's entries, so those keep their place before them.
  */
 export async function putRevocations(pool: pg.Pool, records: readonly RevocationRecord[], audit: readonly AuditRecord[]): Promise<void> {
   if (records.length === 0 && audit.length === 0) return;
@@ -171,7 +188,8 @@ export async function putRevocations(pool: pg.Pool, records: readonly Revocation
   const params = [revocationJson(records), auditJson(audit)];
   if (records.length > 0 && !(await hasRevocations(pool))) {
     await inTransaction(pool, async (c) => {
-      await rebuildLocked(c);
+      // The CRL being published beside this may already list them: theirs are the records given here.
+      await takeInLocked(c, new Set(records.map((r) => r.serial)));
       await c.query(statement, params);
     });
     return;
@@ -185,13 +203,28 @@ async function hasRevocations(db: Queryable): Promise<boolean> {
   return rows[0]?.any ?? false;
 }
 
-/** Every record in the order recorded, rebuilt from the CRL when there are none. */
+/**
+ * Every record in the order recorded. Serials the CRL lists without a record are taken in
+ * first, by "crl", and kept: all of them for a CA imported from Puppet, or one whose record
+ * was lost while its CRL was published (the CA writes both side by side).
+ */
 export async function listRevocations(pool: pg.Pool): Promise<RevocationRecord[]> {
   const select = `SELECT ${REVOCATION_COLUMNS} FROM ${S}.revocations ORDER BY seq`;
   let { rows } = await pool.query<RevocationRow>(select);
-  if (rows.length === 0 && (await crlEntriesOf(pool)).length > 0) {
-    await inTransaction(pool, rebuildLocked);
-    ({ rows } = await pool.query<RevocationRow>(select));
+  const crl = await crlDerOf(pool);
+  if (crl) {
+    const known = new Set(rows.map((r) => BigInt(r.serial)));
+    // Only the serials are decoded to compare: the usual answer is that nothing is missing.
+    let missing = false;
+    for (const serial of crlStateFromDer(crl).serials) {
+      if (known.has(serial)) continue;
+      missing = true;
+      break;
+    }
+    if (missing) {
+      await inTransaction(pool, (c) => takeInLocked(c, known));
+      ({ rows } = await pool.query<RevocationRow>(select));
+    }
   }
   return rows.map(revocationOf);
 }
@@ -210,32 +243,31 @@ export async function getRevocation(pool: pg.Pool, serial: bigint): Promise<Revo
   return (await listRevocations(pool)).find((r) => r.serial === serial);
 }
 
-/** The CRL's entries, or none when there is no CA yet. */
-async function crlEntriesOf(db: Queryable): Promise<ReturnType<typeof listCrlEntries>> {
+/** The CRL's DER, or undefined when there is no CA yet. */
+async function crlDerOf(db: Queryable): Promise<Buffer | undefined> {
   const { rows } = await db.query<{ pem: string }>(`SELECT pem FROM ${S}.crl WHERE id = 1`);
-  if (!rows[0]) return [];
-  return listCrlEntries(fromPem(rows[0].pem, ["X509 CRL"], "CRL"));
+  return rows[0] ? fromPem(rows[0].pem, ["X509 CRL"], "CRL") : undefined;
 }
 
 /**
- * Inside a transaction: if there are still no records, one per CRL entry, in the CRL's order,
- * by "crl". The name is the CN of the serial's latest inventory line (Puppet's "/CN=name"),
- * else the certificate holding the serial, else "". The lock makes a concurrent putRevocations
- * wait, so the rebuilt records come first and none is lost.
+ * Inside a transaction: a record, by "crl", for each CRL entry but those in `exclude` (already
+ * recorded, or about to be), in the CRL's order. The name is the CN of the serial's latest
+ * inventory line (Puppet's "/CN=name"), else the certificate holding the serial, else "".
+ * The table lock makes a concurrent putRevocations wait, so these come before its records.
  */
-async function rebuildLocked(c: pg.PoolClient): Promise<void> {
+async function takeInLocked(c: pg.PoolClient, exclude: ReadonlySet<bigint>): Promise<void> {
   await c.query(`LOCK TABLE ${S}.revocations IN SHARE ROW EXCLUSIVE MODE`);
-  if (await hasRevocations(c)) return;
-  const entries = await crlEntriesOf(c);
+  const der = await crlDerOf(c);
+  const entries = der ? listCrlEntries(der).filter((e) => !exclude.has(e.serial)) : [];
   if (entries.length === 0) return;
   const json = JSON.stringify(entries.map((e) => ({ serial: e.serial.toString(), revoked_at: e.date.toISOString(), reason: reasonOf(e.reasonCode) })));
   await c.query(
     `INSERT INTO ${S}.revocations (serial, name, revoked_at, reason, revoked_by)
-     SELECT e.serial, coalesce(substring(inv.subject from '(?:^|/)CN=([^/]*)$'), cert.name, ''), e.revoked_at, e.reason, 'crl'
+     SELECT e.serial, coalesce(substring(inv.subject from '(?:^|/)CN=([^/]*)$'), cert.name, ''), e.revoked_at, e.reason, '${FROM_CRL}'
        FROM (SELECT x.n, r.serial::numeric AS serial, r.revoked_at::timestamptz AS revoked_at, r.reason
                FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(value, n),
                     jsonb_to_record(x.value) AS r(serial text, revoked_at text, reason text)) AS e
-       LEFT JOIN (SELECT DISTINCT ON (serial) serial, subject FROM ${S}.inventory ORDER BY serial, id DESC) AS inv ON inv.serial = e.serial
+       LEFT JOIN LATERAL (SELECT subject FROM ${S}.inventory WHERE serial = e.serial ORDER BY id DESC LIMIT 1) AS inv ON true
        LEFT JOIN LATERAL (SELECT name FROM ${S}.certificates WHERE serial = e.serial ORDER BY name LIMIT 1) AS cert ON true
       ORDER BY e.n
      ON CONFLICT (serial) DO NOTHING`,

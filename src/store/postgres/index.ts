@@ -191,7 +191,6 @@ export class PostgresStore implements CaStore {
     return this.deletePem("requests", name);
   }
 
-  /** Upserts the certificate and appends its inventory row in one transaction. */
   /**
    * Upserts the certificate and appends its inventory row in one statement: atomic like a
    * transaction, but one round trip and one commit, since it runs under the CA lock.

@@ -4,15 +4,13 @@
  * the identity columns keep it; the statements here are fragments the callers put into
  * their own statement or transaction, so a record lands in the same commit as its change.
  *
- * Rebuilding records from a CRL means reading one: the single place a store looks inside a
- * CRL. Node has no CRL parser (its X509Certificate covers certificates only, which is how the
- * CA's inventory line is read), so this imports the pki layer's small, pure `listCrlEntries`.
+ * Rebuilding records from a CRL means reading one. Node has no CRL parser (its
+ * X509Certificate covers certificates only, which is how the CA's inventory line is read), so
+ * this imports the pki layer's small, pure CRL readers: the one exception to "stores do not
+ * import pki". The value types come from the contract (ca/store.ts) alone.
  */
 import type pg from "pg";
 import type { AuditQuery, AuditRecord, IndexEntry, RevocationRecord, Summarize } from "../../ca/store.js";
-import type { AuditAction, Outcome } from "../../ca/audit.js";
-import type { PrincipalKind } from "../../ca/principal.js";
-import type { RevocationReason } from "../../ca/revocation.js";
 import { crlStateFromDer, listCrlEntries } from "../../pki/crl.js";
 import { fromPem } from "../../pki/pem.js";
 import { SCHEMA as S } from "./migrations.js";
@@ -20,6 +18,7 @@ import { toEntries, type IndexRow } from "./rows.js";
 import { inTransaction } from "./tx.js";
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
+type RevocationReason = RevocationRecord["reason"];
 
 // ---------------------------------------------------------------- audit
 
@@ -95,12 +94,12 @@ export async function readAudit(db: Queryable, q: AuditQuery): Promise<AuditReco
 function auditOf(r: AuditRow): AuditRecord {
   return {
     time: r.time.toISOString(),
-    action: r.action as AuditAction,
-    outcome: r.outcome as Outcome,
+    action: r.action as AuditRecord["action"],
+    outcome: r.outcome as AuditRecord["outcome"],
     names: r.names,
     serials: r.serials,
     who: r.who,
-    whoKind: r.who_kind as PrincipalKind,
+    whoKind: r.who_kind as AuditRecord["whoKind"],
     from: r.from_addr,
     ...(r.reason !== null ? { reason: r.reason } : {}),
     ...(r.detail !== null ? { detail: r.detail } : {}),

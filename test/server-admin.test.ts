@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { before, describe, test } from "node:test";
 import { parseCertificatePem } from "../src/pki/certificate.js";
-import { as, assertOpensslVerifies, makeCsr, makeFixture, putCsr, V1, type Fixture } from "./helpers/server-fixture.js";
+import { as, assertOpensslVerifies, makeCsr, makeFixture, putCsr, TEST_BY, V1, type Fixture } from "./helpers/server-fixture.js";
 
 let f: Fixture;
 
@@ -109,7 +109,7 @@ describe("certificate_renewal", () => {
   test("without a certificate, or with a revoked one: 403", async () => {
     assert.equal((await f.app.inject({ method: "POST", url: `${V1}/certificate_renewal` })).statusCode, 403);
     const revoked = await f.issue("renew-revoked.test");
-    await f.ca.revoke([revoked.name], { who: "test", from: "test" });
+    await f.ca.revoke([revoked.name], TEST_BY);
     assert.equal((await f.app.inject({ method: "POST", url: `${V1}/certificate_renewal`, headers: as(revoked) })).statusCode, 403);
   });
 });

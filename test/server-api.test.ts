@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { as, makeCsr, makeFixture, assertOpensslVerifies, putCsr, V1, type Fixture } from "./helpers/server-fixture.js";
+import { as, makeCsr, makeFixture, assertOpensslVerifies, putCsr, TEST_BY, V1, type Fixture } from "./helpers/server-fixture.js";
 
 let f: Fixture;
 const caPem = () => f.ca.caCertificatePem();
@@ -69,7 +69,7 @@ describe("certificate_revocation_list", () => {
     const before = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca` });
     const victim = await f.issue("crl-victim.test");
     await new Promise((r) => setTimeout(r, 1100));
-    await f.ca.revoke([victim.name], { who: "test", from: "test" });
+    await f.ca.revoke([victim.name], TEST_BY);
     const after = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca`, headers: { "if-modified-since": String(before.headers["last-modified"]) } });
     assert.equal(after.statusCode, 200);
     assert.notEqual(after.body, before.body);

@@ -6,7 +6,7 @@ import { CA_ERROR_KINDS } from "../src/ca/errors.js";
 import { MemoryStore } from "./helpers/memory-store.js";
 import { STATUS_BY_KIND } from "../src/server/errors.js";
 import { BUILTIN_RULES } from "../src/server/auth.js";
-import { as, EC, makeCsr, makeFixture, type Fixture, type Identity } from "./helpers/server-fixture.js";
+import { as, EC, makeCsr, makeFixture, TEST_BY, type Fixture, type Identity } from "./helpers/server-fixture.js";
 import { setupCa } from "../src/ca/setup.js";
 import { CertificateAuthority } from "../src/ca/authority.js";
 import { generateCertificate } from "../src/ca/generate.js";
@@ -86,7 +86,7 @@ describe("the rule table", () => {
 
   test("every CaError kind has an HTTP status; the table ends with deny all", () => {
     for (const kind of CA_ERROR_KINDS) assert.ok(STATUS_BY_KIND[kind] >= 400, kind);
-    assert.deepEqual(BUILTIN_RULES.at(-1), { name: "deny all", match: "prefix", path: "/", methods: "any", allow: "deny" });
+    assert.deepEqual(BUILTIN_RULES.at(-1), { name: "deny all", match: "prefix", path: "/", methods: "any", allow: ["deny"] });
   });
 });
 
@@ -94,7 +94,7 @@ describe("client identity", () => {
   test("a revoked admin certificate is refused where a certificate is needed, and is anonymous elsewhere", async () => {
     const ex = await f.issue("ex-admin.test", { cliAuth: true });
     assert.equal((await f.app.inject({ url: `${V1}/certificate_statuses/any`, headers: as(ex) })).statusCode, 200);
-    await f.ca.revoke([ex.name], { who: "test", from: "test" });
+    await f.ca.revoke([ex.name], TEST_BY);
     const r = await f.app.inject({ url: `${V1}/certificate_statuses/any`, headers: as(ex) });
     assert.equal(r.statusCode, 403);
     assert.equal((await f.app.inject({ url: `${V1}/expirations`, headers: as(ex) })).statusCode, 403);
@@ -106,7 +106,7 @@ describe("client identity", () => {
     const otherStore = new MemoryStore();
     await setupCa(otherStore, { caName: "Puppet CA: other", key: EC, caTtl: 86400 * 365, now: new Date() });
     const other = new CertificateAuthority({ store: otherStore, settings: f.settings });
-    const g = await generateCertificate(other, "admin.test", { actor: { who: "t", from: "t" }, key: EC, cliAuth: true });
+    const g = await generateCertificate(other, "admin.test", { by: TEST_BY, key: EC, cliAuth: true });
     const foreign: Identity = { name: "admin.test", certPem: g.certPem, keyPem: g.keyPem, der: g.cert.der };
     assert.equal((await f.app.inject({ url: `${V1}/certificate_statuses/any`, headers: as(foreign) })).statusCode, 403);
     assert.equal((await f.app.inject({ url: `${V1}/expirations`, headers: as(f.admin, { "x-test-tls-verified": "0" }) })).statusCode, 403);

@@ -21,7 +21,7 @@ import { fleetcaProcess } from "./helpers/cli.js";
 import { httpsRequest, type RequestOptions } from "./helpers/https-client.js";
 import { MemoryStore } from "./helpers/memory-store.js";
 import { tmpDir, verifyWithCrl } from "./helpers/openssl.js";
-import { EC, memoryLogger, testSettings } from "./helpers/server-fixture.js";
+import { EC, memoryLogger, TEST_BY, testSettings } from "./helpers/server-fixture.js";
 
 const V1 = "/puppet-ca/v1";
 const dir = tmpDir("fleetca-tls-");
@@ -36,7 +36,7 @@ let adminCert: { certPem: string; keyPem: string };
 type Cert = { certPem: string; keyPem: string };
 
 async function issue(name: string): Promise<Cert> {
-  const g = await generateCertificate(ca, name, { actor: { who: "test", from: "test" }, key: EC });
+  const g = await generateCertificate(ca, name, { by: TEST_BY, key: EC });
   return { certPem: g.certPem, keyPem: g.keyPem };
 }
 
@@ -47,7 +47,7 @@ function get(p: string, o: Partial<RequestOptions> = {}) {
 before(async () => {
   const store = new FileStore(cadir);
   await ensureCa(store, settings);
-  ca = new CertificateAuthority({ store, settings, audit: auditLogger(log) });
+  ca = new CertificateAuthority({ store, settings, observe: auditLogger(log) });
   const files = new Ssldir(path.join(dir, "ssl"));
   const id = await ensureServerIdentity(ca, settings, files, "testhost");
   caPem = await ca.caCertificatePem();
@@ -91,7 +91,7 @@ describe("TLS client certificates", () => {
   test("a certificate from another CA is not authenticated (the handshake still succeeds)", async () => {
     const other = new CertificateAuthority({ store: new MemoryStore(), settings });
     await setupCa(other.store, { caName: "Puppet CA: localhost", key: EC, caTtl: 86400, now: new Date() });
-    const g = await generateCertificate(other, "localhost", { actor: { who: "t", from: "t" }, key: EC, cliAuth: true });
+    const g = await generateCertificate(other, "localhost", { by: TEST_BY, key: EC, cliAuth: true });
     const r = await get(`${V1}/certificate_statuses/all`, { cert: { certPem: g.certPem, keyPem: g.keyPem } });
     assert.equal(r.status, 403);
     assert.equal((await get(`${V1}/certificate/ca`, { cert: { certPem: g.certPem, keyPem: g.keyPem } })).status, 200);
@@ -103,7 +103,7 @@ describe("TLS client certificates", () => {
     try {
       const first = await get(`${V1}/expirations`, { cert: victim, agent });
       assert.equal(first.status, 200);
-      await ca.revoke(["tls-victim.test"], { who: "test", from: "test" });
+      await ca.revoke(["tls-victim.test"], TEST_BY);
       const second = await get(`${V1}/expirations`, { cert: victim, agent });
       assert.equal(second.localPort, first.localPort, "same connection");
       assert.equal(second.status, 403);
@@ -143,7 +143,7 @@ describe("TLS client certificates", () => {
   });
 
   test("reloadTls swaps the server certificate for new connections", async () => {
-    const fresh = await generateCertificate(ca, "localhost2", { actor: { who: "t", from: "t" }, key: EC, dnsAltNames: ["localhost"] });
+    const fresh = await generateCertificate(ca, "localhost2", { by: TEST_BY, key: EC, dnsAltNames: ["localhost"] });
     server.reloadTls({ keyPem: fresh.keyPem, certPem: fresh.certPem, caPem });
     const r = await new Promise<string>((resolve, reject) => {
       const req = https.get(`${server.url}/status/v1/simple`, { ca: caPem, servername: "localhost", agent: false }, (res) => {

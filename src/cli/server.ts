@@ -11,14 +11,15 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { DestinationStream, Logger } from "pino";
 import { releaseReservedSerials } from "../ca/serial-reserve.js";
-import { CertificateAuthority, type AuditEvent } from "../ca/authority.js";
+import type { AuditRecord } from "../ca/audit.js";
+import { CertificateAuthority } from "../ca/authority.js";
 import type { CaStore } from "../ca/store.js";
-import { settingSources, type Settings } from "../config/index.js";
+import { fileName, SETTING_KEYS, settingSources, type Settings } from "../config/index.js";
 import { autosignerFor } from "../host/autosign.js";
 import { Ssldir } from "../host/ssldir.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { ServerDeps } from "../server/deps.js";
-import { ensureCa, ensureServerIdentity, serverAltNames } from "../server/identity.js";
+import { ensureCa, ensureServerIdentity, SERVER, serverAltNames } from "../server/identity.js";
 import type { RunningServer } from "../server/listen.js";
 import { openStore } from "../store/open.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
@@ -39,14 +40,19 @@ export function serverSsldir(settings: Settings): string {
 /** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
 const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes"] as const;
 
-function makeCa(store: CaStore, settings: Settings, log: Logger, audit: (e: AuditEvent) => void): CertificateAuthority {
+function makeCa(store: CaStore, settings: Settings, log: Logger, observe: (r: AuditRecord) => void): CertificateAuthority {
   return new CertificateAuthority({
     store,
     settings,
     autosigner: autosignerFor(settings.autosign, settings.autosignTimeout, log),
-    audit,
+    observe,
     reserveSerials: true,
   });
+}
+
+/** The settings a reload changed, by their file names (`autosign, log_level`). */
+function changedSettings(before: Settings, after: Settings): string[] {
+  return SETTING_KEYS.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map(fileName);
 }
 
 /** Signals the server reacts to; tests pass their own emitter. */
@@ -72,6 +78,9 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
   const created = await ensureCa(store, settings);
   const deps: ServerDeps = { ca: makeCa(store, settings, log, audit), settings, log };
+  // Revocations recorded but missing from the CRL (a crash between the two) are published now.
+  const repaired = await deps.ca.repairCrl();
+  if (repaired > 0) log.warn({ added: repaired }, `crl repaired: the CRL lacked ${repaired} recorded revocation(s); they are in it now`);
   const files = new Ssldir(serverSsldir(settings));
   const hostName = os.hostname();
 
@@ -132,9 +141,11 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
         const ignored = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(settings[k]));
         if (ignored.length > 0) log.warn({ settings: ignored }, `these settings take effect only after a restart: ${ignored.join(", ")}`);
         log.level = next.logLevel;
+        const changed = changedSettings(deps.settings, next);
         deps.ca = makeCa(store, next, log, audit);
         deps.settings = next;
         running.reloadTls((await loadTls()).tls);
+        await deps.ca.recordEvent("settings-reloaded", SERVER, { detail: changed.length > 0 ? `changed: ${changed.join(", ")}` : "no setting changed" });
         log.info({ msg: "reloaded", autosign: String(next.autosign) });
       } catch (e) {
         log.error({ err: e }, `reload failed, still running with the previous settings: ${(e as Error).message}`);

@@ -1,27 +1,33 @@
 /**
- * The HTTP application, built without listening (tests call `inject`). Per request:
- * identify the client certificate -> authorize by the rule table -> route -> handler ->
- * one log line. listen.ts puts it behind TLS.
+ * The HTTP application, built without listening (tests call `inject`). Three surfaces, each
+ * an encapsulated fastify plugin with its own body parsing and error rendering:
+ *
+ *   /puppet-ca/v1   Puppet's CA API (puppet-ca/)          text, Puppet's content types and messages
+ *   /status/v1/...  operational endpoints (ops/)          Puppet's status service; /healthz, /metrics to come
+ *   /api/v1         the JSON API (api/)                   JSON in, {"kind", "message"} errors out
+ *
+ * Per request, for every surface alike (root hooks reach every plugin): identify the caller
+ * (client.ts) -> authorize by the rule table (auth.ts) -> route -> handler -> one log line.
+ * A denial is thrown, so each surface renders it its own way. listen.ts puts it behind TLS.
  */
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerFactory } from "fastify";
 import { MAX_NAME_LENGTH } from "../ca/names.js";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from "fastify";
-import { isCaError } from "../ca/errors.js";
-import { authPath, authorize, forbiddenBody, rulesFor } from "./auth.js";
-import { identify, tlsPeer } from "./client.js";
-import { clientOf, setClient, type Endpoint, type ServerDeps } from "./deps.js";
-import { HttpError, STATUS_BY_KIND } from "./errors.js";
-import { respond, restoreContentType, routerNotFound, TYPE } from "./reply.js";
-import { ENDPOINTS } from "./routes/index.js";
+import { principalLabel } from "../ca/principal.js";
+import { apiPlugin, API_PREFIX } from "./api/index.js";
+import { AccessDenied, authorize, authPath, declaredRule, rulesFor, UNRULED } from "./auth.js";
+import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
+import type { ServerDeps } from "./deps.js";
+import { opsPlugin } from "./ops/index.js";
+import { DEFAULT_BODY_LIMIT, PUPPET_CA_PREFIX, PUPPET_VERSION_HEADER, puppetCaPlugin, puppetErrorHandler, textBodies } from "./puppet-ca/index.js";
+import { restoreContentType, routerNotFound } from "./reply.js";
 
-/** Puppet Server reports the Puppet version it bundles; agents read it. We answer as the 7.x line we match. */
-export const PUPPET_VERSION_HEADER = "7.23.0";
-
-/** Bodies of the JSON endpoints are a few hundred bytes; this bounds what any request can make us buffer. */
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export { PUPPET_VERSION_HEADER } from "./puppet-ca/index.js";
 
 export interface AppOptions {
   /** Creates the listening server (listen.ts passes an HTTPS one). Default: plain HTTP, for inject. */
   serverFactory?: FastifyServerFactory;
+  /** Registers more on the root instance before it is ready (tests: a route added outside the surfaces). */
+  extend?: (app: FastifyInstance) => void;
 }
 
 const noSchemas = () => () => {
@@ -45,75 +51,58 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
   });
   const peer = deps.peer ?? tlsPeer;
-  const byUrl = new Map<string, Endpoint>();
 
-  // Puppet reads every body as text whatever its Content-Type (a CSR arrives as text/plain,
-  // application/json or form data); handlers parse JSON themselves for Puppet's messages.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
-
-  app.addHook("onRequest", async (request, reply) => {
-    const client = await identify(request, peer, deps.ca, deps.settings);
-    if (client) setClient(request, client);
+  // Who is calling, and may they: for every request, before any surface sees it.
+  app.addHook("onRequest", async (request) => {
+    const identity = await identify(request, peer, deps.ca, deps.settings);
+    setIdentity(request, identity);
     const path = pathOf(request);
-    const caller = { authenticated: client?.authenticated ?? false, admin: client?.admin ?? false };
-    const { rule, allowed } = authorize(rulesFor(deps.settings), request.method, authPath(request.url), caller);
+    const params = request.params as { name?: unknown } | undefined;
+    const subject = typeof params?.name === "string" ? params.name : undefined;
+    const caller = { principal: identity.principal, subject };
+    let { rule, allowed } = authorize(rulesFor(deps.settings), request.method, authPath(request.url), caller);
+    // A route that reached the router without naming its rule (routing.ts) is refused, whatever its path.
+    if (!request.is404 && declaredRule(request) === undefined) ({ rule, allowed } = { rule: UNRULED, allowed: false });
     if (allowed) return;
-    const revoked = client?.revoked ? " (client certificate revoked)" : "";
+    const { principal } = identity;
+    const refused = principal.refused ? ` (client certificate ${principal.refused})` : "";
     deps.log.warn(
-      { rule: rule.name, client: client?.certname ?? "-" },
-      `Forbidden request: ${request.ip} access to ${path} (method :${request.method.toLowerCase()}) (authenticated: ${caller.authenticated})${revoked} denied by rule '${rule.name}'.`,
+      { rule: rule.name, client: principal.kind === "anonymous" ? "-" : principalLabel(principal) },
+      `Forbidden request: ${request.ip} access to ${path} (method :${request.method.toLowerCase()}) (authenticated: ${principal.kind !== "anonymous"})${refused} denied by rule '${rule.name}'.`,
     );
-    // Returning the reply tells fastify the request is answered: no handler runs.
-    return respond(reply, 403, forbiddenBody(request.method, path), null);
+    // Rendered by the error handler of the surface the request reached.
+    throw new AccessDenied(rule, request.method, path);
   });
 
-  app.addHook("onSend", async (request, reply, payload) => {
+  // Puts back the exact Content-Type a text route chose (reply.ts); nothing to do for the JSON API.
+  app.addHook("onSend", async (_request, reply, payload) => {
     restoreContentType(reply);
-    if (request.url.startsWith("/puppet-ca/")) reply.header("x-puppet-version", PUPPET_VERSION_HEADER);
     return payload;
   });
 
   app.addHook("onResponse", async (request, reply) => {
-    const client = clientOf(request);
+    const { principal } = identityOf(request);
     deps.log.info({
       msg: "request",
       method: request.method,
       path: pathOf(request),
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
-      client: client?.authenticated ? client.certname : "-",
+      client: principal.kind === "certificate" ? principal.name : "-",
     });
   });
 
-  app.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request: FastifyRequest, reply: FastifyReply) => {
-    if (error instanceof HttpError) return respond(reply, error.status, error.message, error.contentType);
-    if (isCaError(error)) return respond(reply, STATUS_BY_KIND[error.kind], error.message, TYPE.textUtf8);
-    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      const endpoint = byUrl.get(request.routeOptions.url ?? "");
-      const limit = request.routeOptions.bodyLimit ?? DEFAULT_BODY_LIMIT;
-      return respond(reply, 413, endpoint?.tooLarge?.(limit) ?? `The request body is larger than ${limit} bytes.`, TYPE.textUtf8);
-    }
-    if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
-      return respond(reply, error.statusCode, error.message, TYPE.textUtf8);
-    }
-    deps.log.error({ err: error, path: pathOf(request) }, "unexpected failure while answering a request");
-    return respond(reply, 500, "Internal Server Error: see the fleetca server log for details.", TYPE.textUtf8);
+  // Outside the surfaces: Puppet's world, where "deny all" answers any path no rule opens.
+  textBodies(app);
+  app.setErrorHandler(async (error: Error, request, reply) => {
+    if (request.url.startsWith("/puppet-ca/")) reply.header("x-puppet-version", PUPPET_VERSION_HEADER);
+    return puppetErrorHandler(deps)(error, request, reply);
   });
-
-  // Puppet's router answers unknown paths (that its auth rules let through) with an HTML 404.
   app.setNotFoundHandler(async (_request, reply) => routerNotFound(reply));
 
-  for (const endpoint of ENDPOINTS) {
-    byUrl.set(endpoint.url, endpoint);
-    for (const [method, handler] of Object.entries(endpoint.methods)) {
-      app.route({
-        method,
-        url: endpoint.url,
-        bodyLimit: endpoint.bodyLimit?.(deps.settings),
-        handler: (request, reply) => handler(request, reply, deps),
-      });
-    }
-  }
+  app.register(puppetCaPlugin(deps), { prefix: PUPPET_CA_PREFIX });
+  app.register(opsPlugin(deps));
+  app.register(apiPlugin(deps), { prefix: API_PREFIX });
+  opts.extend?.(app);
   return app;
 }

@@ -1,15 +1,23 @@
 /**
- * Who may call what: one table, read top to bottom, first match wins, deny by default.
- * It mirrors Puppet Server's default auth.conf (reference 1.1) and adds the endpoints
- * newer Puppet Servers have (sign, sign/all, generate, certificate_renewal). Rules from the
- * `auth_rules` setting are checked before these, so an operator can open or close any path.
+ * Who may call what: one table over roles, read top to bottom, first match wins, deny by
+ * default. It mirrors Puppet Server's default auth.conf (reference 1.1), adds the endpoints
+ * newer Puppet Servers have (sign, sign/all, generate, certificate_renewal), Puppet's status
+ * service, and fleetca's JSON API. Rules from the `auth_rules` setting are checked before
+ * these, so an operator can open or close any path.
  *
- *   any           anyone, with or without a client certificate
- *   authenticated a client certificate issued by this CA and not revoked
- *   admin         authenticated, and carrying pp_cli_auth = "true" or listed in admin_allow_list
- *   deny          nobody
+ * Roles (config/auth-rules.ts): anonymous (anyone), node (a valid certificate from this CA),
+ * self (a node named by the :name in the path), admin, viewer, operator, deny (nobody).
+ * A rule may admit several.
+ *
+ * Two guards make "no rule, no access" hold for routes as well as for paths: every route is
+ * registered with the name of the rule that governs it (routing.ts checks at build time that
+ * the table sends the route's URL to that rule), and a request that reaches a route registered
+ * without one is refused here.
  */
-import type { AuthAllow, HttpMethod, Settings } from "../config/index.js";
+import type { FastifyRequest } from "fastify";
+import { hasRole, type Principal } from "../ca/principal.js";
+import { allowedRoles, type AuthRole, type HttpMethod } from "../config/auth-rules.js";
+import type { Settings } from "../config/index.js";
 
 export interface Rule {
   /** Shown in the server log when the rule denies a request, as Puppet names its rules. */
@@ -17,33 +25,40 @@ export interface Rule {
   readonly match: "exact" | "prefix";
   readonly path: string;
   readonly methods: readonly HttpMethod[] | "any";
-  readonly allow: AuthAllow;
+  readonly allow: readonly AuthRole[];
 }
 
 const CA = "/puppet-ca/v1";
+const API = "/api/v1";
 
-const rule = (name: string, match: Rule["match"], path: string, methods: Rule["methods"], allow: AuthAllow): Rule => ({
-  name, match, path, methods, allow,
-});
+const rule = (name: string, match: Rule["match"], path: string, methods: Rule["methods"], ...allow: AuthRole[]): Rule =>
+  Object.freeze({ name, match, path, methods, allow: Object.freeze(allow) });
 
 /* prettier-ignore */
 export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   //    name                        match     path                                      methods                    allow
-  rule("certificate",              "prefix", `${CA}/certificate/`,                      ["GET"],                   "any"),
-  rule("crl",                      "exact",  `${CA}/certificate_revocation_list/ca`,    ["GET"],                   "any"),
-  rule("csr",                      "prefix", `${CA}/certificate_request/`,              ["GET", "PUT"],            "any"),
+  rule("certificate",              "prefix", `${CA}/certificate/`,                      ["GET"],                   "anonymous"),
+  rule("crl",                      "exact",  `${CA}/certificate_revocation_list/ca`,    ["GET"],                   "anonymous"),
+  rule("csr",                      "prefix", `${CA}/certificate_request/`,              ["GET", "PUT"],            "anonymous"),
   rule("csr delete",               "prefix", `${CA}/certificate_request/`,              ["DELETE"],                "admin"),
   rule("cert status",              "prefix", `${CA}/certificate_status/`,               ["GET", "PUT", "DELETE"],  "admin"),
   rule("cert statuses",            "prefix", `${CA}/certificate_statuses`,              ["GET"],                   "admin"),
-  rule("expirations",              "exact",  `${CA}/expirations`,                       ["GET"],                   "authenticated"),
-  rule("certificate renewal",      "exact",  `${CA}/certificate_renewal`,               ["POST"],                  "authenticated"),
+  rule("expirations",              "exact",  `${CA}/expirations`,                       ["GET"],                   "node"),
+  rule("certificate renewal",      "exact",  `${CA}/certificate_renewal`,               ["POST"],                  "node"),
   rule("sign",                     "exact",  `${CA}/sign`,                              ["POST"],                  "admin"),
   rule("sign all",                 "exact",  `${CA}/sign/all`,                          ["POST"],                  "admin"),
   rule("cert clean",               "exact",  `${CA}/clean`,                             ["PUT"],                   "admin"),
   rule("generate",                 "prefix", `${CA}/generate/`,                         ["POST"],                  "admin"),
-  rule("status",                   "exact",  "/status/v1/simple",                       ["GET"],                   "any"),
+  rule("status",                   "exact",  "/status/v1/simple",                       ["GET"],                   "anonymous"),
+  rule("status services",          "prefix", "/status/v1/services",                     ["GET"],                   "anonymous"),
+  rule("api read",                 "prefix", `${API}/`,                                 ["GET"],                   "admin", "viewer"),
   rule("deny all",                 "prefix", "/",                                       "any",                     "deny"),
 ]);
+
+export const DENY_ALL: Rule = BUILTIN_RULES[BUILTIN_RULES.length - 1]!;
+
+/** The refusal of a request that reached a route registered without a rule. */
+export const UNRULED: Rule = rule("no rule for this route", "exact", "", "any", "deny");
 
 const cache = new WeakMap<Settings, readonly Rule[]>();
 
@@ -51,16 +66,11 @@ const cache = new WeakMap<Settings, readonly Rule[]>();
 export function rulesFor(settings: Settings): readonly Rule[] {
   let rules = cache.get(settings);
   if (!rules) {
-    const configured = settings.authRules.map((r, i) => rule(`auth_rules[${i + 1}]`, "prefix", r.path, r.methods, r.allow));
+    const configured = settings.authRules.map((r, i) => rule(`auth_rules[${i + 1}]`, "prefix", r.path, r.methods, ...allowedRoles(r.allow)));
     rules = Object.freeze([...configured, ...BUILTIN_RULES]);
     cache.set(settings, rules);
   }
   return rules;
-}
-
-export interface Caller {
-  authenticated: boolean;
-  admin: boolean;
 }
 
 function matches(r: Rule, method: string, path: string): boolean {
@@ -70,12 +80,38 @@ function matches(r: Rule, method: string, path: string): boolean {
   return r.methods.some((m) => m === method || (method === "HEAD" && m === "GET"));
 }
 
-const permits: Readonly<Record<AuthAllow, (c: Caller) => boolean>> = {
-  any: () => true,
-  authenticated: (c) => c.authenticated,
-  admin: (c) => c.admin,
-  deny: () => false,
-};
+/** The first rule that matches; the final "deny all" matches everything. */
+export function ruleFor(rules: readonly Rule[], method: string, path: string): Rule {
+  return rules.find((r) => matches(r, method, path)) ?? DENY_ALL;
+}
+
+/** What a request offers the roles: the caller, and the :name its path names (for "self"). */
+export interface Caller {
+  principal: Principal;
+  /** The route's :name parameter, when it has one. */
+  subject?: string;
+}
+
+export function admits(allow: readonly AuthRole[], c: Caller): boolean {
+  return allow.some((role) => {
+    switch (role) {
+      case "anonymous":
+        return true;
+      case "deny":
+        return false;
+      case "self":
+        return c.principal.kind === "certificate" && hasRole(c.principal, "node") && c.subject !== undefined && c.subject === c.principal.name;
+      default:
+        return hasRole(c.principal, role);
+    }
+  });
+}
+
+/** Decides one request: the first matching rule, and whether it admits the caller. */
+export function authorize(rules: readonly Rule[], method: string, path: string, caller: Caller): { rule: Rule; allowed: boolean } {
+  const hit = ruleFor(rules, method, path);
+  return { rule: hit, allowed: admits(hit.allow, caller) };
+}
 
 /**
  * The path the rules are checked against: the router's view of the URL (query and fragment
@@ -92,13 +128,30 @@ export function authPath(url: string): string {
   }
 }
 
-/** The first rule that matches decides; the final "deny all" rule matches everything. */
-export function authorize(rules: readonly Rule[], method: string, path: string, caller: Caller): { rule: Rule; allowed: boolean } {
-  const hit = rules.find((r) => matches(r, method, path)) ?? BUILTIN_RULES[BUILTIN_RULES.length - 1]!;
-  return { rule: hit, allowed: permits[hit.allow](caller) };
-}
-
 /** Puppet's exact 403 body (reference 1.1). */
 export function forbiddenBody(method: string, path: string): string {
   return `Forbidden request: ${path} (method :${method.toLowerCase()}). Please see the server logs for details.`;
+}
+
+/**
+ * Thrown by the authorization hook; each surface's error handler renders it in its own way
+ * (Puppet's text 403 without a Content-Type, or the JSON API's {"kind": "forbidden"}).
+ */
+export class AccessDenied extends Error {
+  readonly statusCode = 403;
+  constructor(
+    readonly rule: Rule,
+    readonly method: string,
+    /** The request path as the client sent it (no query). */
+    readonly path: string,
+  ) {
+    super(forbiddenBody(method, path));
+    this.name = "AccessDenied";
+  }
+}
+
+/** The route's rule name, set by routing.ts on every route it registers. */
+export function declaredRule(request: FastifyRequest): string | undefined {
+  const config = request.routeOptions.config as { rule?: unknown } | undefined;
+  return typeof config?.rule === "string" ? config.rule : undefined;
 }

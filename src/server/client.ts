@@ -1,13 +1,16 @@
 /**
- * The caller's identity from its TLS client certificate. A certificate counts only if it
- * chains to this CA (TLS checked it, and its signature is checked again against the CA
- * key the server has now, which may have been replaced since the TLS context was built)
- * and its serial is not in the current CRL, which the CA reloads within a second of a
- * revoke made anywhere (another server, the CLI).
+ * The caller's principal, from its TLS client certificate. A certificate makes a node (and an
+ * admin, with pp_cli_auth or on admin_allow_list) only if it chains to this CA (TLS checked
+ * it, and its signature is checked again against the CA key the server has now, which may
+ * have been replaced since the TLS context was built), is within its validity, and its serial
+ * is not in the current CRL, which the CA reloads within a second of a revoke made anywhere
+ * (another server, the CLI). Any other certificate leaves the caller anonymous, with the
+ * reason it was refused (for the log line of a denial).
  */
 import type { TLSSocket } from "node:tls";
 import type { FastifyRequest } from "fastify";
 import type { CertificateAuthority } from "../ca/authority.js";
+import { anonymous, certificatePrincipal, type Principal } from "../ca/principal.js";
 import { parseCertificateDer, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { extensionText } from "../pki/extensions.js";
 import { PP_CLI_AUTH } from "../pki/oids.js";
@@ -32,13 +35,11 @@ export const tlsPeer: PeerSource = (request) => {
   return { der: cert.raw, tlsVerified: socket.authorized === true };
 };
 
-export interface Client {
-  readonly certname: string;
-  readonly cert: ParsedCertificate;
-  /** Issued by this CA and not revoked: the only state that grants anything. */
-  readonly authenticated: boolean;
-  readonly revoked: boolean;
-  readonly admin: boolean;
+/** Who is calling: the principal, and the certificate behind a certificate principal. */
+export interface Identity {
+  readonly principal: Principal;
+  /** Set only for a certificate principal (renewal renews exactly this certificate). */
+  readonly cert?: ParsedCertificate;
 }
 
 interface Checked {
@@ -60,10 +61,23 @@ function cliAuth(cert: ParsedCertificate): boolean {
   }
 }
 
-/** Resolves the caller; undefined when it sent no certificate (or one that is not X.509 at all). */
-export async function identify(request: FastifyRequest, peer: PeerSource, ca: CertificateAuthority, settings: Settings): Promise<Client | undefined> {
+/** Why a certificate that parsed is not a node's, or undefined when it is. */
+function refusal(checked: Checked, revoked: ReadonlySet<bigint>, tlsVerified: boolean, now: number): string | undefined {
+  const { cert } = checked;
+  if (!checked.signedByCa) return "issued by another CA";
+  if (now > cert.notAfter.getTime()) return "expired";
+  if (now < cert.notBefore.getTime()) return "not yet valid";
+  if (revoked.has(cert.serial)) return "revoked";
+  // Our own checks passed but TLS did not (a chain it could not build): trust TLS.
+  if (!tlsVerified) return "not verified by TLS";
+  return undefined;
+}
+
+/** Resolves the caller of a request. `from` is the peer address. */
+export async function identify(request: FastifyRequest, peer: PeerSource, ca: CertificateAuthority, settings: Settings): Promise<Identity> {
+  const from = request.ip;
   const presented = peer(request);
-  if (!presented) return undefined;
+  if (!presented) return { principal: anonymous(from) };
   const material = await ca.current();
   const socket = request.raw.socket as object;
   let checked = perSocket.get(socket);
@@ -72,16 +86,31 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
     try {
       cert = parseCertificateDer(presented.der);
     } catch {
-      return undefined;
+      return { principal: anonymous(from, "not an X.509 certificate") };
     }
     const signedByCa = cert.issuerDer.equals(material.cert.subjectDer) && verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, material.cert.spki);
     checked = { cert, caCert: material.cert.der, signedByCa };
     perSocket.set(socket, checked);
   }
+  const why = refusal(checked, material.crl.serials, presented.tlsVerified, Date.now());
+  if (why) return { principal: anonymous(from, why) };
   const { cert } = checked;
-  const verified = presented.tlsVerified && checked.signedByCa;
-  const revoked = material.crl.serials.has(cert.serial);
-  const authenticated = verified && !revoked;
-  const admin = authenticated && (cliAuth(cert) || settings.adminAllowList.includes(cert.commonName));
-  return { certname: cert.commonName, cert, authenticated, revoked, admin };
+  const admin = cliAuth(cert) || settings.adminAllowList.includes(cert.commonName);
+  return { principal: certificatePrincipal(cert.commonName, admin, from), cert };
+}
+
+const identities = new WeakMap<FastifyRequest, Identity>();
+
+export function setIdentity(request: FastifyRequest, identity: Identity): void {
+  identities.set(request, identity);
+}
+
+/** The caller of a request (set before any handler runs). */
+export function identityOf(request: FastifyRequest): Identity {
+  return identities.get(request) ?? { principal: anonymous(request.ip) };
+}
+
+/** Who is acting, for the CA and its audit trail. */
+export function principalOf(request: FastifyRequest): Principal {
+  return identityOf(request).principal;
 }

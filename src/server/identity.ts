@@ -6,6 +6,7 @@
 import type { CertificateAuthority } from "../ca/authority.js";
 import { CaError } from "../ca/errors.js";
 import { generateCertificate } from "../ca/generate.js";
+import { systemPrincipal } from "../ca/principal.js";
 import { setupCa } from "../ca/setup.js";
 import type { CaStore } from "../ca/store.js";
 import type { Settings } from "../config/index.js";
@@ -20,12 +21,15 @@ export interface IdentityFiles {
   writeCa(caPem: string, crlPem: string): Promise<void>;
 }
 
+/** fleetca's server acting on its own behalf (first boot), in the audit trail. */
+export const SERVER = systemPrincipal("fleetca server");
+
 export const keySpecOf = (s: Settings): KeySpec => (s.keyType === "ec" ? { type: "ec", curve: s.curve } : { type: "rsa", bits: s.keylength });
 
 /** Creates the CA if the store has none. Returns true when it did. */
 export async function ensureCa(store: CaStore, settings: Settings, now = new Date()): Promise<boolean> {
   if (await store.isInitialized()) return false;
-  await setupCa(store, { caName: settings.caName, key: keySpecOf(settings), caTtl: settings.caTtl, now });
+  await setupCa(store, { caName: settings.caName, key: keySpecOf(settings), caTtl: settings.caTtl, now, by: SERVER });
   return true;
 }
 
@@ -71,7 +75,7 @@ export async function ensureServerIdentity(
   let made;
   try {
     made = await generateCertificate(ca, name, {
-      actor: { who: "fleetca server", from: "local" },
+      by: SERVER,
       dnsAltNames: serverAltNames(settings, hostName),
       key: keySpecOf(settings),
       cliAuth: true,

@@ -1,10 +1,10 @@
 /**
- * Structured logs: JSON lines on stdout, one per request (app.ts) and one per state change
- * (the CA's audit events, below). Key material never reaches a log call: events carry
- * names, serials and fingerprints only.
+ * Structured logs: JSON lines on stdout, one per request (app.ts) and one per audit record
+ * (below). Key material never reaches a log call: records carry names, serials and
+ * fingerprints only.
  */
 import { pino, type DestinationStream, type Logger } from "pino";
-import type { AuditEvent } from "../ca/authority.js";
+import type { AuditRecord } from "../ca/audit.js";
 import type { LogLevel } from "../config/index.js";
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
@@ -12,10 +12,24 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
   return destination ? pino(options, destination) : pino(options);
 }
 
-/** The CA's audit callback: "signed agent1 by admin.example.com from 10.0.0.5". */
-export function auditLogger(log: Logger): (e: AuditEvent) => void {
-  return (e) =>
-    log.info(
-      { msg: "audit", event: e.event, name: e.name, who: e.actor.who, from: e.actor.from, ...(e.serial ? { serial: e.serial } : {}), ...(e.detail ? { detail: e.detail } : {}) },
-    );
+/**
+ * The CA's `observe` port, as log lines: "signed agent1 by admin.example.com from 10.0.0.5".
+ * `event` is the record's action; `name` and `serial` its first name and serial (`names` and
+ * `serials` carry all of them when there are several); a refusal adds `outcome` and `reason`.
+ */
+export function auditLogger(log: Logger): (r: AuditRecord) => void {
+  return (r) =>
+    log.info({
+      msg: "audit",
+      event: r.action,
+      ...(r.names.length > 0 ? { name: r.names[0] } : {}),
+      who: r.who,
+      from: r.from,
+      ...(r.serials.length > 0 ? { serial: r.serials[0] } : {}),
+      ...(r.names.length > 1 ? { names: r.names } : {}),
+      ...(r.serials.length > 1 ? { serials: r.serials } : {}),
+      ...(r.outcome !== "ok" ? { outcome: r.outcome } : {}),
+      ...(r.reason !== undefined ? { reason: r.reason } : {}),
+      ...(r.detail !== undefined ? { detail: r.detail } : {}),
+    });
 }

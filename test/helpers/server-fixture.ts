@@ -9,6 +9,7 @@ import { Writable } from "node:stream";
 import { CertificateAuthority } from "../../src/ca/authority.js";
 import type { Autosigner } from "../../src/ca/autosign.js";
 import { generateCertificate } from "../../src/ca/generate.js";
+import { systemPrincipal, type Principal } from "../../src/ca/principal.js";
 import { setupCa } from "../../src/ca/setup.js";
 import { loadSettings, type Settings } from "../../src/config/index.js";
 import { buildCsr, csrToPem, type CsrOptions } from "../../src/pki/csr.js";
@@ -22,6 +23,9 @@ import assert from "node:assert/strict";
 import { verifyWithCrl } from "./openssl.js";
 
 export const EC = { type: "ec", curve: "P-256" } as const;
+
+/** Who acts when a test calls the CA directly. */
+export const TEST_BY: Principal = systemPrincipal("test", "test");
 
 export interface Identity {
   name: string;
@@ -75,9 +79,9 @@ export async function makeFixture(flags: Record<string, unknown> = {}, autosigne
   await setupCa(store, { caName: "Puppet CA: ca.test", key: EC, caTtl: settings.caTtl, now: new Date() });
   const { logs, log } = memoryLogger();
   const signer = typeof autosigner === "function" ? autosigner(log) : autosigner;
-  const ca = new CertificateAuthority({ store, settings, autosigner: signer, audit: auditLogger(log) });
+  const ca = new CertificateAuthority({ store, settings, autosigner: signer, observe: auditLogger(log) });
   const issue = async (name: string, opts: { cliAuth?: boolean } = {}): Promise<Identity> => {
-    const g = await generateCertificate(ca, name, { actor: { who: "test", from: "test" }, key: EC, cliAuth: opts.cliAuth });
+    const g = await generateCertificate(ca, name, { by: TEST_BY, key: EC, cliAuth: opts.cliAuth });
     return { name, certPem: g.certPem, keyPem: g.keyPem, der: g.cert.der };
   };
   const admin = await issue("admin.test", { cliAuth: true });

@@ -1,6 +1,6 @@
 /** The answer of the bulk sign endpoints, in Puppet Server's shape. */
 import type { Logger } from "pino";
-import type { CaError } from "../ca/errors.js";
+import type { CaError } from "../../ca/errors.js";
 
 export interface SignReport {
   signed: string[];

@@ -3,7 +3,7 @@
  * client diffing our JSON against Puppet's sees the same text. Key order carries no
  * meaning in JSON; this is fidelity, not protocol.
  */
-import type { CertStatus } from "../ca/status.js";
+import type { CertStatus } from "../../ca/status.js";
 
 const REQUESTED_ORDER = ["name", "state", "dns_alt_names", "subject_alt_names", "authorization_extensions", "fingerprint", "fingerprints"] as const;
 const SIGNED_ORDER = [

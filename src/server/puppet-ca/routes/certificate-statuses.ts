@@ -4,9 +4,9 @@
  * fleetca lists in name order from its index (Puppet: directory order), and without the
  * SHA1/SHA512 fingerprints, which would mean reading every file.
  */
-import type { CertState } from "../../ca/status.js";
-import type { Endpoint, Handler } from "../deps.js";
-import { respond, statusJsonType, TYPE } from "../reply.js";
+import type { CertState } from "../../../ca/status.js";
+import { respond, statusJsonType, TYPE } from "../../reply.js";
+import type { Handler, PuppetRoute } from "../route.js";
 import { statusesJson } from "../status-json.js";
 
 const STATES: readonly string[] = ["requested", "signed", "revoked"];
@@ -19,13 +19,8 @@ const list: Handler = async (request, reply, { ca }) => {
   return respond(reply, 200, statusesJson(await ca.statuses(state)), statusJsonType(request));
 };
 
-export const certificateStatuses: Endpoint = {
-  url: "/puppet-ca/v1/certificate_statuses/:name",
-  methods: { GET: list },
-};
-
-/** The same path without a key: Puppet's 400. */
-export const certificateStatusesBare: Endpoint = {
-  url: "/puppet-ca/v1/certificate_statuses/",
-  methods: { GET: list },
-};
+export const certificateStatuses: readonly PuppetRoute[] = [
+  { method: "GET", url: "/certificate_statuses/:name", rule: "cert statuses", handler: list },
+  // The same path without a key: Puppet's 400.
+  { method: "GET", url: "/certificate_statuses/", rule: "cert statuses", handler: list },
+];

@@ -1,12 +1,14 @@
-/** GET /puppet-ca/v1/expirations (any authenticated client): when the CA certificates and CRL expire. */
-import type { Endpoint } from "../deps.js";
-import { respond, TYPE } from "../reply.js";
+/** GET /puppet-ca/v1/expirations (any node): when the CA certificates and CRL expire. */
+import { respond, TYPE } from "../../reply.js";
+import type { PuppetRoute } from "../route.js";
 
-export const expirations: Endpoint = {
-  url: "/puppet-ca/v1/expirations",
-  methods: {
-    async GET(_request, reply, { ca }) {
+export const expirations: readonly PuppetRoute[] = [
+  {
+    method: "GET",
+    url: "/expirations",
+    rule: "expirations",
+    async handler(_request, reply, { ca }) {
       return respond(reply, 200, JSON.stringify(await ca.expirations()), TYPE.json);
     },
   },
-};
+];

@@ -3,11 +3,13 @@
  * makes a key and a signed certificate for a system that cannot run an agent, and returns
  * both, JSON {"private_key": PEM, "certificate": PEM}. The key is not kept anywhere.
  */
-import { generateCertificate } from "../../ca/generate.js";
-import { actorOf, nameParam, type Endpoint } from "../deps.js";
-import { HttpError } from "../errors.js";
-import { keySpecOf } from "../identity.js";
-import { jsonBody, respond, routerNotFound, ROUTER_NAME, TYPE } from "../reply.js";
+import { generateCertificate } from "../../../ca/generate.js";
+import { principalOf } from "../../client.js";
+import { nameParam } from "../../deps.js";
+import { HttpError } from "../../errors.js";
+import { keySpecOf } from "../../identity.js";
+import { jsonBody, respond, TYPE } from "../../reply.js";
+import type { PuppetRoute } from "../route.js";
 
 function altNamesOf(body: unknown): string[] {
   if (typeof body !== "string" || body.trim() === "") return [];
@@ -19,15 +21,16 @@ function altNamesOf(body: unknown): string[] {
   return alt as string[];
 }
 
-export const generate: Endpoint = {
-  url: "/puppet-ca/v1/generate/:name",
-  methods: {
-    async POST(request, reply, { ca, settings }) {
-      const name = nameParam(request);
-      if (!ROUTER_NAME.test(name)) return routerNotFound(reply);
+export const generate: readonly PuppetRoute[] = [
+  {
+    method: "POST",
+    url: "/generate/:name",
+    rule: "generate",
+    named: true,
+    async handler(request, reply, { ca, settings }) {
       const dnsAltNames = altNamesOf(request.body);
-      const made = await generateCertificate(ca, name, { actor: actorOf(request), dnsAltNames, key: keySpecOf(settings) });
+      const made = await generateCertificate(ca, nameParam(request), { by: principalOf(request), dnsAltNames, key: keySpecOf(settings) });
       return respond(reply, 200, JSON.stringify({ private_key: made.keyPem, certificate: made.certPem }), TYPE.json);
     },
   },
-};
+];

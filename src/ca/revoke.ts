@@ -46,11 +46,11 @@ export class Revoker {
       seen.add(t.serial);
       records.push({ serial: t.serial, name: t.name, revokedAt: now, reason, by: principalLabel(by) });
     }
-    // Recorded and published side by side: the records' fsync overlaps the CRL's signature.
-    // Either order survives a crash: records the CRL lacks are published by repairLocked, and
-    // CRL entries without records are rebuilt from the CRL by the store (by "crl").
-    const recording = this.d.store.putRevocations(records, audit);
-    await (records.length > 0 ? Promise.all([recording, this.publish(ca, records, now)]) : recording);
+    // Records first, then the CRL: a reader never sees a CRL entry whose record is not there
+    // yet (it would be rebuilt "by crl", nameless), and a crash in between leaves records the
+    // CRL lacks, which repairLocked publishes.
+    await this.d.store.putRevocations(records, audit);
+    if (records.length > 0) await this.publish(ca, records, now);
     return records;
   }
 

@@ -6,7 +6,7 @@
 import type { KeyObject } from "node:crypto";
 import {
   bitString, children, content, decodeInteger, decodeOid, decodeTime, DerError, explicit, expectTag, integer,
-  readTlv, seq, slice, Tag, time, tlv, tlvHeader,
+  readTlv, seq, slice, Tag, time, tlv, tlvHeader, type Tlv,
 } from "./der.js";
 import { authorityKeyIdOnly, extension } from "./extensions.js";
 import { signAsync, signatureSchemeFor, type SignatureScheme } from "./keys.js";
@@ -319,4 +319,116 @@ export function listCrlEntries(der: Buffer): CrlEntry[] {
     p = e.end;
   }
   return out;
+}
+
+/** Where a CRL's revokedCertificates entries sit in its DER: [start, end), empty when it lists none. */
+export function crlEntriesRange(der: Uint8Array): { start: number; end: number } {
+  const top = readTlv(der, 0);
+  const tbs = expectTag(readTlv(der, top.contentStart, top.end), Tag.SEQUENCE, "TBSCertList");
+  // Headers only, up to the entries: version?, signature, issuer, thisUpdate, nextUpdate?, entries?
+  const f: Tlv[] = [];
+  for (let p = tbs.contentStart; p < tbs.end && f.length < 6; ) {
+    const t = readTlv(der, p, tbs.end);
+    f.push(t);
+    p = t.end;
+  }
+  let i = f[0]?.tag === Tag.INTEGER ? 4 : 3;
+  if (f[i]?.tag === Tag.UTC_TIME || f[i]?.tag === Tag.GENERALIZED_TIME) i++;
+  const list = f[i];
+  if (list?.tag !== Tag.SEQUENCE) return { start: tbs.end, end: tbs.end };
+  return { start: list.contentStart, end: list.end };
+}
+
+/** The crlReason OID's content bytes (2.5.29.21). */
+const CRL_REASON_OID = Buffer.from([0x55, 0x1d, 0x15]);
+
+/**
+ * The entries encoded in der[start, end) (a range from crlEntriesRange, or the part of one
+ * after entries already read), as listCrlEntries gives them; with `want`, only the entries
+ * whose serial it accepts (the others' dates and reasons are not decoded). Without
+ * listCrlEntries' copies and decoded OIDs: at 100,000 entries this takes ~1/5 of its time,
+ * and a store that follows a CRL reads only the entries appended since it last looked.
+ */
+export function crlEntriesIn(der: Uint8Array, start: number, end: number, want?: (serial: bigint) => boolean): CrlEntry[] {
+  const out: CrlEntry[] = [];
+  let lastTime = -1;
+  let lastLen = 0;
+  let lastMs = 0;
+  let p = start;
+  while (p < end) {
+    const e = readTlv(der, p, end);
+    const s = readTlv(der, e.contentStart, e.end);
+    const len = s.end - s.contentStart;
+    // Serials up to six bytes (all of fleetca's, Puppet's too) without a BigInt per byte.
+    let serial: bigint;
+    if (len > 0 && len <= 6 && (der[s.contentStart]! & 0x80) === 0) {
+      let n = 0;
+      for (let k = s.contentStart; k < s.end; k++) n = n * 256 + der[k]!;
+      serial = BigInt(n);
+    } else serial = decodeInteger(der.subarray(s.contentStart, s.end));
+    p = e.end;
+    if (want && !want(serial)) continue;
+    const d = readTlv(der, s.end, e.end);
+    // Entries revoked together share their time: decode it once.
+    const tlen = d.end - d.contentStart;
+    if (lastTime < 0 || tlen !== lastLen || !sameBytes(der, lastTime, der, d.contentStart, tlen)) {
+      lastMs = timeMs(der, d);
+      lastTime = d.contentStart;
+      lastLen = tlen;
+    }
+    const entry: CrlEntry = { serial, date: new Date(lastMs) };
+    if (d.end < e.end) {
+      const exts = readTlv(der, d.end, e.end);
+      for (let q = exts.contentStart; exts.tag === Tag.SEQUENCE && q < exts.end; ) {
+        const ext = readTlv(der, q, exts.end);
+        q = ext.end;
+        const o = readTlv(der, ext.contentStart, ext.end);
+        // Compared byte by byte: a subarray per entry cost more than all the rest of its decoding.
+        if (o.end - o.contentStart !== CRL_REASON_OID.length || !sameBytes(der, o.contentStart, CRL_REASON_OID, 0, CRL_REASON_OID.length)) continue;
+        let v = readTlv(der, o.end, ext.end);
+        if (v.tag === Tag.BOOLEAN) v = readTlv(der, v.end, ext.end);
+        const en = readTlv(der, v.contentStart, v.end);
+        // Reason codes are 0..10: one content byte.
+        if (en.tag === Tag.ENUMERATED && en.end - en.contentStart === 1) entry.reasonCode = der[en.contentStart]!;
+      }
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+/** decodeTime's value in milliseconds, read from the digits (no string, no regular expression). */
+function timeMs(der: Uint8Array, t: Tlv): number {
+  const at = t.contentStart;
+  const len = t.end - at;
+  const utc = t.tag === Tag.UTC_TIME;
+  if ((utc ? len !== 13 : len !== 15) || der[t.end - 1] !== 0x5a /* Z */) return decodeTime(der, t).getTime();
+  let year: number;
+  let i: number;
+  if (utc) {
+    const yy = digits(der, at, 2);
+    year = yy >= 50 ? 1900 + yy : 2000 + yy;
+    i = at + 2;
+  } else {
+    year = digits(der, at, 4);
+    i = at + 4;
+  }
+  const ms = Date.UTC(year, digits(der, i, 2) - 1, digits(der, i + 2, 2), digits(der, i + 4, 2), digits(der, i + 6, 2), digits(der, i + 8, 2));
+  return Number.isNaN(ms) ? decodeTime(der, t).getTime() : ms;
+}
+
+/** The decimal number in `k` ASCII digits at `at`; NaN if one is not a digit. */
+function digits(buf: Uint8Array, at: number, k: number): number {
+  let v = 0;
+  for (let j = at; j < at + k; j++) {
+    const c = buf[j]! - 0x30;
+    if (c < 0 || c > 9) return NaN;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+function sameBytes(a: Uint8Array, at: number, b: Uint8Array, bt: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a[at + k] !== b[bt + k]) return false;
+  return true;
 }

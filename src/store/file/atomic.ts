@@ -10,8 +10,8 @@
  */
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, fchmodSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, openSync, renameSync, unlinkSync, writeSync,
-  type Stats,
+  closeSync, constants, fchmodSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, linkSync, openSync, readSync, renameSync,
+  statSync, unlinkSync, writeSync, type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
@@ -134,6 +134,94 @@ export async function appendLine(path: string, text: string, mode = 0o644): Prom
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * appendLine for fleetca's own logs (audit.log, the revocation records), where every line
+ * is a record to keep: a file created here gets exactly `mode` (not filtered by the
+ * umask), and when the file's last line was torn by a crash (no newline at the end)
+ * `seal` goes first (a newline, or text that also makes the fragment unreadable as a
+ * record, then a newline), so the torn line stays alone, to be skipped by readers, instead
+ * of swallowing the start of the first record written after it.
+ */
+export async function appendLog(path: string, text: string, mode: number, seal = "\n"): Promise<Stats> {
+  const fd = openForAppend(path, mode);
+  try {
+    const st = fstatSync(fd);
+    let out = text.endsWith("\n") ? text : `${text}\n`;
+    if (st.size > 0) {
+      const last = Buffer.alloc(1);
+      // With O_APPEND every whole write lands after the last one; only a crash leaves a line open.
+      if (readSync(fd, last, 0, 1, st.size - 1) === 1 && last[0] !== 0x0a) out = `${seal}${out}`;
+    }
+    writeAll(fd, out);
+    await fsync(fd);
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens `path` for appending (and reading its last byte); a file created here gets exactly `mode`. */
+function openForAppend(path: string, mode: number): number {
+  const { O_APPEND, O_CREAT, O_EXCL, O_RDWR } = constants;
+  for (;;) {
+    try {
+      return openSync(path, O_RDWR | O_APPEND);
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) throw err;
+    }
+    try {
+      const fd = openSync(path, O_RDWR | O_APPEND | O_CREAT | O_EXCL, mode);
+      fchmodSync(fd, mode);
+      return fd;
+    } catch (err) {
+      // Another writer created it between the two opens: append to theirs.
+      if (!isErrno(err, "EEXIST")) throw err;
+    }
+  }
+}
+
+/**
+ * Creates `path` with `data`, durably and whole, only if nothing is there yet: the content
+ * goes into a temporary file first and is linked into place, so a reader sees no file or
+ * the whole one, and a writer that got there first (another process rebuilding the same
+ * file, or appending its first record) is never overwritten. Returns the new file's stats,
+ * or undefined when `path` already existed.
+ */
+export async function createFileExclusive(path: string, data: string | Uint8Array, mode: number): Promise<Stats | undefined> {
+  const dir = dirname(path);
+  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
+  const fd = openSync(tmp, "wx", mode);
+  let stats: Stats;
+  try {
+    fchmodSync(fd, mode);
+    writeAll(fd, data);
+    await fsync(fd);
+    stats = fstatSync(fd);
+  } catch (err) {
+    closeQuietly(fd);
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    linkSync(tmp, path);
+  } catch (err) {
+    const noLinks = isErrno(err, "EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS");
+    if (!noLinks || statSync(path, { throwIfNoEntry: false })) {
+      unlinkQuietly(tmp);
+      if (noLinks || isErrno(err, "EEXIST")) return undefined;
+      throw err;
+    }
+    // A filesystem without hard links: a rename, exclusive only against what was there just now.
+    renameSync(tmp, path);
+    await fsyncDir(dir);
+    return stats;
+  }
+  unlinkQuietly(tmp);
+  await fsyncDir(dir);
+  return stats;
 }
 
 /** Removes a file durably (unless syncDir: false, for a caller that fsyncs the directory once). Returns false if it did not exist. */

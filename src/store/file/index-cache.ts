@@ -66,6 +66,12 @@ export class IndexCache {
   private readonly journal: JournalFile;
   /** When this process last read each directory's names; a new process starts from now, not from zero. */
   private readonly lastScan: Record<Kind, number> = { request: Date.now(), certificate: Date.now() };
+  /**
+   * Certificate serial -> name, built on the first lookup by serial and kept in step by
+   * apply() from then on (building it on load would decode every entry's serial, which the
+   * journal's entries otherwise decode only when read; see journal-tsv.ts).
+   */
+  private bySerial?: Map<bigint, SerialHolders>;
   /** Files that are on disk but did not parse, by "kind/name", with the size:mtime seen. */
   private readonly unreadable = new Map<string, { kind: Kind; name: string; stamp: string }>();
 
@@ -218,6 +224,24 @@ export class IndexCache {
     return this.maps[kind].get(name)?.entry;
   }
 
+  /** The current certificate with this serial, if a name holds it. Call after refresh, inside `mutex`. */
+  findBySerial(serial: bigint): IndexEntry | undefined {
+    if (!this.bySerial) {
+      this.bySerial = new Map();
+      for (const [name, rec] of this.maps.certificate) {
+        const s = rec.entry.serial;
+        if (s !== undefined) addHolder(this.bySerial, s, name);
+      }
+    }
+    const held = this.bySerial.get(serial);
+    if (held === undefined) return undefined;
+    for (const name of typeof held === "string" ? [held] : held) {
+      const entry = this.maps.certificate.get(name)?.entry;
+      if (entry?.serial === serial) return entry;
+    }
+    return undefined;
+  }
+
   /** Sorted by name, requests before certificates of the same name. Entries are frozen. */
   list(): IndexEntry[] {
     if (!this.sorted) {
@@ -234,6 +258,7 @@ export class IndexCache {
       () => {
         this.maps.request.clear();
         this.maps.certificate.clear();
+        this.bySerial = undefined;
         this.dirs = {};
         this.invSize = undefined;
       },
@@ -243,6 +268,7 @@ export class IndexCache {
   }
 
   private apply(r: JournalRecord): void {
+    if (this.bySerial && (r.op === "put" || r.op === "del") && r.kind === "certificate") this.followSerial(r);
     switch (r.op) {
       case "put":
         this.maps[r.kind].set(r.rec.entry.name, r.rec);
@@ -261,6 +287,16 @@ export class IndexCache {
         break;
     }
     this.sorted = undefined;
+  }
+
+  /** Keeps bySerial in step with a certificate put or removed (before the map changes). */
+  private followSerial(r: Extract<JournalRecord, { op: "put" | "del" }>): void {
+    const map = this.bySerial!;
+    const name = r.op === "put" ? r.rec.entry.name : r.name;
+    const old = this.maps.certificate.get(name)?.entry.serial;
+    if (old !== undefined) removeHolder(map, old, name);
+    const serial = r.op === "put" ? r.rec.entry.serial : undefined;
+    if (serial !== undefined) addHolder(map, serial, name);
   }
 
   private emit(r: JournalRecord, pending: JournalRecord[]): void {
@@ -364,6 +400,30 @@ function readSummary(kind: Kind, name: string, path: string, summarize: Summariz
     return { stamp: stampOf(st) };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The names holding a serial: one name, or several when certificates share it (those of an
+ * earlier CA left in signed/ while nodes re-enroll with a regenerated one, whose serials
+ * start again). A lone string in the usual case keeps 100,000 entries from costing 100,000 arrays.
+ */
+type SerialHolders = string | string[];
+
+function addHolder(map: Map<bigint, SerialHolders>, serial: bigint, name: string): void {
+  const held = map.get(serial);
+  if (held === undefined) map.set(serial, name);
+  else if (typeof held === "string") {
+    if (held !== name) map.set(serial, [held, name]);
+  } else if (!held.includes(name)) held.push(name);
+}
+
+function removeHolder(map: Map<bigint, SerialHolders>, serial: bigint, name: string): void {
+  const held = map.get(serial);
+  if (held === name) map.delete(serial);
+  else if (Array.isArray(held)) {
+    const rest = held.filter((n) => n !== name);
+    map.set(serial, rest.length === 1 ? rest[0]! : rest);
   }
 }
 

@@ -2,30 +2,38 @@
  * CaStore over Puppet Server's CA directory (reference/puppetserver-ca.md section 2), so
  * that fleetca and Puppet's own tools can work on the same cadir, one after the other.
  *
- * fleetca adds two files Puppet ignores: `.fleetca.lock` (the cross-process lock) and
- * `fleetca_index.jsonl` (the list index; safe to delete, it is rebuilt from the PEM files).
+ * fleetca adds files Puppet ignores: `.fleetca.lock` (the cross-process lock),
+ * `fleetca_index.jsonl` (the list index; safe to delete, it is rebuilt from the PEM files),
+ * `audit.log` (the audit trail, audit-log.ts) and `fleetca_revocations.tsv` (the revocation
+ * records, revocations.ts; rebuilt from ca_crl.pem and inventory.txt when deleted, losing
+ * only who revoked and why).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmod, mkdir, rename, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
   StoreConflictError,
+  type AuditQuery,
+  type AuditRecord,
   type CaMaterial,
   type CaStore,
   type IndexEntry,
   type InventoryEntry,
+  type RevocationRecord,
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
 import { isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
+import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
 import { GroupCommit } from "../../lib/group-commit.js";
 import { IndexCache, type BatchOp } from "./index-cache.js";
 import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js";
 import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
+import { encodeRecords, RevocationFile } from "./revocations.js";
 
 export { assertSafeName } from "./layout.js";
 
@@ -41,12 +49,16 @@ export class FileStore implements CaStore {
   private readonly layout: Layout;
   private readonly lock: FileLock;
   private readonly index: IndexCache;
+  private readonly audit: AuditLog;
+  private readonly revocations: RevocationFile;
 
   constructor(cadir: string, opts: FileStoreOptions = {}) {
     this.location = resolve(cadir);
     this.layout = new Layout(this.location);
     this.lock = new FileLock(this.layout.lock, opts);
     this.index = IndexCache.for(this.layout);
+    this.audit = AuditLog.for(this.layout.audit);
+    this.revocations = RevocationFile.for(this.layout);
   }
 
   static async open(cadir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
@@ -60,7 +72,9 @@ export class FileStore implements CaStore {
   /**
    * Creates the directories and every file of Puppet's layout. Refuses (StoreConflictError)
    * when any CA file is already there, unless `overwrite`; then the CA files, serial and
-   * inventories are replaced, while requests/ and signed/ are left to the caller.
+   * inventories are replaced, while requests/ and signed/ are left to the caller. The
+   * revocation records of a CA being replaced are moved aside (fleetca_revocations.tsv.replaced-<time>):
+   * they name the old CA's serials, which the new one issues again. audit.log is kept.
    * inventory.txt starts with the CA's own line, as Puppet's does: `caInventory` when given
    * (an extension of the CaStore signature), else read from the CA certificate.
    * Not locked here: callers racing other processes run it inside withLock.
@@ -83,6 +97,8 @@ export class FileStore implements CaStore {
     await mkdirExact(L.cadir, MODES.cadir);
     await mkdirExact(L.requests, MODES.subdir);
     await mkdirExact(L.signed, MODES.subdir);
+    // Before the new CRL: a crash in between must not leave the old records beside it.
+    await moveAside(L.revocations, `${L.revocations}.replaced-${new Date().toISOString().replace(/[:.]/g, "")}`);
     await writeFileAtomic(L.serial, formatSerialHex(opts.firstSerial), MODES.publicFile);
     const caLine = opts.caInventory === undefined ? caInventoryEntry(material.certPem) : opts.caInventory;
     await writeFileAtomic(L.inventory, caLine ? formatInventoryLine(caLine) : "", MODES.inventory);
@@ -166,6 +182,7 @@ export class FileStore implements CaStore {
    */
   async commitSigned(items: SignedCommit[]): Promise<void> {
     if (items.length === 0) return;
+    const audit = encodeAudit(items.flatMap((it) => (it.audit ? [it.audit] : [])));
     const ops: BatchOp[] = items.map((it) => {
       const path = this.layout.pemPath("certificate", it.name);
       return { kind: "certificate", name: it.name, entry: it.entry, inventoryLine: formatInventoryLine(it.inventory), write: () => writeFileAtomic(path, it.certPem, MODES.publicFile, { syncDir: false }) };
@@ -175,7 +192,9 @@ export class FileStore implements CaStore {
       const path = this.layout.pemPath("request", it.name);
       ops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path, { syncDir: false })) });
     }
-    await this.index.mutex.run(() => this.index.recordBatch(ops));
+    // The audit lines go beside the batch's own writes (one more fsync in the same round, shared
+    // with any other appends waiting), and are durable before this resolves.
+    await settleAll([this.index.mutex.run(() => this.index.recordBatch(ops)), this.audit.write(audit)]);
   }
 
   async peekSerial(): Promise<bigint> {
@@ -183,9 +202,10 @@ export class FileStore implements CaStore {
     return parseSerialFile(text, this.layout.serial);
   }
 
-  async putRequest(name: string, csrPem: string, entry: IndexEntry): Promise<void> {
+  async putRequest(name: string, csrPem: string, entry: IndexEntry, audit?: AuditRecord): Promise<void> {
     const path = this.layout.pemPath("request", name);
-    await this.requestWrites.add({ kind: "request", name, entry, write: () => writeFileAtomic(path, csrPem, MODES.publicFile, { syncDir: false }) });
+    const op: BatchOp = { kind: "request", name, entry, write: () => writeFileAtomic(path, csrPem, MODES.publicFile, { syncDir: false }) };
+    await this.requestWrites.add({ op, audit: audit ? encodeAudit([audit]) : "" });
   }
 
   async getRequest(name: string): Promise<string | undefined> {
@@ -235,8 +255,10 @@ export class FileStore implements CaStore {
     return batch.map(() => undefined);
   });
 
-  private readonly requestWrites = new GroupCommit<BatchOp, void>(async (batch) => {
-    await this.index.mutex.run(() => this.index.recordBatch(batch));
+  private readonly requestWrites = new GroupCommit<{ op: BatchOp; audit: string }, void>(async (batch) => {
+    // The batch's "submitted" records in one append, beside the request files and the journal.
+    const audit = batch.map((b) => b.audit).join("");
+    await settleAll([this.index.mutex.run(() => this.index.recordBatch(batch.map((b) => b.op))), this.audit.write(audit)]);
     return batch.map(() => undefined);
   });
 
@@ -261,6 +283,39 @@ export class FileStore implements CaStore {
   /** StagedCrlStore: ca_crl.pem written around a middle known before the signature. */
   async putCrlStaged(middle: { offset: number; bytes: Uint8Array }, ends: Promise<{ before: Uint8Array; after: Uint8Array }>): Promise<void> {
     await writeFileAtomicStaged(this.layout.caCrl, middle, ends, MODES.publicFile);
+  }
+
+  /**
+   * Appends the records to fleetca_revocations.tsv and the audit lines to audit.log, the two
+   * appends side by side, both durable before this resolves. Call inside withLock.
+   */
+  async putRevocations(records: RevocationRecord[], audit: AuditRecord[]): Promise<void> {
+    // Both encoded before either is written: a record that cannot be written fails the call whole.
+    const lines = encodeRecords(records);
+    const auditLines = encodeAudit(audit);
+    await settleAll([this.revocations.add(records, lines), this.audit.write(auditLines)]);
+  }
+
+  async listRevocations(): Promise<RevocationRecord[]> {
+    return this.revocations.list();
+  }
+
+  async getRevocation(serial: bigint): Promise<RevocationRecord | undefined> {
+    return this.revocations.get(serial);
+  }
+
+  async findBySerial(serial: bigint, summarize: Summarize): Promise<IndexEntry | undefined> {
+    await this.refreshes.add(summarize);
+    return this.index.findBySerial(serial);
+  }
+
+  /** Appends to audit.log, sharing one write and fsync with concurrent appends. */
+  async appendAudit(records: AuditRecord[]): Promise<void> {
+    await this.audit.append(records);
+  }
+
+  async readAudit(query: AuditQuery): Promise<AuditRecord[]> {
+    return this.audit.read(query);
   }
 
   async materialVersion(): Promise<string> {
@@ -305,6 +360,24 @@ export class FileStore implements CaStore {
     const text = await readOptional(path);
     if (text === undefined) throw noCaError(this.layout.cadir, path);
     return text;
+  }
+}
+
+/**
+ * Waits for every promise and rejects with the first failure in list order: a caller never
+ * hears back while one of its durable writes is still running.
+ */
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+}
+
+/** Renames `from` to `to` if it exists (made durable by the directory fsyncs of the writes that follow). */
+async function moveAside(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
   }
 }
 

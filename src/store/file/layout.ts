@@ -14,6 +14,8 @@ export const MODES = {
   caKey: 0o600,
   /** inventory.txt and infra_inventory.txt are 0640 in Puppet's layout. */
   inventory: 0o640,
+  /** fleetca's audit.log and revocation records: names and who did what, readable as the inventory is. */
+  records: 0o640,
 } as const;
 
 export class Layout {
@@ -31,6 +33,10 @@ export class Layout {
   /** Not Puppet's: fleetca's lock and index live beside Puppet's files and are ignored by Puppet. */
   readonly lock: string;
   readonly journal: string;
+  /** fleetca's audit trail, one JSON object per line (audit-log.ts). */
+  readonly audit: string;
+  /** fleetca's revocation records, tab-separated (revocations.ts); the CRL is a view of them. */
+  readonly revocations: string;
 
   constructor(readonly cadir: string) {
     this.caCrt = join(cadir, "ca_crt.pem");
@@ -46,6 +52,8 @@ export class Layout {
     this.signed = join(cadir, "signed");
     this.lock = join(cadir, ".fleetca.lock");
     this.journal = join(cadir, "fleetca_index.jsonl");
+    this.audit = join(cadir, "audit.log");
+    this.revocations = join(cadir, "fleetca_revocations.tsv");
   }
 
   dirFor(kind: Kind): string {

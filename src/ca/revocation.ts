@@ -2,21 +2,10 @@
  * Revocation records: the CRL and (later) OCSP are views of them. A record says which serial,
  * for which certname, when, why (RFC 5280 CRLReason) and who revoked it.
  */
+import { REASON_CODES, type RevocationReason } from "../pki/crl-reasons.js";
 import { CaError } from "./errors.js";
 
-/** RFC 5280 section 5.3.1 CRLReason codes by name (7 is unused; removeFromCRL only for delta CRLs). */
-export const REASON_CODES = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  certificateHold: 6,
-  privilegeWithdrawn: 9,
-  aACompromise: 10,
-} as const;
-export type RevocationReason = keyof typeof REASON_CODES;
+export { REASON_CODES, reasonFromCode, type RevocationReason } from "../pki/crl-reasons.js";
 
 /** Puppet revokes with keyCompromise every time; so does fleetca unless told otherwise. */
 export const DEFAULT_REASON: RevocationReason = "keyCompromise";
@@ -33,12 +22,6 @@ export interface RevocationRecord {
 
 export function reasonCode(r: RevocationReason): number {
   return REASON_CODES[r];
-}
-
-export function reasonFromCode(code: number | undefined): RevocationReason {
-  if (code === undefined) return "unspecified";
-  const hit = (Object.keys(REASON_CODES) as RevocationReason[]).find((k) => REASON_CODES[k] === code);
-  return hit ?? "unspecified";
 }
 
 /** Parses a reason as an operator types it: the RFC name in any case, with or without dashes, or its code. */

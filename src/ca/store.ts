@@ -11,6 +11,8 @@ import type { AuditQuery, AuditRecord } from "./audit.js";
 import type { RevocationRecord } from "./revocation.js";
 
 export type { AuditQuery, AuditRecord } from "./audit.js";
+/** The audit query filter, for stores that cannot filter natively (part of the contract, like the types). */
+export { auditMatches } from "./audit.js";
 export type { RevocationRecord } from "./revocation.js";
 
 /** The CA's own credentials. `certPem` may be a chain (CA first), as Puppet's ca_crt.pem. */

@@ -14,7 +14,7 @@
  * fragment (an older writer without that care) is still found from its `{"time":`.
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { auditMatches, type AuditQuery, type AuditRecord } from "../../ca/audit.js";
+import { auditMatches, type AuditQuery, type AuditRecord } from "../../ca/store.js";
 import { GroupCommit } from "../../lib/group-commit.js";
 import { appendLog, isErrno } from "./atomic.js";
 import { MODES } from "./layout.js";

@@ -22,7 +22,8 @@
  * lookup is a Map hit and another process's revocation is seen on the next call.
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, type BigIntStats, type Stats } from "node:fs";
-import { REASON_CODES, reasonFromCode, type RevocationReason, type RevocationRecord } from "../../ca/revocation.js";
+import type { RevocationRecord } from "../../ca/store.js";
+import { REASON_CODES, reasonFromCode, type RevocationReason } from "../../pki/crl-reasons.js";
 import { crlEntriesIn, crlEntriesRange, type CrlEntry } from "../../pki/crl.js";
 import { appendLog, createFileExclusive, isErrno } from "./atomic.js";
 import { MODES, type Layout } from "./layout.js";

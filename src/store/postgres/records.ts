@@ -12,6 +12,7 @@
 import type pg from "pg";
 import type { AuditQuery, AuditRecord, IndexEntry, RevocationRecord, Summarize } from "../../ca/store.js";
 import { crlStateFromDer, listCrlEntries } from "../../pki/crl.js";
+import { reasonFromCode } from "../../pki/crl-reasons.js";
 import { fromPem } from "../../pki/pem.js";
 import { SCHEMA as S } from "./migrations.js";
 import { toEntries, type IndexRow } from "./rows.js";
@@ -107,27 +108,6 @@ function auditOf(r: AuditRow): AuditRecord {
 }
 
 // ---------------------------------------------------------------- revocations
-
-/**
- * RFC 5280 CRLReason codes, to read a CRL's entries back into records. ca/revocation.ts has
- * the same table, but a store does not import ca; `satisfies` keeps the two in step.
- */
-const REASON_CODES = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  certificateHold: 6,
-  privilegeWithdrawn: 9,
-  aACompromise: 10,
-} as const satisfies Record<RevocationReason, number>;
-
-function reasonOf(code: number | undefined): RevocationReason {
-  const hit = (Object.keys(REASON_CODES) as RevocationReason[]).find((k) => REASON_CODES[k] === code);
-  return hit ?? "unspecified";
-}
 
 /** The `by` of a record rebuilt from the CRL (RevocationRecord.by). */
 const FROM_CRL = "crl";
@@ -259,7 +239,7 @@ async function takeInLocked(c: pg.PoolClient, exclude: ReadonlySet<bigint>): Pro
   const der = await crlDerOf(c);
   const entries = der ? listCrlEntries(der).filter((e) => !exclude.has(e.serial)) : [];
   if (entries.length === 0) return;
-  const json = JSON.stringify(entries.map((e) => ({ serial: e.serial.toString(), revoked_at: e.date.toISOString(), reason: reasonOf(e.reasonCode) })));
+  const json = JSON.stringify(entries.map((e) => ({ serial: e.serial.toString(), revoked_at: e.date.toISOString(), reason: reasonFromCode(e.reasonCode) })));
   await c.query(
     `INSERT INTO ${S}.revocations (serial, name, revoked_at, reason, revoked_by)
      SELECT e.serial, coalesce(substring(inv.subject from '(?:^|/)CN=([^/]*)$'), cert.name, ''), e.revoked_at, e.reason, '${FROM_CRL}'

@@ -5,8 +5,13 @@ import { AUTOSIGN_ON } from "../src/ca/autosign.js";
 import { CA_ERROR_KINDS } from "../src/ca/errors.js";
 import { MemoryStore } from "./helpers/memory-store.js";
 import { STATUS_BY_KIND } from "../src/server/errors.js";
-import { BUILTIN_RULES } from "../src/server/auth.js";
-import { as, EC, makeCsr, makeFixture, TEST_BY, type Fixture, type Identity } from "./helpers/server-fixture.js";
+import type { FastifyReply } from "fastify";
+import { sessionPrincipal } from "../src/ca/principal.js";
+import { admits, BUILTIN_RULES } from "../src/server/auth.js";
+import { buildApp } from "../src/server/app.js";
+import { addRoutes, type RouteSpec } from "../src/server/routing.js";
+import { allowedRoles } from "../src/config/auth-rules.js";
+import { as, EC, makeCsr, makeFixture, TEST_BY, testSettings, type Fixture, type Identity } from "./helpers/server-fixture.js";
 import { setupCa } from "../src/ca/setup.js";
 import { CertificateAuthority } from "../src/ca/authority.js";
 import { generateCertificate } from "../src/ca/generate.js";
@@ -18,39 +23,7 @@ before(async () => {
   f = await makeFixture();
 });
 
-type Who = "anonymous" | "agent" | "admin";
-const who = (w: Who): Identity | undefined => (w === "anonymous" ? undefined : w === "agent" ? f.agent : f.admin);
-
-/** [method, url, lowest caller allowed] for every endpoint; the rest must get Puppet's 403. */
-const MATRIX: [string, string, Who][] = [
-  ["GET", `${V1}/certificate/ca`, "anonymous"],
-  ["GET", `${V1}/certificate_revocation_list/ca`, "anonymous"],
-  ["GET", `${V1}/certificate_request/nosuch.test`, "anonymous"],
-  ["DELETE", `${V1}/certificate_request/nosuch.test`, "admin"],
-  ["GET", `${V1}/certificate_status/agent.test`, "admin"],
-  ["DELETE", `${V1}/certificate_status/nosuch.test`, "admin"],
-  ["GET", `${V1}/certificate_statuses/any`, "admin"],
-  ["GET", `${V1}/expirations`, "agent"],
-  ["POST", `${V1}/sign`, "admin"],
-  ["POST", `${V1}/sign/all`, "admin"],
-  ["PUT", `${V1}/clean`, "admin"],
-  ["POST", `${V1}/generate/nosuch.test`, "admin"],
-  ["GET", "/status/v1/simple", "anonymous"],
-];
-const RANK: Record<Who, number> = { anonymous: 0, agent: 1, admin: 2 };
-
 describe("the rule table", () => {
-  test("every endpoint admits exactly the callers its rule names", async () => {
-    for (const [method, url, lowest] of MATRIX) {
-      for (const caller of ["anonymous", "agent", "admin"] as Who[]) {
-        // Bodies are invalid on purpose: only whether auth let the request through matters here.
-        const r = await f.app.inject({ method: method as "GET", url, headers: as(who(caller)), payload: method === "GET" || method === "DELETE" ? undefined : "{}" });
-        const denied = r.statusCode === 403 && r.body.startsWith("Forbidden request:");
-        assert.equal(denied, RANK[caller] < RANK[lowest], `${caller} ${method} ${url} -> ${r.statusCode} ${r.body.slice(0, 60)}`);
-      }
-    }
-  });
-
   test("a denial is Puppet's exact 403: body, no Content-Type, and a log line naming the rule", async () => {
     const r = await f.app.inject({ url: `${V1}/certificate_status/agent1.example.com` });
     assert.equal(r.statusCode, 403);
@@ -90,6 +63,45 @@ describe("the rule table", () => {
   });
 });
 
+describe("a route without a rule", () => {
+  const sneaky = async (_request: unknown, reply: FastifyReply) => reply.code(200).send("secret");
+
+  test("added to the app by other means, it is refused for everyone, admin included, even where a rule opens the path", async () => {
+    const app = buildApp(f.deps, {
+      extend: (a) => {
+        a.get(`${V1}/certificate/sneaky.test`, sneaky);
+        a.get("/sneaky", sneaky);
+      },
+    });
+    await app.ready();
+    f.logs.length = 0;
+    for (const url of [`${V1}/certificate/sneaky.test`, "/sneaky"]) {
+      for (const id of [undefined, f.agent, f.admin]) {
+        const r = await app.inject({ url, headers: as(id) });
+        assert.equal(r.statusCode, 403, `${url} as ${id?.name ?? "anonymous"}`);
+        assert.equal(r.body, `Forbidden request: ${url} (method :get). Please see the server logs for details.`);
+      }
+    }
+    assert.ok(f.logs.some((l) => String(l.msg).endsWith(`access to ${V1}/certificate/sneaky.test (method :get) (authenticated: true) denied by rule 'no rule for this route'.`)));
+    // The same path is still served by the route that names its rule.
+    assert.equal((await app.inject({ url: `${V1}/certificate/agent.test` })).statusCode, 200);
+    await app.close();
+  });
+
+  test("registered on a surface without naming its rule, or naming one the table does not send it to, the app does not build", async () => {
+    const withRoute = (spec: RouteSpec) =>
+      buildApp(f.deps, {
+        extend: (a) => void a.register(async (p) => addRoutes(p, "/api/v1/extra", [spec], () => sneaky), { prefix: "/api/v1/extra" }),
+      });
+    const cases: [RouteSpec, RegExp][] = [
+      [{ method: "GET", url: "/x" } as RouteSpec, /route GET \/api\/v1\/extra\/x names no authorization rule/],
+      [{ method: "GET", url: "/x", rule: "no such rule" }, /names the rule 'no such rule', which is not in src\/server\/auth.ts/],
+      [{ method: "POST", url: "/x", rule: "api read" }, /names the rule 'api read', but the table decides POST \/api\/v1\/extra\/x by 'deny all'/],
+    ];
+    for (const [spec, message] of cases) await assert.rejects(withRoute(spec).ready(), message);
+  });
+});
+
 describe("client identity", () => {
   test("a revoked admin certificate is refused where a certificate is needed, and is anonymous elsewhere", async () => {
     const ex = await f.issue("ex-admin.test", { cliAuth: true });
@@ -124,6 +136,56 @@ describe("client identity", () => {
   });
 });
 
+describe("auth_rules over roles", () => {
+  test("self admits a node for its own name only; a list admits any of its roles", async () => {
+    const g = await makeFixture({ authRules: [{ path: `${V1}/certificate_status/`, methods: ["GET"], allow: ["self", "admin"] }] });
+    const own = await g.issue("own.test");
+    const url = `${V1}/certificate_status/own.test`;
+    assert.equal((await g.app.inject({ url, headers: as(own) })).statusCode, 200);
+    assert.equal((await g.app.inject({ url, headers: as(g.agent) })).statusCode, 403, "another node");
+    assert.equal((await g.app.inject({ url })).statusCode, 403, "anonymous");
+    assert.equal((await g.app.inject({ url, headers: as(g.admin) })).statusCode, 200, "admin");
+    assert.equal((await g.app.inject({ url: `${V1}/certificate_status/agent.test`, headers: as(own) })).statusCode, 403, "a node reading another's status");
+    assert.ok(g.logs.some((l) => String(l.msg).endsWith("denied by rule 'auth_rules[1]'.")));
+  });
+
+  test("the older names still work: any is anonymous, authenticated is node", async () => {
+    const g = await makeFixture({ authRules: [{ path: `${V1}/certificate_statuses/`, methods: ["GET"], allow: "authenticated" }] });
+    assert.equal((await g.app.inject({ url: `${V1}/certificate_statuses/x`, headers: as(g.agent) })).statusCode, 200);
+    assert.equal((await g.app.inject({ url: `${V1}/certificate_statuses/x` })).statusCode, 403);
+  });
+
+  test("an operator rule can close the JSON API to admins, or open it to nodes", async () => {
+    const closed = await makeFixture({ authRules: [{ path: "/api/v1/audit", methods: ["GET"], allow: "deny" }] });
+    const r = await closed.app.inject({ url: "/api/v1/audit", headers: as(closed.admin) });
+    assert.equal(r.statusCode, 403);
+    assert.deepEqual(JSON.parse(r.body), { kind: "forbidden", message: "GET /api/v1/audit is not allowed for admin.test (node, admin): the rule 'auth_rules[1]' admits nobody." });
+    assert.equal((await closed.app.inject({ url: "/api/v1/ca", headers: as(closed.admin) })).statusCode, 200);
+    const open = await makeFixture({ authRules: [{ path: "/api/v1/ca", methods: ["GET"], allow: ["node"] }] });
+    assert.equal((await open.app.inject({ url: "/api/v1/ca", headers: as(open.agent) })).statusCode, 200);
+  });
+
+  test("console roles: a viewer reads the JSON API, nothing in Puppet's admin API; a console admin holds all three", () => {
+    const rule = (name: string) => BUILTIN_RULES.find((r) => r.name === name)!.allow;
+    const viewer = { principal: sessionPrincipal("vera", "viewer", "10.0.0.9") };
+    const operator = { principal: sessionPrincipal("otto", "operator", "10.0.0.9") };
+    assert.equal(admits(rule("api read"), viewer), true);
+    assert.equal(admits(rule("api read"), operator), true, "an operator holds viewer too");
+    assert.equal(admits(rule("cert status"), viewer), false);
+    assert.equal(admits(rule("expirations"), viewer), false, "a console user is not a node");
+    assert.equal(admits(rule("cert status"), { principal: sessionPrincipal("ada", "admin", "10.0.0.9") }), true);
+    assert.equal(admits(["self"], { principal: sessionPrincipal("agent.test", "admin", "x"), subject: "agent.test" }), false, "self is for nodes");
+  });
+
+  test("the setting's values are checked, and the message lists the roles", () => {
+    assert.throws(() => testSettings({ authRules: [{ path: "/x", methods: ["GET"], allow: "everyone" }] }), /allow must be one of anonymous, node, self, admin, viewer, operator, deny/);
+    assert.throws(() => testSettings({ authRules: [{ path: "/x", methods: ["GET"], allow: ["self", "nobody"] }] }), /not "nobody"/);
+    assert.throws(() => testSettings({ authRules: [{ path: "/x", methods: ["GET"], allow: [] }] }), /allow must name at least one/);
+    const s = testSettings({ authRules: [{ path: "/x", methods: ["GET"], allow: ["viewer", "operator"] }, { path: "/y", methods: "get", allow: "any" }] });
+    assert.deepEqual(s.authRules.map((r) => allowedRoles(r.allow)), [["viewer", "operator"], ["anonymous"]]);
+  });
+});
+
 describe("logs", () => {
   test("one line per request: method, path, status, ms, client certname or '-'", async () => {
     f.logs.length = 0;
@@ -142,10 +204,26 @@ describe("logs", () => {
     await f.app.inject({
       method: "PUT", url: `${V1}/certificate_status/audit.test`, payload: '{"desired_state":"signed"}', headers: as(f.admin, { "content-type": "application/json" }),
     });
+    await f.app.inject({ method: "PUT", url: `${V1}/certificate_request/dropped.test`, payload: (await makeCsr("dropped.test")).csrPem });
+    await f.app.inject({ method: "DELETE", url: `${V1}/certificate_request/dropped.test`, headers: as(f.admin) });
     const audit = f.logs.filter((l) => l.msg === "audit").map((l) => [l.event, l.name, l.who, l.from]);
     assert.deepEqual(audit, [
       ["submitted", "audit.test", "anonymous", "127.0.0.1"],
       ["signed", "audit.test", "admin.test", "127.0.0.1"],
+      ["submitted", "dropped.test", "anonymous", "127.0.0.1"],
+      ["rejected", "dropped.test", "admin.test", "127.0.0.1"],
+    ]);
+    const signed = f.logs.find((l) => l.msg === "audit" && l.event === "signed")!;
+    assert.match(String(signed.serial), /^[0-9A-F]+$/, "the serial in hex, as Puppet prints it");
+    assert.match(String(f.logs.find((l) => l.event === "submitted")!.detail), /autosign: /, "the autosign decision is in the submission's record");
+  });
+
+  test("a refusal is a record too: outcome and reason", async () => {
+    f.logs.length = 0;
+    await f.app.inject({ method: "PUT", url: `${V1}/certificate_request/agent.test`, payload: (await makeCsr("agent.test")).csrPem });
+    const line = f.logs.find((l) => l.msg === "audit")!;
+    assert.deepEqual([line.event, line.name, line.who, line.outcome, line.reason], [
+      "submitted", "agent.test", "anonymous", "refused", "agent.test already has a signed certificate; ignoring certificate request",
     ]);
   });
 });
@@ -162,5 +240,8 @@ describe("autosign on", () => {
     assert.equal(bad.headers["content-type"], "text/plain;charset=utf-8");
     assert.equal(bad.body, "Found extensions that are not permitted: 1.2.3.4");
     assert.equal((await g.app.inject({ url: `${V1}/certificate_request/autobad.test` })).statusCode, 200, "left pending");
+    const audit = g.logs.filter((l) => l.msg === "audit" && l.name !== "admin.test" && l.name !== "agent.test").map((l) => [l.event, l.name, l.who, l.from, l.outcome ?? "ok"]);
+    assert.deepEqual(audit.slice(0, 1), [["signed", "auto.test", "autosign", "127.0.0.1", "ok"]], "an autosigned submission is one record, by autosign");
+    assert.ok(audit.some(([event, name, , , outcome]) => event === "signed" && name === "autobad.test" && outcome === "refused"));
   });
 });

@@ -16,6 +16,7 @@ import { startServer, type ServerProcess } from "./helpers/server-process.js";
 import { runServer } from "../src/cli/server.js";
 import { bufferIo } from "../src/cli/io.js";
 import { fleetca } from "./helpers/cli.js";
+import { FileStore } from "../src/store/file/index.js";
 
 const V1 = "/puppet-ca/v1";
 const dir = tmpDir("fleetca-process-");
@@ -91,6 +92,8 @@ describe("fleetca server", () => {
       fs.writeFileSync(s.configFile, `key_type: ec\nautosign: ${policy}\n`);
       s.child.kill("SIGHUP");
       await s.waitForLog((l) => l.msg === "reloaded");
+      const reloaded = s.logs().find((l) => l.msg === "audit" && l.event === "settings-reloaded");
+      assert.deepEqual([reloaded?.who, reloaded?.from, reloaded?.detail], ["fleetca server", "local", "changed: autosign"], "the reload is in the audit trail");
 
       const afterReload = await put("after.test");
       assert.equal(afterReload.status, 200);
@@ -124,6 +127,22 @@ describe("fleetca server", () => {
     }
     assert.ok(revoked, "the server's crl.pem lists the revoked certificate within 4 s");
     assert.equal(await s.stop(), 0);
+  });
+
+  test("at start, a revocation recorded but missing from the CRL (a crash between the two) is published", async () => {
+    const s = await start({ dir: path.join(dir, "repair") });
+    const out = tmpDir();
+    assert.equal((await fleetca(["ca", "generate", "ghost.test", "--key-type", "ec", "--out", out, "--cadir", s.cadir])).code, 0);
+    assert.equal(await s.stop(), 0);
+    const certPem = fs.readFileSync(path.join(out, "ghost.test.pem"), "utf8");
+    const store = new FileStore(s.cadir);
+    await store.putRevocations([{ serial: parseCertificatePem(certPem).serial, name: "ghost.test", revokedAt: new Date(), reason: "keyCompromise", by: "test" }], []);
+    await store.close();
+    const again = await start({ dir: path.join(dir, "repair") });
+    const line = again.logs().find((l) => String(l.msg).startsWith("crl repaired"));
+    assert.equal(line?.added, 1, JSON.stringify(again.logs()));
+    assert.match(verifyWithCrl(read(again, "certs/ca.pem"), read(again, "crl.pem"), certPem).out, /certificate revoked/);
+    assert.equal(await again.stop(), 0);
   });
 
   test("a port in use is reported plainly, exit 1", async () => {

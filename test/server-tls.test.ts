@@ -21,7 +21,7 @@ import { fleetcaProcess } from "./helpers/cli.js";
 import { httpsRequest, type RequestOptions } from "./helpers/https-client.js";
 import { MemoryStore } from "./helpers/memory-store.js";
 import { tmpDir, verifyWithCrl } from "./helpers/openssl.js";
-import { EC, memoryLogger, TEST_BY, testSettings } from "./helpers/server-fixture.js";
+import { EC, expiredIdentity, memoryLogger, TEST_BY, testSettings } from "./helpers/server-fixture.js";
 
 const V1 = "/puppet-ca/v1";
 const dir = tmpDir("fleetca-tls-");
@@ -95,6 +95,14 @@ describe("TLS client certificates", () => {
     const r = await get(`${V1}/certificate_statuses/all`, { cert: { certPem: g.certPem, keyPem: g.keyPem } });
     assert.equal(r.status, 403);
     assert.equal((await get(`${V1}/certificate/ca`, { cert: { certPem: g.certPem, keyPem: g.keyPem } })).status, 200);
+  });
+
+  test("an expired certificate signed by this CA is not authenticated (the handshake still succeeds)", async () => {
+    const expired = await expiredIdentity(ca, "tls-expired.test", { cliAuth: true });
+    const r = await get(`${V1}/expirations`, { cert: expired });
+    assert.equal(r.status, 403);
+    assert.ok(logs.some((l) => String(l.msg).includes("(client certificate expired) denied by rule 'expirations'")));
+    assert.equal((await get(`${V1}/certificate/ca`, { cert: expired })).status, 200);
   });
 
   test("a revoked certificate is refused, even on a keep-alive connection opened before the revoke", async () => {

@@ -12,8 +12,11 @@ import { generateCertificate } from "../../src/ca/generate.js";
 import { systemPrincipal, type Principal } from "../../src/ca/principal.js";
 import { setupCa } from "../../src/ca/setup.js";
 import { loadSettings, type Settings } from "../../src/config/index.js";
+import { certToPem, issueCertificate, parseCertificateDer } from "../../src/pki/certificate.js";
 import { buildCsr, csrToPem, type CsrOptions } from "../../src/pki/csr.js";
-import { generateKeyPair } from "../../src/pki/keys.js";
+import { generateKeyPair, privateKeyToPem, spkiDer } from "../../src/pki/keys.js";
+import { cnName } from "../../src/pki/name.js";
+import { leafExtensions } from "../../src/pki/profile.js";
 import { buildApp } from "../../src/server/app.js";
 import type { PeerSource } from "../../src/server/client.js";
 import type { ServerDeps } from "../../src/server/deps.js";
@@ -110,4 +113,40 @@ export function putCsr(f: Fixture, name: string, csrPem: string) {
 export async function assertOpensslVerifies(f: Fixture, certPem: string): Promise<void> {
   const r = verifyWithCrl(await f.ca.caCertificatePem(), await f.ca.crlPem(), certPem);
   assert.ok(r.ok, r.out);
+}
+
+/** A certificate with `name` (pp_cli_auth when asked) from another CA, made now. */
+export async function foreignIdentity(name: string, opts: { cliAuth?: boolean } = {}): Promise<Identity> {
+  const store = new MemoryStore();
+  await setupCa(store, { caName: `Puppet CA: other ${name}`, key: EC, caTtl: 86400 * 365, now: new Date() });
+  const other = new CertificateAuthority({ store, settings: testSettings() });
+  const g = await generateCertificate(other, name, { by: TEST_BY, key: EC, cliAuth: opts.cliAuth });
+  return { name, certPem: g.certPem, keyPem: g.keyPem, der: g.cert.der };
+}
+
+/**
+ * A certificate signed with this CA's key whose validity ended a day ago (the CA itself never
+ * issues one: it is made from the profile directly). Its serial is never handed out by the CA.
+ */
+export async function expiredIdentity(ca: CertificateAuthority, name: string, opts: { cliAuth?: boolean; serial?: bigint } = {}): Promise<Identity> {
+  const material = await ca.current();
+  const keys = await generateKeyPair(EC);
+  const spki = spkiDer(keys.publicKey);
+  const now = Date.now();
+  const der = await issueCertificate(
+    {
+      serial: opts.serial ?? 0x7e57e7n,
+      issuer: material.cert.subjectDer,
+      subject: cnName(name),
+      notBefore: new Date(now - 3 * 86_400_000),
+      notAfter: new Date(now - 86_400_000),
+      spki,
+      extensions: leafExtensions({
+        commonName: name, spki, altNames: [], copied: [], caSpki: material.cert.spki, caIssuerDer: material.cert.issuerDer,
+        caSerial: material.cert.serial, cliAuth: opts.cliAuth,
+      }),
+    },
+    material.key,
+  );
+  return { name, certPem: certToPem(der), keyPem: privateKeyToPem(keys.privateKey), der: parseCertificateDer(der).der };
 }

@@ -1,0 +1,151 @@
+/**
+ * Every route of the three surfaces (Puppet's CA API, ops, the JSON API) against every kind of
+ * caller, each answer checked against the rule table. The expectation is derived from the
+ * table by the roles each kind of caller must hold (written here, independently of the
+ * server's own role check), and a few cells are also written out by hand, so that a table and
+ * a server that drift together still fail.
+ */
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import type { AuthRole } from "../src/config/auth-rules.js";
+import { API_PREFIX } from "../src/server/api/index.js";
+import { API_ROUTES } from "../src/server/api/routes.js";
+import { BUILTIN_RULES, ruleFor, type Rule } from "../src/server/auth.js";
+import { buildApp } from "../src/server/app.js";
+import { OPS_ROUTES } from "../src/server/ops/index.js";
+import { PUPPET_CA_PREFIX } from "../src/server/puppet-ca/index.js";
+import { PUPPET_CA_ROUTES } from "../src/server/puppet-ca/routes/index.js";
+import type { RouteSpec } from "../src/server/routing.js";
+import { as, expiredIdentity, foreignIdentity, makeFixture, TEST_BY, type Fixture, type Identity } from "./helpers/server-fixture.js";
+
+const CALLERS = ["none", "own", "other", "revoked", "foreign", "expired", "admin"] as const;
+type CallerKind = (typeof CALLERS)[number];
+
+/** The roles each kind of caller must end up with (the node's own is the :name of the path). */
+const HOLDS: Record<CallerKind, readonly AuthRole[]> = {
+  none: [],
+  own: ["node", "self"],
+  other: ["node"],
+  // These three present pp_cli_auth certificates, and still must be no one.
+  revoked: [],
+  foreign: [],
+  expired: [],
+  admin: ["node", "admin"],
+};
+
+const expectedAllowed = (rule: Rule, kind: CallerKind): boolean =>
+  rule.allow.some((role) => role === "anonymous" || (role !== "deny" && HOLDS[kind].includes(role)));
+
+const NODE = "node.test";
+
+interface Cell {
+  surface: "puppet-ca" | "ops" | "api";
+  method: string;
+  url: string;
+  rule: string;
+}
+
+/** A concrete request for each route: the node's own name for :name, a serial, the CA service. */
+function cellsOf(surface: Cell["surface"], prefix: string, specs: readonly RouteSpec[]): Cell[] {
+  return specs.map((s) => {
+    const path = s.url === "/certificate_revocation_list/:name" ? "/certificate_revocation_list/ca" : s.url;
+    const url = prefix + path.replace(":name", NODE).replace(":serial", "2").replace(":service", "ca");
+    return { surface, method: s.method, url, rule: s.rule };
+  });
+}
+
+const CELLS: Cell[] = [
+  ...cellsOf("puppet-ca", PUPPET_CA_PREFIX, PUPPET_CA_ROUTES),
+  ...cellsOf("ops", "", OPS_ROUTES),
+  ...cellsOf("api", API_PREFIX, API_ROUTES),
+];
+
+let f: Fixture;
+const ids = {} as Record<Exclude<CallerKind, "none">, Identity>;
+
+before(async () => {
+  f = await makeFixture();
+  ids.own = await f.issue(NODE);
+  ids.other = await f.issue("other.test");
+  ids.admin = f.admin;
+  ids.revoked = await f.issue("revoked.test", { cliAuth: true });
+  await f.ca.revoke([ids.revoked.name], TEST_BY);
+  ids.foreign = await foreignIdentity("admin.test", { cliAuth: true });
+  ids.expired = await expiredIdentity(f.ca, "expired.test", { cliAuth: true });
+});
+
+/** Bodies that do nothing harmful: the matrix is about who gets past the rule, not what follows. */
+const payloadFor = (method: string): string | undefined => (method === "GET" || method === "DELETE" ? undefined : "{}");
+
+async function call(cell: Cell, kind: CallerKind) {
+  const headers = as(kind === "none" ? undefined : ids[kind], { "content-type": "application/json" });
+  return f.app.inject({ method: cell.method as "GET", url: cell.url, headers, payload: payloadFor(cell.method) });
+}
+
+function denied(cell: Cell, r: { statusCode: number; body: string; headers: Record<string, unknown> }): boolean {
+  if (r.statusCode !== 403) return false;
+  if (cell.surface === "api") return (JSON.parse(r.body) as { kind?: string }).kind === "forbidden";
+  return r.body.startsWith("Forbidden request:") && r.headers["content-type"] === undefined;
+}
+
+describe("the route x caller matrix", () => {
+  test("the test covers every route the app registers, each under the rule it names", async () => {
+    const registered: string[] = [];
+    const app = buildApp(f.deps, { extend: (a) => a.addHook("onRoute", (r) => void registered.push(...[r.method].flat().filter((m) => m !== "HEAD").map((m) => `${m} ${r.url}`))) });
+    await app.ready();
+    const fromTables = [
+      ...PUPPET_CA_ROUTES.map((r) => `${r.method} ${PUPPET_CA_PREFIX}${r.url}`),
+      ...OPS_ROUTES.map((r) => `${r.method} ${r.url}`),
+      ...API_ROUTES.map((r) => `${r.method} ${API_PREFIX}${r.url}`),
+    ];
+    assert.deepEqual([...registered].sort(), [...fromTables].sort());
+    for (const cell of CELLS) assert.equal(ruleFor(BUILTIN_RULES, cell.method, cell.url).name, cell.rule, `${cell.method} ${cell.url}`);
+    await app.close();
+  });
+
+  test("every route answers every kind of caller as its rule says", async () => {
+    const failures: string[] = [];
+    for (const cell of CELLS) {
+      const rule = BUILTIN_RULES.find((r) => r.name === cell.rule)!;
+      for (const kind of CALLERS) {
+        const r = await call(cell, kind);
+        const wasDenied = denied(cell, r);
+        const allowed = expectedAllowed(rule, kind);
+        if (wasDenied === allowed) failures.push(`${kind} ${cell.method} ${cell.url}: ${r.statusCode} ${r.body.slice(0, 80)} (rule '${rule.name}' admits ${rule.allow.join(", ")})`);
+        if (r.statusCode >= 500) failures.push(`${kind} ${cell.method} ${cell.url}: ${r.statusCode} ${r.body.slice(0, 80)}`);
+      }
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  test("key cells, written out", async () => {
+    const status = async (kind: CallerKind, method: string, url: string) =>
+      (await call({ surface: url.startsWith("/api/") ? "api" : "puppet-ca", method, url, rule: "" }, kind)).statusCode;
+    // Anyone fetches the CA certificate and submits a CSR (the body here is not a CSR: 400, not 403).
+    for (const kind of CALLERS) assert.equal(await status(kind, "GET", `${PUPPET_CA_PREFIX}/certificate/ca`), 200, kind);
+    assert.equal(await status("none", "PUT", `${PUPPET_CA_PREFIX}/certificate_request/fresh.test`), 400);
+    // expirations: valid node certificates only; a revoked, foreign or expired admin certificate is no one.
+    for (const [kind, code] of [["none", 403], ["own", 200], ["other", 200], ["admin", 200], ["revoked", 403], ["foreign", 403], ["expired", 403]] as const) {
+      assert.equal(await status(kind, "GET", `${PUPPET_CA_PREFIX}/expirations`), code, kind);
+    }
+    // A node may not read even its own status (Puppet's default); an admin may.
+    assert.equal(await status("own", "GET", `${PUPPET_CA_PREFIX}/certificate_status/${NODE}`), 403);
+    assert.equal(await status("admin", "GET", `${PUPPET_CA_PREFIX}/certificate_status/${NODE}`), 200);
+    // The JSON API: admin (or the console's viewer) only.
+    for (const [kind, code] of [["none", 403], ["own", 403], ["revoked", 403], ["foreign", 403], ["expired", 403], ["admin", 200]] as const) {
+      assert.equal(await status(kind, "GET", `${API_PREFIX}/ca`), code, kind);
+    }
+    assert.equal(await status("admin", "POST", `${API_PREFIX}/ca`), 403, "no rule opens writes on the API yet");
+  });
+
+  test("a refused certificate is named in the denial's log line", async () => {
+    f.logs.length = 0;
+    for (const kind of ["revoked", "foreign", "expired"] as const) await call({ surface: "puppet-ca", method: "GET", url: `${PUPPET_CA_PREFIX}/expirations`, rule: "" }, kind);
+    const lines = f.logs.filter((l) => String(l.msg).startsWith("Forbidden request:")).map((l) => String(l.msg));
+    assert.deepEqual(lines, [
+      "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate revoked) denied by rule 'expirations'.",
+      "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate issued by another CA) denied by rule 'expirations'.",
+      "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate expired) denied by rule 'expirations'.",
+    ]);
+  });
+});

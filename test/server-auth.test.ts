@@ -98,7 +98,7 @@ describe("a route without a rule", () => {
       [{ method: "GET", url: "/x", rule: "no such rule" }, /names the rule 'no such rule', which is not in src\/server\/auth.ts/],
       [{ method: "POST", url: "/x", rule: "api read" }, /names the rule 'api read', but the table decides POST \/api\/v1\/extra\/x by 'deny all'/],
     ];
-    for (const [spec, message] of cases) await assert.rejects(withRoute(spec).ready(), message);
+    for (const [spec, message] of cases) await assert.rejects(async () => void (await withRoute(spec).ready()), message);
   });
 });
 

@@ -11,7 +11,7 @@ import { normalizeFingerprint } from "../agent/trust.js";
 import { registerLocalVerbs } from "./agent-local.js";
 import { agentGuarded, agentSettings, fixContext, nodeOptions, REAL_DEPS, serverOptions, type AgentCliDeps, type AgentFlags } from "./agent-common.js";
 import { printAgentError, printEvent } from "./agent-render.js";
-import { keySpecOf } from "./context.js";
+import { keySpecOf } from "../config/index.js";
 import { Exit } from "./exit-codes.js";
 import type { Io } from "./io.js";
 

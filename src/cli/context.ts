@@ -7,7 +7,6 @@ import { loadSettings, settingKeyOf, type Settings } from "../config/index.js";
 import { openStore } from "../store/open.js";
 import type { Io } from "./io.js";
 import os from "node:os";
-import type { KeySpec } from "../pki/keys.js";
 
 /** Where the CLI looks for the CA when nothing says otherwise. */
 export const DEFAULT_CADIR = "/var/lib/fleetca/ca";
@@ -40,7 +39,3 @@ export async function openCa(settings: Settings): Promise<CaContext> {
   return { settings, store, ca, by: localPrincipal(os.userInfo().username, os.hostname()) };
 }
 
-/** The key the settings ask for (key_type, keylength, curve). */
-export function keySpecOf(settings: Settings): KeySpec {
-  return settings.keyType === "ec" ? { type: "ec", curve: settings.curve } : { type: "rsa", bits: settings.keylength };
-}

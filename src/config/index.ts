@@ -20,3 +20,4 @@ export {
   type Settings,
 } from "./schema.js";
 export { settingsSummary } from "./summary.js";
+export { keySpecOf } from "./key-spec.js";

@@ -9,9 +9,9 @@ import { generateCertificate } from "../ca/generate.js";
 import { systemPrincipal } from "../ca/principal.js";
 import { setupCa } from "../ca/setup.js";
 import type { CaStore } from "../ca/store.js";
-import type { Settings } from "../config/index.js";
+import { keySpecOf, type Settings } from "../config/index.js";
 import { parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
-import { loadPrivateKey, spkiDer, type KeySpec } from "../pki/keys.js";
+import { loadPrivateKey, spkiDer } from "../pki/keys.js";
 
 /** Where the server keeps its key and certificate (host/ssldir.ts implements it on disk). */
 export interface IdentityFiles {
@@ -24,7 +24,6 @@ export interface IdentityFiles {
 /** fleetca's server acting on its own behalf (first boot), in the audit trail. */
 export const SERVER = systemPrincipal("fleetca server");
 
-export const keySpecOf = (s: Settings): KeySpec => (s.keyType === "ec" ? { type: "ec", curve: s.curve } : { type: "rsa", bits: s.keylength });
 
 /** Creates the CA if the store has none. Returns true when it did. */
 export async function ensureCa(store: CaStore, settings: Settings, now = new Date()): Promise<boolean> {

@@ -8,7 +8,8 @@ import { fingerprint } from "../../pki/fingerprint.js";
 import { parseInventory } from "../../store/file/formats.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { keySpecOf, openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { keySpecOf } from "../../config/index.js";
+import { openCa, settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 function readInput(io: Io, file: string, what: string): string {

@@ -6,7 +6,8 @@ import { generateCertificate } from "../../ca/generate.js";
 import { fingerprint } from "../../pki/fingerprint.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { keySpecOf, openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { keySpecOf } from "../../config/index.js";
+import { openCa, settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, splitList } from "../shared.js";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {

@@ -7,7 +7,7 @@ import { generateCertificate } from "../../../ca/generate.js";
 import { principalOf } from "../../client.js";
 import { nameParam } from "../../deps.js";
 import { HttpError } from "../../errors.js";
-import { keySpecOf } from "../../identity.js";
+import { keySpecOf } from "../../../config/index.js";
 import { jsonBody, respond, TYPE } from "../../reply.js";
 import type { PuppetRoute } from "../route.js";
 

@@ -85,10 +85,23 @@ export async function writeFileAtomicStaged(
  * that every replacement goes through. Returns the new file's stats.
  */
 async function replaceViaTemp(path: string, mode: number, syncDir: boolean, fill: (fd: number) => Promise<void>): Promise<Stats> {
+  const { dir, tmp, stats } = await durableTemp(path, mode, fill);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  if (syncDir) await fsyncDir(dir);
+  return stats;
+}
+
+/** A temporary file beside `path` with exactly `mode`, filled by `fill` and fsynced; removed again if anything fails. */
+async function durableTemp(path: string, mode: number, fill: (fd: number) => Promise<void>): Promise<{ dir: string; tmp: string; stats: Stats }> {
   const dir = dirname(path);
   const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
-  let stats: Stats;
   const fd = openSync(tmp, "wx", mode);
+  let stats: Stats;
   try {
     fchmodSync(fd, mode);
     await fill(fd);
@@ -100,14 +113,7 @@ async function replaceViaTemp(path: string, mode: number, syncDir: boolean, fill
     throw err;
   }
   closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (err) {
-    unlinkQuietly(tmp);
-    throw err;
-  }
-  if (syncDir) await fsyncDir(dir);
-  return stats;
+  return { dir, tmp, stats };
 }
 
 function fdatasync(fd: number): Promise<void> {
@@ -190,21 +196,7 @@ function openForAppend(path: string, mode: number): number {
  * or undefined when `path` already existed.
  */
 export async function createFileExclusive(path: string, data: string | Uint8Array, mode: number): Promise<Stats | undefined> {
-  const dir = dirname(path);
-  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
-  const fd = openSync(tmp, "wx", mode);
-  let stats: Stats;
-  try {
-    fchmodSync(fd, mode);
-    writeAll(fd, data);
-    await fsync(fd);
-    stats = fstatSync(fd);
-  } catch (err) {
-    closeQuietly(fd);
-    unlinkQuietly(tmp);
-    throw err;
-  }
-  closeSync(fd);
+  const { dir, tmp, stats } = await durableTemp(path, mode, async (fd) => writeAll(fd, data));
   try {
     linkSync(tmp, path);
   } catch (err) {

@@ -9,7 +9,7 @@ import { principalLabel, type Principal } from "./principal.js";
 
 export const AUDIT_ACTIONS = [
   "submitted", "signed", "rejected", "revoked", "cleaned", "deleted", "generated", "renewed",
-  "setup", "imported", "settings-reloaded",
+  "setup", "imported", "settings-reloaded", "pruned", "crl-refreshed",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -55,6 +55,11 @@ export interface IssuerSettings {
   allowSubjectAltNames: boolean;
   allowAuthorizationExtensions: boolean;
   allowDuplicateCerts: boolean;
+  /** Written as cRLDistributionPoints when set (not empty). */
+  crlUrl?: string;
+  /** Written in authorityInfoAccess when set (not empty). */
+  ocspUrl?: string;
+  caIssuersUrl?: string;
 }
 
 export interface IssuerDeps {
@@ -127,7 +132,7 @@ export class Issuer {
         spki: input.spki,
         extensions: leafExtensions({
           commonName: name, spki: input.spki, altNames: input.altNames, copied, caSpki: ca.cert.spki,
-          caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial, cliAuth: input.cliAuth,
+          caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial, cliAuth: input.cliAuth, where: this.d.settings,
         }),
       },
       ca.key,

@@ -37,3 +37,10 @@ export function parseReason(text: string): RevocationReason {
   if (hit) return hit;
   throw new CaError("invalid-request", `Unknown revocation reason ${JSON.stringify(text)}; use one of ${Object.keys(REASON_CODES).join(", ")} (RFC 5280 names) or their codes.`);
 }
+
+/** A serial as Puppet and `fleetca ca list` print it: hexadecimal, optionally 0x-prefixed, any case. */
+export function parseSerialHex(text: string): bigint {
+  const m = /^(?:0x)?([0-9A-Fa-f]{1,40})$/.exec(text.trim());
+  if (!m) throw new CaError("invalid-request", `A serial is hexadecimal, as \`fleetca ca list\` prints it (e.g. 1F or 0x1f), not ${JSON.stringify(text)}.`);
+  return BigInt(`0x${m[1]}`);
+}

@@ -3,16 +3,14 @@
  * lock held by the caller. The CRL is appended in place and signed once (pki/crl.ts), so a
  * revoke costs the same at 100,000 entries as at ten.
  */
-import { withRevocations } from "../pki/crl.js";
+import { resignedState, withoutSerials, withRevocations, type CrlState } from "../pki/crl.js";
 import type { AuditRecord } from "./audit.js";
+import { expiries } from "./crl-hygiene.js";
 import { publishCrl } from "./crl-publish.js";
 import type { LoadedMaterial } from "./material.js";
 import { principalLabel, type Principal } from "./principal.js";
 import { reasonCode, type RevocationReason, type RevocationRecord } from "./revocation.js";
 import type { CaStore } from "./store.js";
-
-/** Puppet's CRL nextUpdate: five calendar years. */
-const CRL_YEARS = 5;
 
 export interface RevokeTarget {
   serial: bigint;
@@ -26,6 +24,8 @@ export interface RevokerDeps {
   material: () => Promise<LoadedMaterial>;
   /** Keeps what was just published, so the next revoke re-encodes only what changed. */
   published: (m: LoadedMaterial) => void;
+  /** nextUpdate of a CRL signed at `now` (crl_ttl; crl-hygiene.ts). */
+  nextUpdate: (now: Date) => Date;
 }
 
 export class Revoker {
@@ -62,16 +62,39 @@ export class Revoker {
    */
   async repairLocked(): Promise<number> {
     const ca = await this.d.material();
-    const missing = (await this.d.store.listRevocations()).filter((r) => !ca.crl.serials.has(r.serial));
-    if (missing.length > 0) await this.publish(ca, missing, this.d.clock());
+    const now = this.d.clock();
+    let missing = (await this.d.store.listRevocations()).filter((r) => !ca.crl.serials.has(r.serial));
+    if (missing.length > 0) {
+      // Records of expired certificates are kept when a prune drops their entries (crl-hygiene.ts):
+      // they are not missing, and putting them back would undo the prune.
+      const expiry = await expiries(this.d.store, new Set(missing.map((r) => r.serial)));
+      const expired = (serial: bigint) => (expiry.get(serial)?.notAfter.getTime() ?? Infinity) < now.getTime();
+      missing = missing.filter((r) => !expired(r.serial));
+    }
+    if (missing.length > 0) await this.publish(ca, missing, now);
     return missing.length;
   }
 
+  /**
+   * Signs the CRL again with the same entries but those in `drop` (a prune), the CRL number
+   * up by one, dated now. Call inside withLock. Returns the state published.
+   */
+  async resignLocked(drop: ReadonlySet<bigint>): Promise<CrlState> {
+    const ca = await this.d.material();
+    const now = this.d.clock();
+    const next = this.d.nextUpdate(now);
+    const state = drop.size > 0 ? withoutSerials(ca.crl, drop, now, next) : resignedState(ca.crl, now, next);
+    await this.publishState(ca, state);
+    return state;
+  }
+
   private async publish(ca: LoadedMaterial, records: readonly RevocationRecord[], now: Date): Promise<void> {
-    const next = new Date(now);
-    next.setUTCFullYear(next.getUTCFullYear() + CRL_YEARS);
-    const state = withRevocations(ca.crl, records.map((r) => ({ serial: r.serial, when: r.revokedAt, reasonCode: reasonCode(r.reason) })), now, next);
+    const state = withRevocations(ca.crl, records.map((r) => ({ serial: r.serial, when: r.revokedAt, reasonCode: reasonCode(r.reason) })), now, this.d.nextUpdate(now));
     if (state === ca.crl) return;
+    await this.publishState(ca, state);
+  }
+
+  private async publishState(ca: LoadedMaterial, state: CrlState): Promise<void> {
     const published = await publishCrl(this.d.store, state, ca.key, ca.crlEncoded);
     this.d.published({ ...ca, crl: state, crlEncoded: published, raw: { ...ca.raw, crlPem: published.pem.toString("latin1") }, version: await this.d.store.materialVersion() });
   }

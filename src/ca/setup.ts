@@ -7,6 +7,7 @@ import { generateKeyPair, loadPrivateKey, privateKeyToPem, publicKeyToPem, spkiD
 import { cnName } from "../pki/name.js";
 import { caExtensions } from "../pki/profile.js";
 import { auditRecord } from "./audit.js";
+import { crlNextUpdate } from "./crl-hygiene.js";
 import { CaError } from "./errors.js";
 import { systemPrincipal, type Principal } from "./principal.js";
 import type { CaStore } from "./store.js";
@@ -22,12 +23,8 @@ export interface SetupOptions {
   overwrite?: boolean;
   /** Who set it up, for the audit trail; default fleetca itself (a server's first start). */
   by?: Principal;
-}
-
-function crlNextUpdate(now: Date): Date {
-  const d = new Date(now);
-  d.setUTCFullYear(d.getUTCFullYear() + 5);
-  return d;
+  /** Seconds the first CRL is valid (crl_ttl); default Puppet's five years. */
+  crlTtl?: number;
 }
 
 /** A self-signed CA, serial 1, an empty CRL; the next serial is 2, as Puppet starts. */
@@ -42,7 +39,7 @@ export async function setupCa(store: CaStore, o: SetupOptions): Promise<{ certPe
     { serial: 1n, issuer: name, subject: name, notBefore: new Date(o.now.getTime() - DAY_MS), notAfter: new Date(o.now.getTime() + o.caTtl * 1000), spki, extensions: caExtensions(spki) },
     keys.privateKey,
   );
-  const crl = await signCrl(emptyCrlState(name, keyIdentifier(spki), o.now, crlNextUpdate(o.now)), keys.privateKey);
+  const crl = await signCrl(emptyCrlState(name, keyIdentifier(spki), o.now, crlNextUpdate(o.now, o.crlTtl)), keys.privateKey);
   const certPem = certToPem(der);
   await store.initialize(
     { certPem, keyPem: privateKeyToPem(keys.privateKey), publicKeyPem: publicKeyToPem(keys.publicKey), crlPem: crlToPem(crl) },

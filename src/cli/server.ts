@@ -133,6 +133,28 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   }, 1000);
   crlSync.unref();
 
+  // The CRL is signed again before it expires even when nothing is revoked (crl_ttl), pruned
+  // then with auto_prune; ca.refreshCrl decides when (two thirds of its life), here is only
+  // the timer. Checked once now (a CRL that went stale while the server was down, or a
+  // shortened crl_ttl), then every twentieth of crl_ttl, between 5 s and a minute.
+  let crlTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let crlRefreshing = Promise.resolve();
+  const refreshCrl = async () => {
+    try {
+      const r = await deps.ca.refreshCrl(SERVER);
+      if (r.resigned) {
+        log.info({ msg: "crl re-signed", number: r.crlNumber.toString(), nextUpdate: r.nextUpdate.toISOString(), pruned: r.pruned.length, heldBack: r.heldBack.length });
+      }
+    } catch (e) {
+      log.warn({ err: e }, `could not sign the CRL again: ${(e as Error).message}`);
+    }
+    if (stopped) return;
+    crlTimer = setTimeout(() => void (crlRefreshing = refreshCrl()), Math.min(60_000, Math.max(5_000, (deps.settings.crlTtl * 1000) / 20)));
+    crlTimer.unref();
+  };
+  await (crlRefreshing = refreshCrl());
+
   let reloading = Promise.resolve();
   const reload = () => {
     reloading = reloading.then(async () => {
@@ -159,8 +181,11 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
       signals.off("SIGINT", stop);
       signals.off("SIGHUP", reload);
       clearInterval(crlSync);
+      stopped = true;
+      clearTimeout(crlTimer);
       log.info({ msg: "stopping: finishing requests in flight" });
       void reloading
+        .then(() => crlRefreshing)
         .then(() => running.close())
         .then(async () => {
           const returned = await releaseReservedSerials(store);

@@ -159,3 +159,22 @@ export const storeUrl: Parser<string> = (raw) => {
   if ((url.protocol === "postgres:" || url.protocol === "postgresql:") && url.hostname !== "") return ok(value);
   return bad(expected);
 };
+
+/**
+ * An http:// or https:// URL written into certificates (crl_url, ocsp_url, ca_issuers_url), or "" for none. Kept as
+ * written (no normalizing: the certificate says what the operator wrote), and ASCII only, as an IA5String must be.
+ */
+export const urlOrNone: Parser<string> = (raw) => {
+  const expected = 'an http:// or https:// URL (ASCII, no spaces), or "" for none';
+  if (typeof raw !== "string") return bad(expected);
+  const value = raw.trim();
+  if (value === "") return ok("");
+  if (!/^[\x21-\x7e]+$/.test(value)) return bad(expected);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return bad(expected);
+  }
+  return (url.protocol === "http:" || url.protocol === "https:") && url.hostname !== "" ? ok(value) : bad(expected);
+};

@@ -17,6 +17,7 @@ import {
   path,
   storeUrl,
   text,
+  urlOrNone,
   type Parser,
 } from "./kinds.js";
 
@@ -51,6 +52,16 @@ export interface Settings {
   readonly allowSubjectAltNames: boolean;
   readonly allowAuthorizationExtensions: boolean;
   readonly allowDuplicateCerts: boolean;
+  /** URL written as the CRL distribution point of every certificate issued; "" (default, as Puppet) writes none. It must serve the CRL in DER. */
+  readonly crlUrl: string;
+  /** OCSP responder URL written in the authority information access of every certificate issued; "" (default) writes none. */
+  readonly ocspUrl: string;
+  /** URL of the CA certificate (DER) written in the authority information access as caIssuers; "" (default) writes none. */
+  readonly caIssuersUrl: string;
+  /** How long each CRL is valid (its nextUpdate). Default 5y: Puppet's hard-coded five years. */
+  readonly crlTtl: number;
+  /** When the server signs the CRL again because it is due, drop the entries of expired certificates too. */
+  readonly autoPrune: boolean;
   /**
    * Listen address. Default 0.0.0.0, what operators of Puppet Server expect (it listens on all interfaces); tests
    * and development in a loopback-only place pass 127.0.0.1.
@@ -131,6 +142,11 @@ export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   allowSubjectAltNames: { parse: bool, default: false },
   allowAuthorizationExtensions: { parse: bool, default: false },
   allowDuplicateCerts: { parse: bool, default: false },
+  crlUrl: { parse: urlOrNone, default: "" },
+  ocspUrl: { parse: urlOrNone, default: "" },
+  caIssuersUrl: { parse: urlOrNone, default: "" },
+  crlTtl: { parse: duration(60), default: 5 * YEAR },
+  autoPrune: { parse: bool, default: false },
   bind: { parse: hostName, default: "0.0.0.0" },
   port: { parse: integer(1, 65535), default: 8140 },
   store: { parse: storeUrl, default: "file:" },

@@ -5,6 +5,7 @@ import { fileName, SETTING_KEYS, type SettingKey, type Settings } from "./schema
 
 const DURATIONS: ReadonlySet<SettingKey> = new Set<SettingKey>([
   "caTtl",
+  "crlTtl",
   "autosignTimeout",
   "waitforcert",
   "maxwaitforcert",

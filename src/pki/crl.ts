@@ -137,6 +137,50 @@ export function withRevocations(state: CrlState, revs: RevocationRequest[], now:
   };
 }
 
+/**
+ * The same entries signed again: the CRL number up by one (every CRL fleetca signs has a
+ * higher number than the last), new dates. For a CRL whose nextUpdate draws near with
+ * nothing new to list (crl_ttl).
+ */
+export function resignedState(state: CrlState, now: Date, nextUpdate: Date): CrlState {
+  return { ...state, crlNumber: state.crlNumber + 1n, thisUpdate: now, nextUpdate };
+}
+
+/** The entries a state lists, in order, with their dates and reasons. */
+export function stateEntries(state: CrlState): CrlEntry[] {
+  return crlEntriesIn(state.entries, 0, state.entries.length);
+}
+
+/**
+ * A new state without the entries whose serial is in `drop` (a prune), the CRL number up by
+ * one. The kept entries are copied byte for byte, in their order, in runs between the
+ * dropped ones: nothing is decoded but each entry's serial.
+ */
+export function withoutSerials(state: CrlState, drop: ReadonlySet<bigint>, now: Date, nextUpdate: Date): CrlState {
+  const src = state.entries;
+  const runs: [number, number][] = [];
+  const serials = new Set<bigint>();
+  let runStart = 0;
+  let size = 0;
+  for (let p = 0; p < src.length; ) {
+    const e = readTlv(src, p);
+    const serial = decodeInteger(content(src, readTlv(src, e.contentStart, e.end)));
+    if (drop.has(serial)) {
+      if (p > runStart) runs.push([runStart, p]);
+      size += p - runStart;
+      runStart = e.end;
+    } else serials.add(serial);
+    p = e.end;
+  }
+  if (src.length > runStart) runs.push([runStart, src.length]);
+  size += src.length - runStart;
+  // A buffer of its own (not Buffer.concat's shared pool): the next revoke appends after it.
+  const entries = Buffer.alloc(size);
+  let at = 0;
+  for (const [a, b] of runs) at += src.copy(entries, at, a, b);
+  return { ...state, crlNumber: state.crlNumber + 1n, entries, serials, thisUpdate: now, nextUpdate };
+}
+
 /** How far each entries buffer has been written: appending in place is safe only at its end. */
 const entriesEnd = new WeakMap<ArrayBufferLike, number>();
 

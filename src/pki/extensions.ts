@@ -83,3 +83,21 @@ export function authorityKeyIdFull(kid: Buffer, issuerOfCaDer: Buffer, caSerial:
 
 export const netscapeComment = (text: string): Buffer => extension(OID.netscapeComment, false, ia5(text));
 export const utf8Extension = (extOid: string, text: string): Buffer => extension(extOid, false, utf8(text));
+
+/** A GeneralName uniformResourceIdentifier ([6] IMPLICIT IA5String). The URL must be ASCII (config checks it). */
+const uriName = (url: string): Buffer => implicitPrim(6, Buffer.from(url, "latin1"));
+
+/**
+ * cRLDistributionPoints (RFC 5280 4.2.1.13): one DistributionPoint whose fullName lists the
+ * URLs, no reasons, no cRLIssuer (the CA signs its own CRL). Not critical, as the RFC asks.
+ */
+export function crlDistributionPoints(urls: readonly string[]): Buffer {
+  // distributionPoint [0] (a CHOICE, so explicit) holding fullName [0] IMPLICIT GeneralNames.
+  return extension(OID.crlDistributionPoints, false, seq(seq(explicit(0, explicit(0, Buffer.concat(urls.map(uriName)))))));
+}
+
+/** authorityInfoAccess (RFC 5280 4.2.2.1): OCSP responders first, then where the issuer's certificate is. Not critical. */
+export function authorityInfoAccess(ocsp: readonly string[], caIssuers: readonly string[]): Buffer {
+  const access = (method: string, url: string) => seq(oid(method), uriName(url));
+  return extension(OID.authorityInfoAccess, false, seq(...ocsp.map((u) => access(OID.adOcsp, u)), ...caIssuers.map((u) => access(OID.adCaIssuers, u))));
+}

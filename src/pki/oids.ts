@@ -29,6 +29,11 @@ export const OID = {
   serverAuth: "1.3.6.1.5.5.7.3.1",
   clientAuth: "1.3.6.1.5.5.7.3.2",
   netscapeComment: "2.16.840.1.113730.1.13",
+  crlDistributionPoints: "2.5.29.31",
+  authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
+  /** AccessDescription methods of authorityInfoAccess (RFC 5280 4.2.2.1). */
+  adOcsp: "1.3.6.1.5.5.7.48.1",
+  adCaIssuers: "1.3.6.1.5.5.7.48.2",
 } as const;
 
 /** Puppet's registered arcs (1.3.6.1.4.1.34380.1.*). */

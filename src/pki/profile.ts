@@ -3,7 +3,7 @@
  * extension by extension and in Puppet's order, so that tools comparing the two see the same thing.
  */
 import {
-  authorityKeyIdFull, authorityKeyIdOnly, basicConstraints, extKeyUsageServerClient, extension, keyIdentifier, keyUsage,
+  authorityInfoAccess, authorityKeyIdFull, authorityKeyIdOnly, basicConstraints, crlDistributionPoints, extKeyUsageServerClient, extension, keyIdentifier, keyUsage,
   netscapeComment, subjectKeyId, utf8Extension, type Extension,
 } from "./extensions.js";
 import { encodeAltNames } from "./altnames.js";
@@ -30,6 +30,15 @@ export interface LeafProfileInput {
   caSerial: bigint;
   /** Adds pp_cli_auth=true (the CA server's own certificate: admin rights on the API). */
   cliAuth?: boolean;
+  /** Where to ask (settings crl_url, ocsp_url, ca_issuers_url); none by default, as in Puppet. */
+  where?: WhereToAsk;
+}
+
+/** URLs a certificate names for its revocation status and its issuer; empty strings are left out. */
+export interface WhereToAsk {
+  crlUrl?: string;
+  ocspUrl?: string;
+  caIssuersUrl?: string;
 }
 
 /** Puppet's SAN order: non-DNS entries first, then DNS in request order, DNS:<cn> appended if absent. */
@@ -50,5 +59,9 @@ export function leafExtensions(p: LeafProfileInput): Buffer[] {
   ];
   if (p.cliAuth) exts.push(utf8Extension(PP_CLI_AUTH, "true"));
   exts.push(basicConstraints(false), extKeyUsageServerClient(), keyUsage(false));
+  // After Puppet's own extensions, so a certificate without these settings is byte for byte Puppet's profile.
+  const w = p.where ?? {};
+  if (w.crlUrl) exts.push(crlDistributionPoints([w.crlUrl]));
+  if (w.ocspUrl || w.caIssuersUrl) exts.push(authorityInfoAccess(w.ocspUrl ? [w.ocspUrl] : [], w.caIssuersUrl ? [w.caIssuersUrl] : []));
   return exts;
 }

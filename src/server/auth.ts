@@ -51,6 +51,7 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   rule("generate",                 "prefix", `${CA}/generate/`,                         ["POST"],                  "admin"),
   rule("status",                   "exact",  "/status/v1/simple",                       ["GET"],                   "anonymous"),
   rule("status services",          "prefix", "/status/v1/services",                     ["GET"],                   "anonymous"),
+  rule("api revoke",               "exact",  `${API}/revocations`,                      ["POST"],                  "admin", "operator"),
   rule("api read",                 "prefix", `${API}/`,                                 ["GET"],                   "admin", "viewer"),
   rule("deny all",                 "prefix", "/",                                       "any",                     "deny"),
 ]);

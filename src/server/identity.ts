@@ -28,7 +28,7 @@ export const SERVER = systemPrincipal("fleetca server");
 /** Creates the CA if the store has none. Returns true when it did. */
 export async function ensureCa(store: CaStore, settings: Settings, now = new Date()): Promise<boolean> {
   if (await store.isInitialized()) return false;
-  await setupCa(store, { caName: settings.caName, key: keySpecOf(settings), caTtl: settings.caTtl, now, by: SERVER });
+  await setupCa(store, { caName: settings.caName, key: keySpecOf(settings), caTtl: settings.caTtl, crlTtl: settings.crlTtl, now, by: SERVER });
   return true;
 }
 

@@ -69,7 +69,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const { store, by } = await openCa(settings);
         const key = keySpecOf(settings);
         io.progress(`generating the CA key (${key.type === "rsa" ? `RSA ${key.bits}` : `EC ${key.curve}`})…`);
-        const { certPem } = await setupCa(store, { caName: settings.caName, key, caTtl: settings.caTtl, now: new Date(), by });
+        const { certPem } = await setupCa(store, { caName: settings.caName, key, caTtl: settings.caTtl, crlTtl: settings.crlTtl, now: new Date(), by });
         io.progress("");
         const cert = parseCertificatePem(certPem);
         io.out(`Created CA "${cert.commonName}" in ${store.location}`);

@@ -61,7 +61,7 @@ export function apiPlugin(deps: ServerDeps) {
     app.setErrorHandler(errorHandler(deps));
     app.setNotFoundHandler(async (request, reply) => {
       const path = request.url.split("?")[0];
-      return fail(reply, "not-found", `No such endpoint: ${request.method} ${path}. The JSON API serves GET ${API_ROUTES.map((r) => API_PREFIX + r.url).join(", ")}.`);
+      return fail(reply, "not-found", `No such endpoint: ${request.method} ${path}. The JSON API serves ${API_ROUTES.map((r) => `${r.method} ${API_PREFIX}${r.url}`).join(", ")}.`);
     });
     addRoutes(app, API_PREFIX, API_ROUTES, (route) => async (request, reply) => send(reply, 200, await route.handler(request, deps)));
   };

@@ -4,12 +4,15 @@
  * as {"kind", "message"} by the surface (index.ts).
  */
 import type { FastifyRequest } from "fastify";
+import { CaError } from "../../ca/errors.js";
 import { caSummary, certificateBySerial, certificateByName, listEntries } from "../../ca/queries.js";
+import { parseReason, type RevocationReason } from "../../ca/revocation.js";
+import { principalOf } from "../client.js";
 import type { ServerDeps } from "../deps.js";
 import { nameParam } from "../deps.js";
 import type { RouteSpec } from "../routing.js";
 import { actionParam, expiryParam, limitParam, offsetParam, queryOf, searchParam, serialParam, sinceParam, stateParam } from "./params.js";
-import { certificateJson, listedJson, pageJson, serialJson, summaryJson } from "./render.js";
+import { certificateJson, listedJson, pageJson, revocationJson, serialJson, summaryJson } from "./render.js";
 
 export interface ApiRoute extends RouteSpec {
   readonly handler: (request: FastifyRequest, deps: ServerDeps) => Promise<unknown>;
@@ -67,4 +70,46 @@ export const API_ROUTES: readonly ApiRoute[] = [
     const items = await deps.ca.auditLog({ since, name, action: actionParam(q), limit });
     return { limit, items };
   } },
+
+  // POST /api/v1/revocations {"serial": "1F" | "name": "web1.example.com", "reason"?: "superseded", "force"?: true}:
+  // revokes one certificate and answers its revocation record (the first one, if it was revoked already).
+  { method: "POST", url: "/revocations", rule: "api revoke", async handler(request, { ca }) {
+    queryOf(request, []);
+    const body = revocationBody(request.body);
+    const by = principalOf(request);
+    if (body.serial !== undefined) {
+      const [result] = await ca.revokeBySerial([serialParam(body.serial)], by, body.reason, { force: body.force });
+      if (result!.error) throw result!.error;
+      return revocationJson(result!.record!);
+    }
+    const [result] = await ca.revoke([body.name!], by, body.reason);
+    if (result!.error) throw result!.error;
+    const revocation = (await certificateByName(ca, body.name!)).revocation;
+    if (!revocation) throw new CaError("conflict", `The certificate of ${body.name} was replaced while it was being revoked; revoke again.`);
+    return revocationJson(revocation);
+  } },
 ];
+
+const REVOCATION_KEYS = ["serial", "name", "reason", "force"];
+
+/** The body of POST /revocations: exactly one of serial (hex) and name, an optional reason and force. */
+function revocationBody(raw: unknown): { serial?: string; name?: string; reason?: RevocationReason; force: boolean } {
+  const invalid = (message: string) => new CaError("invalid-request", message);
+  const shape = 'Send {"serial": "1F"} or {"name": "web1.example.com"}, with an optional "reason" (RFC 5280 name, default keyCompromise) and, for a serial this CA has no record of, "force": true.';
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid(`The body must be a JSON object. ${shape}`);
+  const b = raw as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !REVOCATION_KEYS.includes(k));
+  if (unknown.length > 0) throw invalid(`Unknown field ${JSON.stringify(unknown[0])}. ${shape}`);
+  if ((b.serial === undefined) === (b.name === undefined)) throw invalid(`Give exactly one of "serial" and "name". ${shape}`);
+  if (b.serial !== undefined && typeof b.serial !== "string") throw invalid(`"serial" is a string of hexadecimal digits. ${shape}`);
+  if (b.name !== undefined && typeof b.name !== "string") throw invalid(`"name" is a certname string. ${shape}`);
+  if (b.reason !== undefined && typeof b.reason !== "string") throw invalid(`"reason" is a string. ${shape}`);
+  if (b.force !== undefined && typeof b.force !== "boolean") throw invalid(`"force" is true or false. ${shape}`);
+  if (b.force === true && b.name !== undefined) throw invalid(`"force" applies to "serial" only. ${shape}`);
+  return {
+    serial: b.serial as string | undefined,
+    name: b.name as string | undefined,
+    reason: b.reason === undefined ? undefined : parseReason(b.reason as string),
+    force: b.force === true,
+  };
+}

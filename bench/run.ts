@@ -2,7 +2,7 @@
  * The benchmark runner (`npm run bench`, which builds first):
  *
  *   npm run bench                                  every scenario at full size (~15 min here)
- *   npm run bench -- --scenario revoke             one scenario (enroll, signall, list, revoke, server)
+ *   npm run bench -- --scenario revoke             one scenario (enroll, signall, list, revoke, ocsp, server)
  *   npm run bench -- --scenario enroll --n 300     a smaller N for that scenario
  *   npm run bench -- --quick                       every scenario small (results go to results/tmp/quick)
  *   npm run bench -- --puppetserver                also Puppet Server (bench/puppetserver.sh installs it;
@@ -22,8 +22,9 @@ import { listScenario } from "./scenarios/list.js";
 import { revokeScenario } from "./scenarios/revoke.js";
 import { signAllScenario } from "./scenarios/signall.js";
 import { puppetServerScenarios } from "./scenarios/puppetserver.js";
+import { ocspScenarios } from "./scenarios/ocsp.js";
 
-const ALL = ["enroll", "signall", "list", "revoke"] as const;
+const ALL = ["enroll", "signall", "list", "revoke", "ocsp"] as const;
 
 const { values } = parseArgs({
   options: {
@@ -81,6 +82,10 @@ if (wants("revoke")) {
   await quiet("revoke");
   const top = size(100_000, 10_000);
   save(await revokeScenario({ levels: [0, Math.round(top / 10), top], samples: quick ? 5 : 7, command }));
+}
+if (wants("ocsp")) {
+  await quiet("ocsp");
+  for (const r of await ocspScenarios({ n: size(1000, 100), durationMs: quick ? 2000 : 10_000, concurrency: Number(values.c), command })) save(r);
 }
 if (values.puppetserver || wants("puppetserver")) {
   await quiet("puppetserver");

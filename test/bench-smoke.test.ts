@@ -1,7 +1,8 @@
 /**
  * Keeps the benchmark from rotting: the load generator enrolls 20 agents against a real
  * `fleetca server` on 127.0.0.1 (source run through tsx, EC CA made on first boot) and
- * every certificate must come back valid. No timing is asserted: figures belong in bench/results.
+ * every certificate must come back valid; the OCSP scenario runs in miniature against openssl's
+ * responder (and fleetca's). No timing is asserted: figures belong in bench/results.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +13,7 @@ import { makeIdentity } from "../bench/lib/agents.js";
 import { parseResponse } from "../bench/lib/lean-http.js";
 import { runLoad } from "../bench/lib/load.js";
 import { memoryOf, startServer, type RunningServer } from "../bench/lib/server.js";
+import { ocspScenarios } from "../bench/scenarios/ocsp.js";
 
 const root = mkdtempSync(join(tmpdir(), "fleetca-bench-smoke-"));
 let server: RunningServer | undefined;
@@ -53,4 +55,25 @@ test("the load generator's HTTP parser reads Content-Length and chunked answers 
   assert.deepEqual(parseResponse(chunked), { status: 404, body: "Not found", consumed: chunked.length - "HTTP/1.1".length, close: true });
   assert.equal(parseResponse(chunked.subarray(0, 70)), undefined);
   assert.throws(() => parseResponse(Buffer.from("SSH-2.0-OpenSSH\r\n\r\n")), /not an HTTP\/1.1 response/);
+});
+
+test("the OCSP scenario measures openssl's responder (and fleetca's, when it has one) and checks the answers", async () => {
+  const [r] = await ocspScenarios({
+    n: 6,
+    durationMs: 300,
+    concurrency: 2,
+    command: "smoke",
+    keyTypes: ["ec-p256"],
+    label: "smoke-ocsp",
+    limit: false,
+    multi: false,
+    entry: ["--import", "tsx", join(import.meta.dirname, "helpers", "cli-entry.ts")],
+  });
+  const data = r!.data as { reference: { uncached: { load: { answers: number; bad: number; wrongStatus: number; errorCount: number }; checks: { ok: number; sampled: number } } }; fleetca?: { staleness: { met: boolean } } };
+  const ref = data.reference.uncached;
+  assert.ok(ref.load.answers > 0, "openssl's responder answered");
+  assert.equal(ref.load.bad + ref.load.wrongStatus + ref.load.errorCount, 0);
+  assert.ok(ref.checks.sampled > 0);
+  assert.equal(ref.checks.ok, ref.checks.sampled, "openssl accepts every sampled answer of its own responder");
+  assert.ok(r!.rows.length > 0);
 });

@@ -19,11 +19,14 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `fleetca ARGS` as a child process and times it from spawn to exit. */
-export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+/**
+ * Runs `fleetca ARGS` as a child process and times it from spawn to exit. `entry` is how to
+ * run the CLI: the built bin/fleetca.js by default; tests pass a tsx entry instead.
+ */
+export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string[] = [FLEETCA_BIN]): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [FLEETCA_BIN, ...args], {
+    const child = spawn(process.execPath, [...entry, ...args], {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -39,14 +42,14 @@ export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise
 }
 
 /** A fresh CA directory under bench/results/tmp/ made by `fleetca ca setup`. */
-export async function freshCa(label: string, keyType: CaKeyType): Promise<string> {
+export async function freshCa(label: string, keyType: CaKeyType, entry?: string[]): Promise<string> {
   // <label>/ca, so the server's ssldir (`ssl` beside the cadir) is per CA too.
   const home = join(TMP_DIR, "ca", label);
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
   const cadir = join(home, "ca");
   const keyArgs = keyType === "rsa-4096" ? ["--key-type", "rsa", "--keylength", "4096"] : ["--key-type", "ec", "--curve", "P-256"];
-  const r = await fleetcaCli(["ca", "setup", "--cadir", cadir, "--ca-name", `Bench CA ${label}`, ...keyArgs]);
+  const r = await fleetcaCli(["ca", "setup", "--cadir", cadir, "--ca-name", `Bench CA ${label}`, ...keyArgs], {}, entry);
   if (r.code !== 0) throw new Error(`fleetca ca setup failed (${r.code}): ${r.stderr}`);
   return cadir;
 }

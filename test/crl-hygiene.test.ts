@@ -11,7 +11,7 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
 import { crlDue, crlNextUpdate } from "../src/ca/crl-hygiene.js";
@@ -21,8 +21,11 @@ import { setupCa } from "../src/ca/setup.js";
 import { crlStateFromPem, listRevoked } from "../src/pki/crl.js";
 import { fromPem } from "../src/pki/pem.js";
 import { FileStore } from "../src/store/file/index.js";
+import { PostgresStore } from "../src/store/postgres/index.js";
+import { pgUnavailable, startPg } from "./helpers/pg-server.js";
 import { as, makeFixture } from "./helpers/server-fixture.js";
 import { fleetca } from "./helpers/cli.js";
+import { startServer } from "./helpers/server-process.js";
 import { openssl, tmpDir, x509Text } from "./helpers/openssl.js";
 
 const execFileAsync = promisify(execFile);
@@ -232,6 +235,10 @@ test("prune drops expired certificates' entries (after one CRL past their expiry
   for (const x of [a, b, d]) assert.ok(await c.ca.revocation(x.serial), `record of ${x.serial}`);
   assert.equal(await c.ca.repairCrl(), 0);
   assert.equal(read(), final);
+  // Revoked again by serial: the first record answers and the pruned entry stays out.
+  const [again] = await c.ca.revokeBySerial([a.serial], by, "superseded");
+  assert.deepEqual([again!.error, again!.record?.reason, again!.name], [undefined, "keyCompromise", "a.example.com"]);
+  assert.equal(read(), final);
   // Revoking on top of a pruned CRL appends as before.
   await c.ca.revoke(["e.example.com"], by);
   assert.deepEqual(listed(read()), new Set([d.serial, e.serial]));
@@ -359,4 +366,66 @@ test("POST /api/v1/revocations revokes by serial or name and answers the record;
   const node = await f.app.inject({ method: "POST", url: "/api/v1/revocations", headers: as(plain, { "content-type": "application/json" }), payload: JSON.stringify({ name: "agent.test" }) });
   assert.equal(node.statusCode, 403);
   await f.app.close();
+});
+
+test("fleetca server: settings reach the issuing path, and a CRL valid longer than a shortened crl_ttl is signed again at start", async () => {
+  const dir = tmpDir("fleetca-crl-server-");
+  const crlOf = (cadir: string) => crlStateFromPem(fs.readFileSync(path.join(cadir, "ca_crl.pem"), "utf8"));
+  const first = await startServer({ dir, config: "key_type: ec\ncrl_url: http://ca.test/crl.der\nocsp_url: http://ca.test/ocsp\n" });
+  try {
+    const own = x509Text(fs.readFileSync(path.join(first.ssldir, "certs", "localhost.pem"), "utf8"));
+    assert.match(own, /URI:http:\/\/ca\.test\/crl\.der/);
+    assert.match(own, /OCSP - URI:http:\/\/ca\.test\/ocsp/);
+    const crl0 = crlOf(first.cadir);
+    assert.ok(crl0.nextUpdate.getTime() - crl0.thisUpdate.getTime() > 4 * 365 * 86_400_000, "Puppet's five years by default");
+    assert.equal(first.logs().some((l) => l.msg === "crl re-signed"), false, "a fresh CRL is not due");
+    assert.equal(await first.stop(), 0);
+
+    const again = await startServer({ dir, config: "key_type: ec\ncrl_ttl: 90s\n" });
+    try {
+      const line = await again.waitForLog((l) => l.msg === "crl re-signed");
+      const crl1 = crlOf(again.cadir);
+      assert.equal(line.number, String(crl0.crlNumber + 1n));
+      assert.equal(crl1.crlNumber, crl0.crlNumber + 1n);
+      assert.equal(crl1.nextUpdate.getTime() - crl1.thisUpdate.getTime(), 90_000);
+      crlVerifies(path.join(again.cadir, "ca_crt.pem"), path.join(again.cadir, "ca_crl.pem"));
+    } finally {
+      assert.equal(await again.stop(), 0);
+    }
+  } finally {
+    await first.stop("SIGKILL");
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe("on PostgreSQL", { skip: pgUnavailable() }, () => {
+  test("two servers on one database: one refreshes, the other prunes; the entries go, the records stay", async () => {
+    const server = await startPg();
+    const [sa, sb] = await Promise.all([PostgresStore.open(server.url), PostgresStore.open(server.url)]);
+    try {
+      await setupCa(sa, { caName: "Puppet CA: pg", key: EC, caTtl: 86_400 * 3650, now: T0 });
+      const clock = { now: T0 };
+      const caA = new CertificateAuthority({ store: sa, settings: base, clock: () => clock.now });
+      const caB = new CertificateAuthority({ store: sb, settings: base, clock: () => clock.now });
+      const a = (await generateCertificate(caA, "a.example.com", { by, key: EC, ttlSeconds: 3600 })).cert;
+      const d = (await generateCertificate(caA, "d.example.com", { by, key: EC, ttlSeconds: 30 * 86_400 })).cert;
+      await caA.revoke(["a.example.com", "d.example.com"], by);
+      clock.now = new Date(T0.getTime() + 2 * HOUR);
+      assert.equal((await caB.refreshCrl(by, { force: true })).crlNumber, 2n);
+      const r = await caA.prune(by);
+      assert.deepEqual([r.pruned.map((x) => x.serial), r.crlNumber], [[a.serial], 3n]);
+      await caB.current(true);
+      assert.deepEqual(listed(await caB.crlPem()), new Set([d.serial]));
+      assert.equal((await caB.revocation(a.serial))?.name, "a.example.com", "the record stays");
+      assert.deepEqual((await caB.revocations()).map((x) => x.serial).sort(), [a.serial, d.serial].sort());
+      assert.equal(await caB.repairCrl(), 0);
+      const [bySerial] = await caB.revokeBySerial([a.serial], by, "superseded");
+      assert.equal(bySerial!.record?.reason, "keyCompromise", "revoked already: the first record");
+      assert.deepEqual(listed(await caB.crlPem()), new Set([d.serial]), "and the pruned entry stays out");
+    } finally {
+      await sa.close();
+      await sb.close();
+      await server.stop();
+    }
+  });
 });

@@ -404,8 +404,19 @@ export class CertificateAuthority extends CaReader {
       const results: SerialResult[] = [];
       const targets: RevokeTarget[] = [];
       const audit: AuditRecord[] = [];
+      const listed = (await this.current(true)).crl.serials;
+      let unpublished = false;
       for (const serial of serials) {
-        const name = names.get(serial) ?? "";
+        // Revoked already (perhaps pruned from the CRL since, its certificate expired): its first
+        // record answers, as Puppet's second revoke succeeds, and the CRL does not take it back.
+        const existing = await this.store.getRevocation(serial);
+        const name = names.get(serial) ?? existing?.name ?? "";
+        if (existing) {
+          unpublished ||= !listed.has(serial);
+          audit.push(this.record("revoked", by, { names: name ? [name] : [], serials: [serial], detail: `${reason}; revoked already` }));
+          results.push({ serial, name, record: existing });
+          continue;
+        }
         const hex = serialHex(serial);
         let error: CaError | undefined;
         if (serial >= next) error = new CaError("not-found", `Serial ${hex} has not been issued yet (the next serial is ${serialHex(next)}); revoking it would revoke the certificate that gets it.`);
@@ -423,7 +434,9 @@ export class CertificateAuthority extends CaReader {
       }
       const made = new Map((await this.revoker.revokeLocked(targets, by, reason, audit)).map((r) => [r.serial, r]));
       await this.audited(audit, true);
-      for (const r of results) if (!r.error) r.record = made.get(r.serial) ?? (await this.store.getRevocation(r.serial));
+      // A record the CRL lacks and should list (a crash between the two; not a pruned one): published from the records.
+      if (unpublished) await this.revoker.repairLocked();
+      for (const r of results) if (!r.error && !r.record) r.record = made.get(r.serial) ?? (await this.store.getRevocation(r.serial));
       return results;
     });
   }

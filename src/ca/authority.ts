@@ -6,12 +6,12 @@
  */
 import { encodeAltNames, AltNameError } from "../pki/altnames.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
-import type { CrlState } from "../pki/crl.js";
 import { parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
-import { auditRecord, NO_METER, serialHex, type AuditAction, type AuditRecord, type Meter, type Outcome } from "./audit.js";
+import { auditRecord, NO_METER, type AuditAction, type AuditRecord, type Meter, type Outcome } from "./audit.js";
 import { AUTOSIGN_OFF, type Autosigner } from "./autosign.js";
-import { crlDue, crlNextUpdate, expiredEntries, type ExpiredEntry } from "./crl-hygiene.js";
+import { crlNextUpdate } from "./crl-hygiene.js";
+import { CrlUpkeep, type PruneReport, type SerialResult } from "./crl-upkeep.js";
 import { CaError } from "./errors.js";
 import { Issuer, type IssueSource } from "./issue.js";
 import { isValidCertname, validateCertname } from "./names.js";
@@ -76,29 +76,6 @@ export interface SubmitResult {
   autosign?: { sign: boolean; reason: string };
 }
 
-/** One serial's result in revokeBySerial. */
-export interface SerialResult {
-  serial: bigint;
-  /** The holder, from the certificate or the inventory ("" when unknown). */
-  name: string;
-  /** The revocation record (the first one, when the serial was revoked already). */
-  record?: RevocationRecord;
-  error?: CaError;
-}
-
-/** What a prune or a CRL refresh did. */
-export interface PruneReport {
-  /** Entries removed from the CRL (or that a dry run would remove). */
-  pruned: ExpiredEntry[];
-  /** Expired since the last CRL was signed: listed once more, removed by the next prune. */
-  heldBack: ExpiredEntry[];
-  /** A new CRL was signed. */
-  resigned: boolean;
-  /** The CRL's number and nextUpdate now. */
-  crlNumber: bigint;
-  nextUpdate: Date;
-}
-
 /** One name's result in a command over many names. */
 export interface NameResult {
   name: string;
@@ -113,6 +90,7 @@ export class CertificateAuthority extends CaReader {
   private readonly observe: (r: AuditRecord) => void;
   private readonly issuer: Issuer;
   private readonly revoker: Revoker;
+  private readonly upkeep: CrlUpkeep;
 
   constructor(deps: CaDeps) {
     super(deps.store, deps.clock ?? (() => new Date()));
@@ -128,6 +106,11 @@ export class CertificateAuthority extends CaReader {
     this.revoker = new Revoker({
       store: this.store, clock: this.clock, material: () => this.current(true),
       published: (m) => this.keep(m), nextUpdate: (now) => crlNextUpdate(now, this.settings.crlTtl),
+    });
+    this.upkeep = new CrlUpkeep({
+      store: this.store, clock: this.clock, settings: this.settings, revoker: this.revoker, current: (force) => this.current(force),
+      namesOfSerials: (serials) => this.namesOfSerials(serials), record: (action, by, what) => this.record(action, by, what),
+      audited: (records, durable) => this.audited(records, durable),
     });
   }
 
@@ -389,105 +372,19 @@ export class CertificateAuthority extends CaReader {
     });
   }
 
-  /**
-   * Revokes by serial as an operator asks for it (`revoke --serial`, the JSON API): works
-   * for a certificate whose file is gone (the holder is named from the inventory). A serial
-   * this CA has no record of issuing (no certificate holds it, no inventory line names it) is
-   * refused unless `force`: a mistyped serial would otherwise sit in the CRL unnoticed. A
-   * serial not issued yet (at or past the next serial) is refused even with `force`: the
-   * certificate that gets it would be born revoked. Already revoked: succeeds with the first record.
-   */
-  async revokeBySerial(serials: bigint[], by: Principal, reason: RevocationReason = DEFAULT_REASON, opts: { force?: boolean } = {}): Promise<SerialResult[]> {
-    return this.store.withLock(async () => {
-      const names = await this.namesOfSerials(serials);
-      const next = await this.store.peekSerial();
-      const results: SerialResult[] = [];
-      const targets: RevokeTarget[] = [];
-      const audit: AuditRecord[] = [];
-      const listed = (await this.current(true)).crl.serials;
-      let unpublished = false;
-      for (const serial of serials) {
-        // Revoked already (perhaps pruned from the CRL since, its certificate expired): its first
-        // record answers, as Puppet's second revoke succeeds, and the CRL does not take it back.
-        const existing = await this.store.getRevocation(serial);
-        const name = names.get(serial) ?? existing?.name ?? "";
-        if (existing) {
-          unpublished ||= !listed.has(serial);
-          audit.push(this.record("revoked", by, { names: name ? [name] : [], serials: [serial], detail: `${reason}; revoked already` }));
-          results.push({ serial, name, record: existing });
-          continue;
-        }
-        const hex = serialHex(serial);
-        let error: CaError | undefined;
-        if (serial >= next) error = new CaError("not-found", `Serial ${hex} has not been issued yet (the next serial is ${serialHex(next)}); revoking it would revoke the certificate that gets it.`);
-        else if (!names.has(serial) && !opts.force) {
-          error = new CaError("not-found", `This CA has no record of issuing serial ${hex} (no certificate holds it and the inventory does not list it); check the serial, or force it (--force, "force": true) to list it in the CRL anyway.`);
-        }
-        if (error) {
-          audit.push(this.record("revoked", by, { names: name ? [name] : [], serials: [serial], outcome: "refused", reason: error.message }));
-          results.push({ serial, name, error });
-          continue;
-        }
-        targets.push({ serial, name });
-        audit.push(this.record("revoked", by, { names: name ? [name] : [], serials: [serial], detail: opts.force && !name ? `${reason}; forced` : reason }));
-        results.push({ serial, name });
-      }
-      const made = new Map((await this.revoker.revokeLocked(targets, by, reason, audit)).map((r) => [r.serial, r]));
-      await this.audited(audit, true);
-      // A record the CRL lacks and should list (a crash between the two; not a pruned one): published from the records.
-      if (unpublished) await this.revoker.repairLocked();
-      for (const r of results) if (!r.error && !r.record) r.record = made.get(r.serial) ?? (await this.store.getRevocation(r.serial));
-      return results;
-    });
+  /** Revokes by serial as an operator asks for it, also when the file is gone (crl-upkeep.ts). */
+  revokeBySerial(serials: bigint[], by: Principal, reason: RevocationReason = DEFAULT_REASON, opts: { force?: boolean } = {}): Promise<SerialResult[]> {
+    return this.upkeep.revokeBySerial(serials, by, reason, opts);
   }
 
-  /**
-   * Drops from the CRL the entries of certificates that have expired (crl-hygiene.ts says
-   * which, and why some wait for one more CRL) and signs it again, the CRL number up by
-   * one; the revocation records stay. With `dryRun`, only says what it would do.
-   */
-  async prune(by: Principal, opts: { dryRun?: boolean } = {}): Promise<PruneReport> {
-    if (opts.dryRun) {
-      const ca = await this.current(true);
-      const found = await expiredEntries(this.store, ca.crl, this.clock());
-      return { pruned: found.prune, heldBack: found.hold, resigned: false, crlNumber: ca.crl.crlNumber, nextUpdate: ca.crl.nextUpdate };
-    }
-    return this.store.withLock(async () => {
-      const ca = await this.current(true);
-      const found = await expiredEntries(this.store, ca.crl, this.clock());
-      if (found.prune.length + found.hold.length === 0) return { pruned: [], heldBack: [], resigned: false, crlNumber: ca.crl.crlNumber, nextUpdate: ca.crl.nextUpdate };
-      return this.resignAndAudit(by, found.prune, found.hold);
-    });
+  /** Drops the CRL entries of expired certificates and signs it again; records stay (crl-upkeep.ts). */
+  prune(by: Principal, opts: { dryRun?: boolean } = {}): Promise<PruneReport> {
+    return this.upkeep.prune(by, opts);
   }
 
-  /**
-   * Signs the CRL again when it is due (crl-hygiene.ts: two thirds of its life gone, or
-   * valid longer than crl_ttl now allows), or always with `force`; with auto_prune, drops
-   * expired certificates' entries in the same signature. The server calls it on a timer.
-   */
-  async refreshCrl(by: Principal, opts: { force?: boolean } = {}): Promise<PruneReport> {
-    const due = (crl: CrlState) => opts.force === true || crlDue(crl, this.clock(), this.settings.crlTtl);
-    const quick = await this.current();
-    if (!due(quick.crl)) return { pruned: [], heldBack: [], resigned: false, crlNumber: quick.crl.crlNumber, nextUpdate: quick.crl.nextUpdate };
-    return this.store.withLock(async () => {
-      // Again under the lock, from the store: another process may have signed it meanwhile.
-      const ca = await this.current(true);
-      if (!due(ca.crl)) return { pruned: [], heldBack: [], resigned: false, crlNumber: ca.crl.crlNumber, nextUpdate: ca.crl.nextUpdate };
-      const found = this.settings.autoPrune ? await expiredEntries(this.store, ca.crl, this.clock()) : { prune: [], hold: [] };
-      return this.resignAndAudit(by, found.prune, found.hold, "refreshed");
-    });
-  }
-
-  private async resignAndAudit(by: Principal, prune: ExpiredEntry[], hold: ExpiredEntry[], why?: "refreshed"): Promise<PruneReport> {
-    const state = await this.revoker.resignLocked(new Set(prune.map((e) => e.serial)));
-    const detail = `CRL ${state.crlNumber}, next update ${state.nextUpdate.toISOString()}; ${prune.length} removed, ${hold.length} held back`;
-    const records: AuditRecord[] = [];
-    if (why === "refreshed") records.push(this.record("crl-refreshed", by, { detail }));
-    if (prune.length > 0 || why !== "refreshed") {
-      records.push(this.record("pruned", by, { names: [...new Set(prune.map((e) => e.name).filter(Boolean))], serials: prune.map((e) => e.serial), detail }));
-    }
-    await this.audited(records);
-    return { pruned: prune, heldBack: hold, resigned: true, crlNumber: state.crlNumber, nextUpdate: state.nextUpdate };
+  /** Signs the CRL again when it is due, or with `force` (crl-upkeep.ts); the server calls it on a timer. */
+  refreshCrl(by: Principal, opts: { force?: boolean } = {}): Promise<PruneReport> {
+    return this.upkeep.refreshCrl(by, opts);
   }
 
   /** Puts into the CRL every revocation record it lacks (after a crash between the two). */
@@ -559,3 +456,4 @@ export class CertificateAuthority extends CaReader {
 }
 
 export type { VerifyResult } from "./reader.js";
+export type { PruneReport, SerialResult } from "./crl-upkeep.js";

@@ -10,6 +10,7 @@ import { principalLabel, type Principal } from "./principal.js";
 export const AUDIT_ACTIONS = [
   "submitted", "signed", "rejected", "revoked", "cleaned", "deleted", "generated", "renewed",
   "setup", "imported", "settings-reloaded", "pruned", "crl-refreshed",
+  "crl-updated",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -10,6 +10,7 @@ import { parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pk
 import { fingerprint } from "../pki/fingerprint.js";
 import { auditRecord, NO_METER, type AuditAction, type AuditRecord, type Meter, type Outcome } from "./audit.js";
 import { AUTOSIGN_OFF, type Autosigner } from "./autosign.js";
+import { outerPemOf, planCrlUpdate, publishWithOuter, type CrlChainPlan } from "./crl-chain.js";
 import { crlNextUpdate } from "./crl-hygiene.js";
 import { CrlUpkeep, type PruneReport, type SerialResult } from "./crl-upkeep.js";
 import { CaError } from "./errors.js";
@@ -385,6 +386,28 @@ export class CertificateAuthority extends CaReader {
   /** Signs the CRL again when it is due, or with `force` (crl-upkeep.ts); the server calls it on a timer. */
   refreshCrl(by: Principal, opts: { force?: boolean } = {}): Promise<PruneReport> {
     return this.upkeep.refreshCrl(by, opts);
+  }
+
+  /**
+   * PUT certificate_revocation_list: takes the newer CRLs of the CAs above this one from a
+   * PEM bundle (crl-chain.ts: Puppet 7's rules) and signs this CA's own CRL again in front
+   * of them. An upload that changes nothing signs nothing. Audited as crl-updated (a refusal
+   * too, with its reason).
+   */
+  async updateCrls(upload: string, by: Principal): Promise<CrlChainPlan> {
+    return this.refusalsAudited("crl-updated", by, [], () =>
+      this.store.withLock(async () => {
+        const ca = await this.current(true);
+        const now = this.clock();
+        const plan = planCrlUpdate(ca.chain, ca.outerCrlPem, upload, now);
+        if (plan.changed.length === 0) return plan;
+        const published = await publishWithOuter(this.store, ca, outerPemOf(plan.outer), now, crlNextUpdate(now, this.settings.crlTtl));
+        this.keep(published);
+        const detail = plan.changed.map((c) => `${c.issuer}: CRL ${c.from ?? "none"} -> ${c.to}`).join("; ") + `; this CA's CRL ${published.crl.crlNumber}`;
+        await this.audited([this.record("crl-updated", by, { detail })]);
+        return plan;
+      }),
+    );
   }
 
   /** Puts into the CRL every revocation record it lacks (after a crash between the two). */

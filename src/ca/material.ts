@@ -8,6 +8,7 @@ import { crlStateFromPem, type CrlState } from "../pki/crl.js";
 import type { PemPair } from "../pki/pem-reuse.js";
 import { loadPrivateKey } from "../pki/keys.js";
 import { spkiDer } from "../pki/keys.js";
+import { outerCrlsPem } from "./crl-chain.js";
 import { CaError } from "./errors.js";
 import type { CaMaterial } from "./store.js";
 
@@ -17,6 +18,11 @@ export interface LoadedMaterial {
   chain: ParsedCertificate[];
   key: KeyObject;
   crl: CrlState;
+  /**
+   * The CRLs that follow this CA's own in ca_crl.pem (an intermediate CA's outer CAs, PEM, ""
+   * when none): every CRL this CA signs is published with them after it (crl-chain.ts).
+   */
+  outerCrlPem: string;
   /**
    * The CRL's DER and PEM as this process last signed and encoded them, so the next revoke
    * re-encodes only what changed (pem-reuse.ts). Unset when the CRL was read from the store.
@@ -35,5 +41,5 @@ export function loadMaterial(raw: CaMaterial, version: string): LoadedMaterial {
   if (!pub.equals(cert.spki)) {
     throw new CaError("invalid-ca-material", "The CA private key does not match the CA certificate; restore both from the same backup.");
   }
-  return { raw, cert, chain, key, crl: crlStateFromPem(raw.crlPem), version };
+  return { raw, cert, chain, key, crl: crlStateFromPem(raw.crlPem), outerCrlPem: outerCrlsPem(raw.crlPem), version };
 }

@@ -6,6 +6,7 @@
 import { parseCertificatePem, verifySignedBy } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { AuditQuery, AuditRecord } from "./audit.js";
+import { outerCrlExpirations } from "./crl-chain.js";
 import { CaError } from "./errors.js";
 import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { validateCertname } from "./names.js";
@@ -152,11 +153,14 @@ export class CaReader {
     return this.store.listRevocations();
   }
 
+  /** Puppet's expirations: every CA certificate of the chain, and every CRL of the CRL chain (this CA's first), by issuer. */
   async expirations(): Promise<{ "ca-certs": Record<string, string>; crls: Record<string, string> }> {
     const ca = await this.current();
     const certs: Record<string, string> = {};
     for (const c of ca.chain) certs[c.commonName] = puppetDate(c.notAfter);
-    return { "ca-certs": certs, crls: { [ca.cert.commonName]: puppetDate(ca.crl.nextUpdate) } };
+    const crls: Record<string, string> = { [ca.cert.commonName]: puppetDate(ca.crl.nextUpdate) };
+    for (const o of outerCrlExpirations(ca)) crls[o.issuer] ??= puppetDate(o.nextUpdate);
+    return { "ca-certs": certs, crls };
   }
 
   /** Checks a stored certificate: issued by this CA (signature), within its validity, not revoked. */

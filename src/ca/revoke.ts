@@ -95,8 +95,9 @@ export class Revoker {
   }
 
   private async publishState(ca: LoadedMaterial, state: CrlState): Promise<void> {
-    const published = await publishCrl(this.d.store, state, ca.key, ca.crlEncoded);
-    this.d.published({ ...ca, crl: state, crlEncoded: published, raw: { ...ca.raw, crlPem: published.pem.toString("latin1") }, version: await this.d.store.materialVersion() });
+    // An intermediate CA's outer CRLs stay after its own (crl-chain.ts).
+    const published = await publishCrl(this.d.store, state, ca.key, ca.crlEncoded, ca.outerCrlPem);
+    this.d.published({ ...ca, crl: state, crlEncoded: published, raw: { ...ca.raw, crlPem: published.pem.toString("latin1") + ca.outerCrlPem }, version: await this.d.store.materialVersion() });
   }
 }
 

@@ -39,6 +39,7 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   //    name                        match     path                                      methods                    allow
   rule("certificate",              "prefix", `${CA}/certificate/`,                      ["GET"],                   "anonymous"),
   rule("crl",                      "exact",  `${CA}/certificate_revocation_list/ca`,    ["GET"],                   "anonymous"),
+  rule("crl update",               "exact",  `${CA}/certificate_revocation_list`,       ["PUT"],                   "admin"),
   rule("csr",                      "prefix", `${CA}/certificate_request/`,              ["GET", "PUT"],            "anonymous"),
   rule("csr delete",               "prefix", `${CA}/certificate_request/`,              ["DELETE"],                "admin"),
   rule("cert status",              "prefix", `${CA}/certificate_status/`,               ["GET", "PUT", "DELETE"],  "admin"),
@@ -49,7 +50,7 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   rule("sign all",                 "exact",  `${CA}/sign/all`,                          ["POST"],                  "admin"),
   rule("cert clean",               "exact",  `${CA}/clean`,                             ["PUT"],                   "admin"),
   rule("generate",                 "prefix", `${CA}/generate/`,                         ["POST"],                  "admin"),
-  rule("status",                   "exact",  "/status/v1/simple",                       ["GET"],                   "anonymous"),
+  rule("status",                   "prefix", "/status/v1/simple",                       ["GET"],                   "anonymous"),
   rule("status services",          "prefix", "/status/v1/services",                     ["GET"],                   "anonymous"),
   rule("api revoke",               "exact",  `${API}/revocations`,                      ["POST"],                  "admin", "operator"),
   rule("api read",                 "prefix", `${API}/`,                                 ["GET"],                   "admin", "viewer"),

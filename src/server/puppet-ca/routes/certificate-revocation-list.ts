@@ -1,7 +1,15 @@
-/** GET /puppet-ca/v1/certificate_revocation_list/ca: the CRL, PEM, with If-Modified-Since support. */
+/**
+ * /puppet-ca/v1/certificate_revocation_list
+ *   GET  .../ca  the CRL (an intermediate CA's: its own, then its outer CAs'), PEM, with If-Modified-Since support (anyone).
+ *   PUT          newer CRLs of the outer CAs of an intermediate CA, a PEM bundle (admin; crl-chain.ts has the rules).
+ */
+import { principalOf } from "../../client.js";
 import { respond, TYPE } from "../../reply.js";
 import { notModified } from "../conditional.js";
 import type { PuppetRoute } from "../route.js";
+
+/** An outer CA's CRL may be large (a public root's), and only admins get this far: the rule runs before the body is read. */
+const MAX_CRL_UPLOAD_BYTES = 32 * 1024 * 1024;
 
 export const certificateRevocationList: readonly PuppetRoute[] = [
   {
@@ -12,9 +20,28 @@ export const certificateRevocationList: readonly PuppetRoute[] = [
     rule: "crl",
     async handler(request, reply, { ca }) {
       const material = await ca.current();
-      // thisUpdate is when the CRL last changed: every revoke signs a new one.
+      // thisUpdate is when the CRL last changed: every revoke signs a new one, and so does a
+      // PUT that changes an outer CA's CRL.
       if (notModified(request, reply, material.crl.thisUpdate)) return reply;
       return respond(reply, 200, material.raw.crlPem, TYPE.text);
+    },
+  },
+  {
+    method: "PUT",
+    url: "/certificate_revocation_list",
+    rule: "crl update",
+    bodyLimit: () => MAX_CRL_UPLOAD_BYTES,
+    tooLarge: (limit) => `The CRL bundle is larger than ${limit} bytes; nothing was updated.`,
+    async handler(request, reply, { ca, log }) {
+      const body = typeof request.body === "string" ? request.body : "";
+      // Refusals are CaErrors of kind invalid-request: 400 with the message, as Puppet answers them.
+      const plan = await ca.updateCrls(body, principalOf(request));
+      for (const c of plan.changed) log.info({ issuer: c.issuer, from: c.from?.toString(), to: c.to.toString() }, `Updating CRL for issuer ${c.issuer}.`);
+      for (const c of plan.notNewer) {
+        log.warn({ issuer: c.issuer }, `Received CRLs for issuer ${c.issuer} but none were newer than the existing CRL; keeping the existing CRL.`);
+      }
+      for (const i of plan.ignored) log.info({ issuer: i }, `Ignored an uploaded CRL of ${i}.`);
+      return respond(reply, 200, "Successfully updated CRLs.", TYPE.textUtf8);
     },
   },
 ];

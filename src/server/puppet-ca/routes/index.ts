@@ -16,7 +16,7 @@ import { sign } from "./sign.js";
 
 export const PUPPET_CA_ROUTES: readonly PuppetRoute[] = [
   ...certificate, //                 GET                certificate/{ca,NAME}                   certificate
-  ...certificateRevocationList, //   GET                certificate_revocation_list/ca          crl
+  ...certificateRevocationList, //   GET / PUT          certificate_revocation_list/ca / (bare)  crl / crl update
   ...certificateRequest, //          PUT GET / DELETE   certificate_request/NAME                csr / csr delete
   ...certificateStatus, //           GET PUT DELETE     certificate_status/NAME                 cert status
   ...certificateStatuses, //         GET                certificate_statuses/KEY?state=         cert statuses

@@ -74,6 +74,15 @@ export interface Settings {
   readonly adminAllowList: readonly string[];
   /** Largest CSR body the server reads. */
   readonly maxCsrBytes: number;
+  /**
+   * Flood protection (server/flood.ts): certificate submissions (PUT certificate_request, POST
+   * certificate_renewal) each source address may make per second, on average; 0 turns the per-source limit off.
+   */
+  readonly csrRate: number;
+  /** How many submissions a source may make at once before csr_rate paces it (the token bucket's size). */
+  readonly csrBurst: number;
+  /** Pending requests the CA holds at most; a submission beyond is refused with 503 until some are signed or dropped. 0: no cap. */
+  readonly maxPendingRequests: number;
   readonly logLevel: LogLevel;
   /** Agent: directory for this host's key, certificate, CA bundle and CRL. */
   readonly ssldir: string;
@@ -119,6 +128,13 @@ const DAY = 24 * 3600;
 
 const hostName = text("a host name", hostProblem);
 
+/** A rate per second: a decimal number (0.5 is one every two seconds), 0 for no limit. */
+const perSecond: Parser<number> = (raw) => {
+  const n = typeof raw === "string" && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof n === "number" && Number.isFinite(n) && n >= 0 && n <= 1_000_000) return { value: n };
+  return { expected: "a number of requests per second from 0 (no limit) to 1000000, such as 10 or 0.5" };
+};
+
 /** Every setting. The mapped type makes a setting without a spec, or a parser of the wrong type, a compile error. */
 export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   cadir: { parse: path("a directory path"), default: "/var/lib/fleetca/ca" },
@@ -152,6 +168,9 @@ export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   store: { parse: storeUrl, default: "file:" },
   adminAllowList: { parse: list("certnames", certnameProblem), default: [] },
   maxCsrBytes: { parse: integer(1024, 16 * 1024 * 1024), default: 64 * 1024 },
+  csrRate: { parse: perSecond, default: 10 },
+  csrBurst: { parse: integer(1, 1_000_000), default: 100 },
+  maxPendingRequests: { parse: integer(0, 100_000_000), default: 10_000 },
   logLevel: { parse: oneOf<LogLevel>(["fatal", "error", "warn", "info", "debug", "trace"]), default: "info" },
   ssldir: { parse: path("a directory path"), default: "/var/lib/fleetca/ssl" },
   server: { parse: hostName, default: "puppet" },

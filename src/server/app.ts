@@ -17,6 +17,7 @@ import { apiPlugin, API_PREFIX } from "./api/index.js";
 import { AccessDenied, authorize, authPath, declaredRule, rulesFor, UNRULED } from "./auth.js";
 import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
 import type { ServerDeps } from "./deps.js";
+import { wasRefused } from "./flood.js";
 import { opsPlugin } from "./ops/index.js";
 import { DEFAULT_BODY_LIMIT, PUPPET_CA_PREFIX, PUPPET_VERSION_HEADER, puppetCaPlugin, puppetErrorHandler, textBodies } from "./puppet-ca/index.js";
 import { restoreContentType, routerNotFound } from "./reply.js";
@@ -81,6 +82,8 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
   });
 
   app.addHook("onResponse", async (request, reply) => {
+    // Submissions refused by flood protection are reported once a minute per source (flood.ts), not here.
+    if (wasRefused(request)) return;
     const { principal } = identityOf(request);
     deps.log.info({
       msg: "request",

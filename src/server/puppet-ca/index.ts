@@ -9,6 +9,7 @@ import { isCaError } from "../../ca/errors.js";
 import { AccessDenied } from "../auth.js";
 import { nameParam, type ServerDeps } from "../deps.js";
 import { HttpError, STATUS_BY_KIND } from "../errors.js";
+import { markRefused, SubmissionLimiter } from "../flood.js";
 import { respond, ROUTER_NAME, routerNotFound, TYPE } from "../reply.js";
 import { addRoutes, specOf } from "../routing.js";
 import type { PuppetRoute } from "./route.js";
@@ -60,6 +61,25 @@ export function puppetCaPlugin(deps: ServerDeps) {
     app.addHook("onSend", async (_request, reply, payload) => {
       reply.header("x-puppet-version", PUPPET_VERSION_HEADER);
       return payload;
+    });
+    // Flood protection (flood.ts): submissions are counted before their body is read.
+    const limiter = new SubmissionLimiter({
+      settings: () => deps.settings,
+      log: deps.log,
+      countPending: async () => (await deps.ca.entries("requested")).length,
+    });
+    app.addHook("onClose", async () => limiter.stop());
+    app.addHook("onRequest", async (request, reply) => {
+      const submission = specOf<PuppetRoute>(request)?.submission;
+      if (!submission) return;
+      const refusal = await limiter.admit(request.ip, submission === "request");
+      if (!refusal) return;
+      markRefused(request);
+      reply.header("retry-after", String(refusal.retryAfter));
+      return respond(reply, refusal.status, refusal.message, TYPE.textUtf8);
+    });
+    app.addHook("onResponse", async (request, reply) => {
+      if (specOf<PuppetRoute>(request)?.submission === "request" && reply.statusCode === 200) limiter.noteStored();
     });
     // Before the routes and the 404 handler: they take the error handler in force when added.
     app.setErrorHandler(puppetErrorHandler(deps));

@@ -21,6 +21,11 @@ export interface PuppetRoute extends RouteSpec {
   readonly notFound?: { readonly body: (name: string) => string; readonly type: string };
   /** Statuses this route answers for some CaError kinds, where Puppet differs from STATUS_BY_KIND. */
   readonly statusOf?: Partial<Record<CaErrorKind, number>>;
+  /**
+   * The route submits something to be signed (server/flood.ts limits these per source):
+   * "request" stores a pending request (the max_pending_requests cap applies too), "renewal" signs at once.
+   */
+  readonly submission?: "request" | "renewal";
   /** Largest request body, read from settings when the app is built. */
   readonly bodyLimit?: (settings: Settings) => number;
   /** The message for a body over that limit. */

@@ -14,6 +14,7 @@ export const certificateRenewal: readonly PuppetRoute[] = [
     method: "POST",
     url: "/certificate_renewal",
     rule: "certificate renewal",
+    submission: "renewal",
     async handler(request, reply, { ca }) {
       const { principal, cert } = identityOf(request);
       // The rule admits nodes only; this guards an auth_rules entry that opens the path wider.

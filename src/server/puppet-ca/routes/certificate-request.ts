@@ -18,6 +18,7 @@ export const certificateRequest: readonly PuppetRoute[] = [
     url: "/certificate_request/:name",
     rule: "csr",
     named: true,
+    submission: "request",
     // Every refusal of a submitted CSR is a 400 in Puppet, including signing-policy failures
     // under autosign (which answer 409 through certificate_status).
     statusOf: { "disallowed-extension": 400 },

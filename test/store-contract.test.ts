@@ -401,6 +401,26 @@ const CASES: Case[] = [
       assert.deepEqual(await s.getRevocation(5n), r5);
     },
   },
+  {
+    // fleetca ca prune (ca/crl-upkeep.ts): the CRL is rebuilt without the entries of expired
+    // certificates, and their records are history the CRL no longer shows.
+    name: "a CRL published without entries it listed before (a prune) leaves every record, and a later revoke adds to them",
+    async run(s) {
+      await initialize(s);
+      const r5 = revocation(5n, "five.example.com");
+      const r6 = revocation(6n, "six.example.com", { reason: "superseded" });
+      await s.withLock(() => s.putRevocations([r5, r6], []));
+      await s.withLock(async () => s.putCrl(await crlPem([{ serial: 5n, when: at(10) }, { serial: 6n, when: at(10), reasonCode: 4 }])));
+      assert.deepEqual(await s.listRevocations(), [r5, r6]);
+      await s.withLock(async () => s.putCrl(await crlPem([{ serial: 6n, when: at(10), reasonCode: 4 }])));
+      assert.deepEqual(await s.listRevocations(), [r5, r6]);
+      assert.deepEqual(await s.getRevocation(5n), r5);
+      const r7 = revocation(7n, "seven.example.com", { revokedAt: at(30) });
+      await s.withLock(() => s.putRevocations([r7], []));
+      await s.withLock(async () => s.putCrl(await crlPem([{ serial: 6n, when: at(10), reasonCode: 4 }, { serial: 7n, when: at(30) }])));
+      assert.deepEqual(await s.listRevocations(), [r5, r6, r7]);
+    },
+  },
 ];
 
 // ---------------------------------------------------------------- the stores

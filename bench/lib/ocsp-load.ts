@@ -2,10 +2,11 @@
  * The OCSP load generator: C slots, each sending one `POST` of a DER request at a time for a
  * fixed duration, on the lean client (bench/lib/lean-http.ts): one keep-alive TLS connection
  * per slot for fleetca, a new plain TCP connection per request for openssl's responder
- * (it answers one request per connection, HTTP/1.0, and closes). Every answer's HTTP status
- * and OCSPResponseStatus are checked as it arrives (a few byte compares); every Nth request
- * and answer are kept and checked by openssl after the clock stops.
+ * (it answers one request per connection, HTTP/1.0, and closes). Every answer's HTTP status,
+ * OCSPResponseStatus and certStatus are checked as it arrives (a walk over a few DER headers);
+ * one exchange every duration/30 ms is kept and checked by openssl after the clock stops.
  */
+import { spawn } from "node:child_process";
 import { LeanConnection } from "./lean-http.js";
 import { summarizeLatency, type LatencySummary } from "./http.js";
 import { certStatusOf, isSuccessful } from "./ocsp.js";
@@ -31,9 +32,8 @@ export interface OcspLoadOptions {
   durationMs: number;
   /** The next request for a slot, and a tag naming the question (the subject's index). */
   next: (slot: number) => { body: Buffer; tag: number };
-  /** Keep every Nth exchange for the checks after the run. */
-  sampleEvery: number;
-  maxSamples?: number;
+  /** Exchanges kept for openssl's checks after the run, spread evenly over it in time (default 30). */
+  samples?: number;
   /** The status every answer for a tag must carry (checked on every answer); undefined skips the tag. */
   expect?: (tag: number) => "good" | "revoked" | undefined;
   /** Called with every answer on slot 0 (the staleness watcher), with when it was sent. */
@@ -66,7 +66,8 @@ export async function runOcspLoad(o: OcspLoadOptions, cores: number): Promise<Oc
   const errors: string[] = [];
   const latencies: number[] = [];
   const samples: OcspSample[] = [];
-  const maxSamples = o.maxSamples ?? 40;
+  const wanted = o.samples ?? 30;
+  const sampleGap = o.durationMs / wanted;
   let answers = 0;
   let bad = 0;
   let wrongStatus = 0;
@@ -74,6 +75,7 @@ export async function runOcspLoad(o: OcspLoadOptions, cores: number): Promise<Oc
   let connections = 0;
   const t0 = performance.now();
   const end = t0 + o.durationMs;
+  let nextSample = t0;
   const cpu0 = process.cpuUsage();
   const during = o.during ? new Promise<void>((resolve, reject) => setTimeout(() => o.during!.run().then(resolve, reject), o.during!.atMs)) : Promise.resolve();
   const slot = async (s: number) => {
@@ -98,7 +100,11 @@ export async function runOcspLoad(o: OcspLoadOptions, cores: number): Promise<Oc
             }
           }
           if (s === 0 && o.watch) o.watch(sentAt, r.bytes, tag);
-          if (answers % o.sampleEvery === 0 && samples.length < maxSamples) samples.push({ tag, request: Buffer.from(body), response: Buffer.from(r.bytes) });
+          // The watcher's answers change status mid-run: they are checked apart.
+          if (sentAt >= nextSample && samples.length < wanted && !(s === 0 && o.watch)) {
+            nextSample += sampleGap;
+            samples.push({ tag, request: Buffer.from(body), response: Buffer.from(r.bytes) });
+          }
         } catch (e) {
           errorCount++;
           if (errors.length < 10) errors.push((e as Error).message);
@@ -131,4 +137,48 @@ export async function runOcspLoad(o: OcspLoadOptions, cores: number): Promise<Oc
     clientShare: Math.round((clientCpuMs / wallMs / cores) * 1000) / 1000,
     samples,
   };
+}
+
+/**
+ * A stand-in responder that does no OCSP work at all: node:https answering every POST with
+ * the same stored OCSP response, in its own process. The load generator against it gives the
+ * ceiling for any Node HTTPS responder on this machine with this client: TLS records, HTTP
+ * parsing and the client's own share, nothing else.
+ */
+const STATIC_SERVER = `
+const https = require("node:https");
+const { key, cert, body } = JSON.parse(process.env.STATIC_OCSP);
+const answer = Buffer.from(body, "base64");
+const server = https.createServer({ key, cert, keepAliveTimeout: 60000 }, (req, res) => {
+  req.on("data", () => {});
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "application/ocsp-response", "content-length": answer.length });
+    res.end(answer);
+  });
+});
+server.listen(0, "127.0.0.1", () => process.stdout.write(server.address().port + "\\n"));
+`;
+
+export interface StaticResponder {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export function startStaticResponder(keyPem: string, certPem: string, answer: Buffer): Promise<StaticResponder> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", STATIC_SERVER], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, STATIC_OCSP: JSON.stringify({ key: keyPem, cert: certPem, body: answer.toString("base64") }) } });
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`the static responder exited with ${code}`)));
+    child.stdout.once("data", (d: Buffer) => {
+      const stop = () =>
+        new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.removeAllListeners("exit");
+          child.once("exit", () => done());
+          child.kill("SIGTERM");
+        });
+      resolve({ pid: child.pid!, port: Number(d.toString().trim()), stop });
+    });
+  });
 }

@@ -14,8 +14,9 @@
  * just before. Every answer's HTTP status, OCSPResponseStatus and certStatus are checked as
  * it arrives; every Nth exchange is checked by `openssl ocsp -respin` after the clock stops.
  */
-import { readFileSync, rmSync, mkdirSync } from "node:fs";
-import { randomBytes, X509Certificate } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
@@ -23,7 +24,7 @@ import { BENCH_ACTOR, fleetcaCli, freshCa, inProcessCa, type CaKeyType } from ".
 import { LeanConnection } from "../lib/lean-http.js";
 import { signingLimit, type SigningLimit } from "../lib/limit.js";
 import { certStatusOf, indexSerial, isSuccessful, opensslCheck, opensslRequest, startReference, withNonce, writeIndex, type OcspRequestTemplate, type OcspSubject, type ResponseCheck } from "../lib/ocsp.js";
-import { runOcspLoad, type OcspLoadResult, type OcspSample, type OcspTarget } from "../lib/ocsp-load.js";
+import { runOcspLoad, startStaticResponder, type OcspLoadResult, type OcspSample, type OcspTarget } from "../lib/ocsp-load.js";
 import { TMP_DIR } from "../lib/paths.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
 import { cpuMsOf, freePort, startServer } from "../lib/server.js";
@@ -44,6 +45,13 @@ export interface OcspOptions {
   multi?: boolean;
   /** How to run the CLI and the server (default the built bin/fleetca.js; the smoke test runs the source). */
   entry?: string[];
+  /**
+   * The ceiling run, the `ocsp_signer: ca` run and the staleness check's CLI revoke (default
+   * true; the smoke test's runs are too short for them).
+   */
+  extras?: boolean;
+  /** Exchanges per load run checked by openssl afterwards (default 30). */
+  samples?: number;
   /** Nonce'd request templates (one openssl run each), spread over the certificates. */
   nonceTemplates?: number;
 }
@@ -87,11 +95,40 @@ export interface OcspRun {
   setupMs: { issue: number; requests: number };
   limit?: SigningLimit;
   reference: { command: string; uncached: Side; repeated: Side; multi?: Side & { command: string } };
-  fleetca?: { url: string; uncached: Side; cached: Side; staleness: Staleness };
+  fleetca?: { url: string; signer: ResponderKey; signerLimit?: SigningLimit; uncached: Side; cached: Side; staleness: Staleness; uncachedCaSigner?: Side; ceiling?: { load: OcspLoadResult; serverCpuMs: number } };
   fleetcaSkipped?: string;
 }
 
 const cores = availableParallelism();
+
+/** Who signed fleetca's answers: the CA key, or a delegated responder certificate (and its key type). */
+export interface ResponderKey {
+  delegated: boolean;
+  keyType: string;
+  subject?: string;
+}
+
+/** Read from an answer by `openssl ocsp -resp_text`: the certificate it carries, if any, is the responder's. */
+function responderKey(work: string, resp: Buffer, caKeyType: CaKeyType): ResponderKey {
+  const f = join(work, "probe.resp.der");
+  writeFileSync(f, resp);
+  const out = spawnSync("openssl", ["ocsp", "-respin", f, "-resp_text", "-noverify"], { encoding: "utf8" }).stdout ?? "";
+  const cert = out.slice(out.indexOf("Certificate:"));
+  if (!out.includes("Certificate:")) return { delegated: false, keyType: caKeyType };
+  const subject = /Subject: (.+)/.exec(cert)?.[1]?.trim();
+  const bits = /Public-Key: \((\d+) bit\)/.exec(cert)?.[1];
+  const keyType = /id-ecPublicKey/.test(cert) ? `ec-p${bits}` : `rsa-${bits}`;
+  return { delegated: true, keyType, subject };
+}
+
+function ecKeyPem(keyType: string): string {
+  const curve = keyType === "ec-p384" ? "P-384" : "P-256";
+  return generateKeyPairSync("ec", { namedCurve: curve }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+}
+
+function rsaKeyPem(bits: number): string {
+  return generateKeyPairSync("rsa", { modulusLength: bits }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+}
 
 /** Runs `f` over `items`, `k` at a time. */
 async function pooled<T, R>(items: T[], k: number, f: (t: T, i: number) => Promise<R>): Promise<R[]> {
@@ -142,7 +179,8 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
   const issueMs = performance.now() - tIssue;
 
   // fleetca's server first (its first boot issues its own certificate, which the index then lists too).
-  const server = await startServer({ cadir, autosign: false, logFile: join(work, "server.log"), entry: o.entry, timeoutMs: 60_000 });
+  const startFleetca = (env: NodeJS.ProcessEnv = {}, log = "server.log") => startServer({ cadir, autosign: false, logFile: join(work, log), entry: o.entry, timeoutMs: 60_000, env });
+  let server = await startFleetca();
   try {
     const index = join(work, "index.txt");
     const indexed = writeIndex(cadir, index);
@@ -186,7 +224,6 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
       };
     };
     const expect = (tag: number) => (subjects[tag]!.revoked ? "revoked" : "good") as "good" | "revoked";
-    const sampleEvery = (rate: number) => Math.max(1, Math.floor((rate * o.durationMs) / 1000 / 30));
 
     // The reference: openssl's responder, one process, plain HTTP, a new connection per request.
     const refPort = await freePort();
@@ -194,14 +231,13 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
     const refTarget: OcspTarget = { host: "127.0.0.1", port: refPort, path: "/", plain: true };
     let reference: OcspRun["reference"];
     try {
-      const side = async (next: (slot: number) => { body: Buffer; tag: number }, nonce: boolean, guess: number): Promise<Side> => {
+      const side = async (next: (slot: number) => { body: Buffer; tag: number }, nonce: boolean): Promise<Side> => {
         const cpu0 = cpuMsOf(ref.pid);
-        const load = await runOcspLoad({ target: refTarget, concurrency: o.concurrency, durationMs: o.durationMs, next, expect, sampleEvery: sampleEvery(guess) }, cores);
+        const load = await runOcspLoad({ target: refTarget, concurrency: o.concurrency, durationMs: o.durationMs, next, expect, samples: o.samples }, cores);
         const serverCpuMs = cpuMsOf(ref.pid) - cpu0;
         return { load, serverCpuMs, checks: checkSamples(work, caFile, load.samples, subjects, nonce) };
       };
-      const refGuess = keyType === "rsa-4096" ? 200 : 3000;
-      reference = { command: ref.args.join(" "), uncached: await side(uncached, true, refGuess), repeated: await side(repeatedNext(), false, refGuess) };
+      reference = { command: ref.args.join(" "), uncached: await side(uncached, true), repeated: await side(repeatedNext(), false) };
     } finally {
       await ref.stop();
     }
@@ -209,7 +245,7 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
       const multiPort = await freePort();
       const multi = await startReference({ dir: work, index, caFile, keyFile, port: multiPort, probe: repeated[0]!.der, multi: cores });
       try {
-        const load = await runOcspLoad({ target: { ...refTarget, port: multiPort }, concurrency: o.concurrency, durationMs: o.durationMs, next: uncached, expect, sampleEvery: sampleEvery(400) }, cores);
+        const load = await runOcspLoad({ target: { ...refTarget, port: multiPort }, concurrency: o.concurrency, durationMs: o.durationMs, next: uncached, expect, samples: o.samples }, cores);
         reference.multi = { command: multi.args.join(" "), load, checks: checkSamples(work, caFile, load.samples, subjects, true) };
       } finally {
         await multi.stop();
@@ -221,9 +257,11 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
     const fleetTarget: OcspTarget = { host: url.hostname, port: Number(url.port), path: "/ocsp", plain: false, caPem: readFileSync(caFile, "utf8") };
     const probe = new LeanConnection({ host: fleetTarget.host, port: fleetTarget.port, caPem: fleetTarget.caPem });
     let fleetcaSkipped: string | undefined;
+    let signer: ResponderKey | undefined;
     try {
       const r = await probe.requestBytes("POST", "/ocsp", repeated[0]!.der, "application/ocsp-request", "application/ocsp-response");
       if (r.status !== 200 || !isSuccessful(r.bytes)) fleetcaSkipped = `fleetca has no OCSP responder in this build (POST /ocsp answered HTTP ${r.status}${r.status === 200 ? " without a successful OCSPResponse" : ""})`;
+      else signer = responderKey(work, r.bytes, keyType);
     } catch (e) {
       fleetcaSkipped = `POST /ocsp failed: ${(e as Error).message}`;
     } finally {
@@ -239,16 +277,20 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
       reference,
       fleetcaSkipped,
     };
-    if (fleetcaSkipped) return run;
+    if (fleetcaSkipped || !signer) return run;
+    // The limit that bounds uncached answers is the signing key's: a delegated responder's
+    // key when fleetca signs with one (its default), else the CA's (the same figure when the
+    // key types match).
+    const signerLimit =
+      o.limit === false ? undefined : signer.keyType === keyType ? limit : await signingLimit(signer.keyType, signer.keyType.startsWith("rsa") ? rsaKeyPem(Number(signer.keyType.slice(4))) : ecKeyPem(signer.keyType));
 
     const fleetSide = async (o2: Parameters<typeof runOcspLoad>[0], nonce: boolean): Promise<Side> => {
       const cpu0 = cpuMsOf(server.pid);
-      const load = await runOcspLoad(o2, cores);
+      const load = await runOcspLoad({ samples: o.samples, ...o2 }, cores);
       const serverCpuMs = cpuMsOf(server.pid) - cpu0;
       return { load, serverCpuMs, checks: checkSamples(work, caFile, load.samples, subjects, nonce) };
     };
-    const guess = limit?.limitPerSecond ?? 1000;
-    const fleetUncached = await fleetSide({ target: fleetTarget, concurrency: o.concurrency, durationMs: o.durationMs, next: uncached, expect, sampleEvery: sampleEvery(guess) }, true);
+    const fleetUncached = await fleetSide({ target: fleetTarget, concurrency: o.concurrency, durationMs: o.durationMs, next: uncached, expect }, true);
 
     // Cached, with the staleness watcher on slot 0 and a CLI revoke 40% into the run.
     const watched = subjects[watchedIdx]!;
@@ -267,7 +309,6 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
         durationMs: o.durationMs,
         next: (slot) => (slot === 0 ? { body: watchedBody, tag: watchedIdx } : others()),
         expect,
-        sampleEvery: sampleEvery(20_000),
         watch: (sentAt, body) => {
           const status = certStatusOf(body);
           if (sentAt < tRevoke) lastBefore = body;
@@ -277,7 +318,7 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
           if (keep) kept++;
           seen.push({ sentAt, status, body: keep ? Buffer.from(body) : undefined });
         },
-        during: {
+        during: o.extras === false ? undefined : {
           atMs: o.durationMs * 0.4,
           run: async () => {
             tRevoke = performance.now();
@@ -308,7 +349,29 @@ async function ocspOne(keyType: CaKeyType, o: OcspOptions): Promise<OcspRun> {
       met: false,
     };
     staleness.met = cli.code === 0 && after.length > 0 && stale.length === 0 && staleness.firstAfterCheck?.ok === true && staleness.beforeCheck?.ok === true;
-    run.fleetca = { url: server.url, uncached: fleetUncached, cached: fleetCached, staleness };
+    watched.revoked = true;
+    run.fleetca = { url: server.url, signer, signerLimit, uncached: fleetUncached, cached: fleetCached, staleness };
+
+    // The ceiling for repeated questions: the same load against a Node HTTPS server that only
+    // replays one stored answer (no routing, no logging, no OCSP work).
+    if (lastBefore && o.extras !== false) {
+      const stand = await startStaticResponder(readFileSync(keyFile, "utf8"), readFileSync(caFile, "utf8"), Buffer.from(lastBefore));
+      try {
+        const cpu0 = cpuMsOf(stand.pid);
+        const load = await runOcspLoad({ target: { host: "127.0.0.1", port: stand.port, path: "/ocsp", plain: false }, concurrency: o.concurrency, durationMs: o.durationMs / 2, next: others, samples: 0 }, cores);
+        run.fleetca.ceiling = { load, serverCpuMs: cpuMsOf(stand.pid) - cpu0 };
+      } finally {
+        await stand.stop();
+      }
+    }
+
+    // Like for like with the reference: the same server with `ocsp_signer: ca`, uncached.
+    if (signer.delegated && o.extras !== false) {
+      await server.stop();
+      server = await startFleetca({ FLEETCA_OCSP_SIGNER: "ca" }, "server-ca-signer.log");
+      const byCa = await fleetSide({ target: { ...fleetTarget, port: Number(new URL(server.url).port) }, concurrency: o.concurrency, durationMs: o.durationMs, next: uncached, expect }, true);
+      run.fleetca.uncachedCaSigner = byCa;
+    }
     return run;
   } finally {
     await server.stop();
@@ -332,22 +395,33 @@ function ocspResult(r: OcspRun, o: OcspOptions): ScenarioResult {
   const f = r.fleetca;
   if (f) {
     const u = f.uncached.load;
-    const ratioLimit = limit ? u.perSecond / limit : Number.NaN;
+    const signerLimit = f.signerLimit?.limitPerSecond;
+    const ratioLimit = signerLimit ? u.perSecond / signerLimit : Number.NaN;
     const ratioRef = u.perSecond / ref.uncached.load.perSecond;
+    const by = f.signer.delegated ? `delegated responder, ${f.signer.keyType} key (fleetca's default)` : `the CA key, ${f.signer.keyType}`;
     rows.push({
-      measurement: `uncached answers/s (a new nonce each), C=${o.concurrency}, ${secs}`,
+      measurement: `uncached answers/s (a new nonce each), signed by ${by}, C=${o.concurrency}, ${secs}`,
       fleetca: fmt.rate(u.perSecond),
-      compare: limit ? `signing limit ${fmt.rate(limit)} → ${fmt.pct(ratioLimit)}` : "signing limit not measured",
+      compare: signerLimit ? `signing limit of that key ${fmt.rate(signerLimit)} → ${fmt.pct(ratioLimit)}` : "signing limit not measured",
       target: "≥ 80% of the signing limit",
-      met: limit ? ratioLimit >= 0.8 && allOk(f.uncached) : null,
+      met: signerLimit ? ratioLimit >= 0.8 && allOk(f.uncached) : null,
     });
     rows.push({
-      measurement: "uncached answers/s against openssl's responder (same requests, same client)",
+      measurement: "uncached answers/s against openssl's responder (same requests, same client; it signs with the CA key)",
       fleetca: fmt.rate(u.perSecond),
       compare: `\`openssl ocsp -port\`: ${fmt.rate(ref.uncached.load.perSecond)} → ×${ratioRef.toFixed(2)}`,
       target: "≥ 5× the reference",
       met: ratioRef >= 5 && allOk(f.uncached),
     });
+    if (f.uncachedCaSigner) {
+      const b = f.uncachedCaSigner.load;
+      rows.push({
+        measurement: `uncached answers/s with \`ocsp_signer: ca\` (the CA key signs, as in the reference)`,
+        fleetca: fmt.rate(b.perSecond),
+        compare: `${limit ? `CA key's signing limit ${fmt.rate(limit)} → ${fmt.pct(b.perSecond / limit)}; ` : ""}×${(b.perSecond / ref.uncached.load.perSecond).toFixed(2)} the reference; ${b.answers - b.bad - b.wrongStatus}/${b.answers} answers right, openssl ${checksLine(f.uncachedCaSigner.checks)}`,
+        met: null,
+      });
+    }
     const c = f.cached.load;
     rows.push({
       measurement: `repeated questions (no nonce, ${n0(r.questions.repeated)} certificates in turn), cached, C=${o.concurrency}, ${secs}`,
@@ -379,6 +453,15 @@ function ocspResult(r: OcspRun, o: OcspOptions): ScenarioResult {
       compare: `the load generator used ${fmt.pct(u.clientShare)} / ${fmt.pct(c.clientShare)} of the ${cores} cores`,
       met: null,
     });
+    if (f.ceiling) {
+      const z = f.ceiling.load;
+      rows.push({
+        measurement: "ceiling for repeated questions here: the same client against node:https replaying one stored answer (no OCSP, no routing, no logs)",
+        fleetca: fmt.rate(z.perSecond),
+        compare: `its CPU per answer ${fmt.ms(f.ceiling.serverCpuMs / Math.max(1, z.answers))}; load generator ${fmt.ms(z.clientCpuMs / Math.max(1, z.answers))} per answer, ${fmt.pct(z.clientShare)} of the cores`,
+        met: null,
+      });
+    }
   } else {
     rows.push({ measurement: "fleetca's OCSP responder", fleetca: `skipped: ${r.fleetcaSkipped}`, target: "≥ 80% of the limit, ≥ 5× the reference, cached ≥ 20,000/s, never stale", met: null });
   }
@@ -397,7 +480,9 @@ function ocspResult(r: OcspRun, o: OcspOptions): ScenarioResult {
       met: null,
     });
   }
-  if (r.limit) rows.push({ measurement: `signing limit, ${r.keyType} (crypto.sign in ${r.limit.threads} threads / openssl speed -multi ${r.limit.threads})`, fleetca: `${fmt.rate(r.limit.nodePerSecond)} / ${r.limit.opensslPerSecond ? fmt.rate(r.limit.opensslPerSecond) : "-"}`, met: null });
+  const limitRow = (l: SigningLimit, what: string) => ({ measurement: `signing limit, ${what} (crypto.sign in ${l.threads} threads / openssl speed -multi ${l.threads}; the higher counts)`, fleetca: `${fmt.rate(l.nodePerSecond)} / ${l.opensslPerSecond ? fmt.rate(l.opensslPerSecond) : "-"}`, met: null });
+  if (r.limit) rows.push(limitRow(r.limit, `CA key ${r.keyType}`));
+  if (f?.signerLimit && f.signerLimit !== r.limit) rows.push(limitRow(f.signerLimit, `a ${f.signerLimit.keyType} key like the delegated responder's`));
 
   const strip = (s: Side | undefined) => s && { ...s, load: { ...s.load, samples: s.load.samples.length } };
   return {
@@ -417,7 +502,7 @@ function ocspResult(r: OcspRun, o: OcspOptions): ScenarioResult {
       concurrency: o.concurrency,
       limit: r.limit,
       reference: { command: r.reference.command, uncached: strip(ref.uncached), repeated: strip(ref.repeated), multi: ref.multi && { command: ref.multi.command, ...strip(ref.multi) } },
-      fleetca: f && { url: f.url, uncached: strip(f.uncached), cached: strip(f.cached), staleness: f.staleness },
+      fleetca: f && { url: f.url, signer: f.signer, signerLimit: f.signerLimit, uncached: strip(f.uncached), cached: strip(f.cached), staleness: f.staleness, uncachedCaSigner: strip(f.uncachedCaSigner), ceiling: f.ceiling && { ...f.ceiling, load: { ...f.ceiling.load, samples: 0 } } },
       fleetcaSkipped: r.fleetcaSkipped,
     },
   };

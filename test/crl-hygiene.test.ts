@@ -15,6 +15,7 @@ import { describe, test } from "node:test";
 import { promisify } from "node:util";
 import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
 import { crlDue, crlNextUpdate } from "../src/ca/crl-hygiene.js";
+import { loadSettings } from "../src/config/index.js";
 import { generateCertificate } from "../src/ca/generate.js";
 import { localPrincipal } from "../src/ca/principal.js";
 import { setupCa } from "../src/ca/setup.js";
@@ -149,6 +150,17 @@ test("openssl ocsp sends its request to the responder the certificate names", as
     assert.match(req.out, new RegExp(`Serial Number: 0*${g.cert.serial.toString(16).toUpperCase()}`), req.out);
   } finally {
     await web.close();
+  }
+});
+
+test("the settings: off by default as in Puppet, Puppet durations, http(s) URLs only", () => {
+  const load = (env: Record<string, string>) => loadSettings({ file: null, env, flags: { cadir: "/nonexistent/ca" } });
+  const d = load({});
+  assert.deepEqual([d.crlUrl, d.ocspUrl, d.caIssuersUrl, d.crlTtl, d.autoPrune], ["", "", "", 5 * 365 * 86_400, false]);
+  const s = load({ FLEETCA_CRL_URL: "http://ca.example.com/crl.der", FLEETCA_OCSP_URL: "https://ca.example.com:8140/ocsp", FLEETCA_CRL_TTL: "7d", FLEETCA_AUTO_PRUNE: "true" });
+  assert.deepEqual([s.crlUrl, s.ocspUrl, s.crlTtl, s.autoPrune], ["http://ca.example.com/crl.der", "https://ca.example.com:8140/ocsp", 7 * 86_400, true]);
+  for (const [k, v] of [["FLEETCA_CRL_URL", "ldap://ca.example.com/cn=crl"], ["FLEETCA_OCSP_URL", "http://ca.example.com/ü"], ["FLEETCA_CA_ISSUERS_URL", "ca.example.com/ca.der"], ["FLEETCA_CRL_TTL", "30"], ["FLEETCA_CRL_TTL", "1d12h"]] as const) {
+    assert.throws(() => load({ [k]: v }), /http:\/\/ or https:\/\/ URL|duration/, `${k}=${v}`);
   }
 });
 

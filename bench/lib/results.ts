@@ -45,6 +45,9 @@ export function machine(): Machine {
   let commit = "unknown";
   try {
     commit = execSync("git rev-parse --short HEAD", { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    // What was measured is the working tree: say so when src/ differs from the commit.
+    const dirty = execSync("git status --porcelain -- src", { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    if (dirty) commit += "+uncommitted src";
   } catch {
     // not a git checkout: leave it unknown
   }

@@ -510,20 +510,31 @@ function ocspResult(r: OcspRun, o: OcspOptions): ScenarioResult {
 
 function limitsText(r: OcspRun): string {
   const isRsa = r.keyType === "rsa-4096";
+  const f = r.fleetca;
+  const per = (s: Side | undefined) => (s && s.serverCpuMs !== undefined ? fmt.ms(s.serverCpuMs / Math.max(1, s.load.answers)) : "?");
   const ref =
-    "openssl's responder is one process with one thread: it accepts a connection, reads one request, signs, " +
-    "answers over HTTP/1.0 and closes, so it uses at most one core and every answer also pays a TCP " +
-    "connection (the load generator's side of which is in its CPU share).";
-  const sign = isRsa
-    ? "Every uncached answer is one RSA-4096 signature (~4.7 ms of a core), so the signing limit caps fleetca near " +
-      "two cores' worth and the reference near one core's: ×5 the reference is out of reach for any responder " +
-      "that signs each answer on this machine, by arithmetic."
-    : "A P-256 signature is ~0.03-0.05 ms, so uncached answers are bounded by everything around it (TLS records, " +
-      "HTTP parsing, the OCSP request's DER, the response's encoding) on the server's event loop, not by the key.";
-  const cache =
-    "Cached answers cost no signature: the figure is the server's event loop answering HTTPS requests, sharing the " +
-    "two cores with the load generator.";
-  return `${sign} ${cache} ${ref}${r.fleetcaSkipped ? ` fleetca was not measured: ${r.fleetcaSkipped}.` : ""}`;
+    `openssl's responder (\`${r.reference.command.replace(/ \/\S*\//g, " ")}\`) is one process with one thread: it accepts a connection, ` +
+    "reads one request, signs with the CA key, answers over HTTP/1.0 and closes, so it uses at most one core and every answer " +
+    "also pays a TCP connection on both sides." +
+    (r.reference.multi
+      ? ` With \`-multi ${cores}\` (forked processes on one socket) it answered ${fmt.rate(r.reference.multi.load.perSecond)} uncached against ${fmt.rate(r.reference.uncached.load.perSecond)}.`
+      : "");
+  if (!f) return `${ref} fleetca was not measured: ${r.fleetcaSkipped}.`;
+  const uncached =
+    (f.signer.delegated
+      ? `fleetca signs with a delegated ${f.signer.keyType} responder certificate by default, so an uncached answer costs one ${f.signer.keyType} signature (a few hundredths of a ms)` +
+        (isRsa ? " where the reference pays an RSA-4096 one (~4.7 ms of a core): that key choice is what puts fleetca past ×5." : ".")
+      : `fleetca signs with the CA key (${f.signer.keyType}).`) +
+    ` The uncached figure is then bounded by the server's own work per answer, ~${per(f.uncached)} of CPU (TLS records, HTTP and fastify, ` +
+    "the request's DER, the response's encoding, a log line), mostly on its one event loop, not by the key: 80% of that key's " +
+    "signing limit would need a few hundredths of a ms per answer." +
+    (f.uncachedCaSigner ? ` With \`ocsp_signer: ca\` the CA's ${r.keyType} key signs every answer${isRsa ? " and the signatures are the bound (its ratio to the limit is in the table)" : ""}.` : "");
+  const cached =
+    `Repeated questions cost no signature: ~${per(f.cached)} of server CPU per answer, with the load generator on the same two cores. ` +
+    (f.ceiling
+      ? `The same client against node:https replaying one stored answer (no OCSP work, no routing, no log lines) reached ${fmt.rate(f.ceiling.load.perSecond)}: that is the ceiling for any Node HTTPS responder with this client here, and 20,000/s is above it.`
+      : "");
+  return `${uncached} ${cached} ${ref}`;
 }
 
 export async function ocspScenarios(o: OcspOptions): Promise<ScenarioResult[]> {

@@ -18,35 +18,14 @@ import { buildApp } from "../src/server/app.js";
 import { FileStore } from "../src/store/file/index.js";
 import { fleetca } from "./helpers/cli.js";
 import { openssl, tmpDir } from "./helpers/openssl.js";
+import { makeIntermediate, makeRoot, run, type OpensslCa } from "./helpers/openssl-ca.js";
 import { as, EC, headerPeer, memoryLogger, TEST_BY, testSettings, V1, type Identity } from "./helpers/server-fixture.js";
 import type { FastifyInstance } from "fastify";
 
 const dir = tmpDir("fleetca-crl-chain-");
 const f = (name: string) => path.join(dir, name);
 
-/** An openssl CA directory (index.txt, crlnumber) for `openssl ca -gencrl` and `-revoke`. */
-function caConfig(name: string, firstCrlNumber: string): string {
-  fs.mkdirSync(f(name), { recursive: true });
-  fs.writeFileSync(f(`${name}/index.txt`), "");
-  fs.writeFileSync(f(`${name}/crlnumber`), `${firstCrlNumber}\n`);
-  const cnf = f(`${name}/ca.cnf`);
-  fs.writeFileSync(
-    cnf,
-    `[ca]\ndefault_ca = this_ca\n[this_ca]\ndatabase = ${f(`${name}/index.txt`)}\ncrlnumber = ${f(`${name}/crlnumber`)}\ndefault_md = sha256\ndefault_crl_days = 30\n` +
-      `certificate = ${f(`${name}.pem`)}\nprivate_key = ${f(`${name}.key`)}\ncrl_extensions = crl_ext\n` +
-      `[crl_ext]\nauthorityKeyIdentifier = keyid:always\n` +
-      `[v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n`,
-  );
-  return cnf;
-}
-
-function run(args: string[]): string {
-  const r = openssl(args);
-  assert.ok(r.ok, `openssl ${args.join(" ")}:\n${r.out}`);
-  return r.out;
-}
-
-const gencrl = (cnf: string, out: string) => (run(["ca", "-config", cnf, "-gencrl", "-out", out]), fs.readFileSync(out, "utf8"));
+const gencrl = (ca: OpensslCa, out: string): string => ca.gencrl(out);
 const crlNumbers = (pem: string) => pemBlocks(pem).filter((b) => b.label === "X509 CRL").map((b) => crlStateFromDer(b.der).crlNumber);
 
 /** `openssl verify -crl_check_all`: every certificate of the chain against its issuer's CRL. */
@@ -57,7 +36,7 @@ function verifyAll(bundle: string, crls: string, certPem: string) {
   return openssl(["verify", "-crl_check_all", "-CAfile", f("v-bundle.pem"), "-CRLfile", f("v-crls.pem"), f("v-cert.pem")]);
 }
 
-let rootCnf: string;
+let root: OpensslCa;
 let bundle: string;
 let cadir: string;
 let app: FastifyInstance;
@@ -75,16 +54,14 @@ async function issue(name: string, cliAuth = false): Promise<Identity> {
 }
 
 before(async () => {
-  rootCnf = caConfig("root", "01");
-  run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("root.key"), "-out", f("root.pem"), "-subj", "/CN=Test Root CA", "-days", "3650", "-config", rootCnf, "-extensions", "v3_ca"]);
-  const interCnf = caConfig("inter", "00");
-  run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("inter.key"), "-out", f("inter.csr"), "-subj", "/CN=Puppet CA: inter.test"]);
-  run(["x509", "-req", "-in", f("inter.csr"), "-CA", f("root.pem"), "-CAkey", f("root.key"), "-set_serial", "2", "-days", "1000", "-out", f("inter.pem"), "-extfile", rootCnf, "-extensions", "v3_ca"]);
-  bundle = fs.readFileSync(f("inter.pem"), "utf8") + fs.readFileSync(f("root.pem"), "utf8");
+  root = makeRoot(dir, "Test Root CA");
+  const inter = makeIntermediate(dir, root, "Puppet CA: inter.test", 2);
+  fs.copyFileSync(inter.certFile, f("inter.pem"));
+  bundle = fs.readFileSync(inter.certFile, "utf8") + fs.readFileSync(root.certFile, "utf8");
   fs.writeFileSync(f("bundle.pem"), bundle);
-  fs.writeFileSync(f("chain-crl.pem"), gencrl(interCnf, f("inter-crl.pem")) + gencrl(rootCnf, f("root-crl1.pem")));
+  fs.writeFileSync(f("chain-crl.pem"), gencrl(inter, f("inter-crl.pem")) + gencrl(root, f("root-crl1.pem")));
   cadir = f("cadir");
-  const r = await fleetca(["ca", "import", "--cadir", cadir, "--cert-bundle", f("bundle.pem"), "--private-key", f("inter.key"), "--crl-chain", f("chain-crl.pem"), "--next-serial", "10"]);
+  const r = await fleetca(["ca", "import", "--cadir", cadir, "--cert-bundle", f("bundle.pem"), "--private-key", inter.keyFile, "--crl-chain", f("chain-crl.pem"), "--next-serial", "10"]);
   assert.equal(r.code, 0, r.stderr);
   const settings = testSettings({ cadir });
   ca = new CertificateAuthority({ store: new FileStore(cadir), settings });
@@ -123,10 +100,9 @@ describe("an intermediate CA's CRL chain", () => {
 
   test("PUT: a newer root CRL replaces the stored one; the CA's own CRL is signed again in front of it", async () => {
     // The root revokes something else: its CRL number goes to 2.
-    run(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("other.key"), "-out", f("other.csr"), "-subj", "/CN=other intermediate"]);
-    run(["x509", "-req", "-in", f("other.csr"), "-CA", f("root.pem"), "-CAkey", f("root.key"), "-set_serial", "3", "-days", "100", "-out", f("other.pem")]);
-    run(["ca", "-config", rootCnf, "-revoke", f("other.pem")]);
-    const rootCrl2 = gencrl(rootCnf, f("root-crl2.pem"));
+    const other = makeIntermediate(dir, root, "other intermediate", 3);
+    root.revoke(other.certFile);
+    const rootCrl2 = gencrl(root, f("root-crl2.pem"));
     const own = crlNumbers(await getCrl())[0]!;
     const r = await putCrl(rootCrl2);
     assert.equal(r.statusCode, 200, r.body);
@@ -157,18 +133,19 @@ describe("an intermediate CA's CRL chain", () => {
     assert.equal(garbage.statusCode, 400);
     assert.equal(garbage.body, "No valid CRLs submitted.");
     // Signed by another key under the root's name.
-    const forgerCnf = caConfig("forger", "09");
-    run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f("forger.key"), "-out", f("forger.pem"), "-subj", "/CN=Test Root CA", "-days", "30", "-config", forgerCnf, "-extensions", "v3_ca"]);
-    const forged = await putCrl(gencrl(forgerCnf, f("forged.pem")));
+    const forger = makeRoot(path.join(dir, "forger"), "Test Root CA", "09");
+    const forged = await putCrl(gencrl(forger, f("forged.pem")));
     assert.equal(forged.statusCode, 400);
     assert.match(forged.body, /^The CRL of "Test Root CA" \(number 9\) is not signed by the key of that CA's certificate/);
     // The root revokes the intermediate itself.
-    const revokesUs = fs.mkdtempSync(path.join(dir, "r-"));
-    fs.cpSync(f("root"), revokesUs, { recursive: true });
-    const cnf = fs.readFileSync(rootCnf, "utf8").replaceAll(f("root/"), `${revokesUs}/`);
-    fs.writeFileSync(path.join(revokesUs, "ca.cnf"), cnf);
-    run(["ca", "-config", path.join(revokesUs, "ca.cnf"), "-revoke", f("inter.pem")]);
-    const bad = await putCrl(gencrl(path.join(revokesUs, "ca.cnf"), f("root-revokes-inter.pem")));
+    // On a copy of the root's database, so the root's real CRLs stay as they are.
+    const copy = path.join(dir, "root-copy");
+    fs.cpSync(path.dirname(root.cnf), copy, { recursive: true });
+    fs.writeFileSync(path.join(copy, "ca.cnf"), fs.readFileSync(root.cnf, "utf8").replaceAll(`${path.dirname(root.cnf)}/index.txt`, `${copy}/index.txt`).replaceAll(`${path.dirname(root.cnf)}/crlnumber`, `${copy}/crlnumber`));
+    const cnf = path.join(copy, "ca.cnf");
+    run(["ca", "-config", cnf, "-revoke", f("inter.pem")]);
+    run(["ca", "-config", cnf, "-gencrl", "-out", f("root-revokes-inter.pem")]);
+    const bad = await putCrl(fs.readFileSync(f("root-revokes-inter.pem"), "utf8"));
     assert.equal(bad.statusCode, 400);
     assert.match(bad.body, /revokes "Puppet CA: inter.test" \(serial 2\) of this CA's own chain; nothing was updated\.$/);
     const before = await getCrl();

@@ -32,7 +32,7 @@ export const MAX_SOURCES = 10_000;
 const LOG_EVERY_MS = 60_000;
 /** Per-source lines per minute in all; past it (address spray), sources are counted into one summary line. */
 const SOURCE_LINES_PER_MINUTE = 100;
-/** The pending count is read from the CA at most this often; submissions stored meanwhile are added to it. */
+/** The pending count is read from the CA at most this often; submissions admitted meanwhile are added to it. */
 const PENDING_FRESH_MS = 1_000;
 /** What a client refused by the pending cap is told to wait. */
 const PENDING_RETRY_AFTER_S = 60;
@@ -82,7 +82,7 @@ export class SubmissionLimiter {
   private readonly now: () => number;
   private readonly maxSources: number;
   private pending = { count: 0, at: -Infinity };
-  private counting?: Promise<number>;
+  private counting?: Promise<void>;
   private capRefused = 0;
   private capLoggedAt = -Infinity;
   /** Refusals not reported per source (evicted first, or past SOURCE_LINES_PER_MINUTE): one summary line. */
@@ -115,8 +115,13 @@ export class SubmissionLimiter {
     const refusal = this.takeToken(address, s);
     if (refusal) return refusal;
     if (!addsPending || s.maxPendingRequests <= 0) return undefined;
-    const pending = await this.pendingNow();
-    if (pending < s.maxPendingRequests) return undefined;
+    await this.refreshPending();
+    // Checked and reserved in one step after the await: concurrent submissions cannot all pass on one count.
+    const pending = this.pending.count;
+    if (pending < s.maxPendingRequests) {
+      this.pending.count++;
+      return undefined;
+    }
     this.noteCapRefusal(pending, s.maxPendingRequests);
     return {
       status: 503,
@@ -125,11 +130,6 @@ export class SubmissionLimiter {
         `The CA holds ${pending} pending certificate requests, its limit (max_pending_requests); nothing was stored. ` +
         `Try again in ${PENDING_RETRY_AFTER_S} seconds, once an operator has signed or dropped some.`,
     };
-  }
-
-  /** A submission was stored as a pending request: counted until the next fresh count. */
-  noteStored(): void {
-    this.pending.count++;
   }
 
   private takeToken(address: string, s: Settings): Refusal | undefined {
@@ -208,17 +208,14 @@ export class SubmissionLimiter {
     this.capLoggedAt = now;
   }
 
-  /** The pending count, read again when older than PENDING_FRESH_MS (one read at a time). */
-  private async pendingNow(): Promise<number> {
-    if (this.now() - this.pending.at < PENDING_FRESH_MS) return this.pending.count;
+  /** Reads the pending count again when older than PENDING_FRESH_MS (one read at a time). */
+  private async refreshPending(): Promise<void> {
+    if (this.now() - this.pending.at < PENDING_FRESH_MS) return;
     this.counting ??= this.d
       .countPending()
-      .then((count) => {
-        this.pending = { count, at: this.now() };
-        return count;
-      })
+      .then((count) => void (this.pending = { count, at: this.now() }))
       .finally(() => (this.counting = undefined));
-    return this.counting;
+    await this.counting;
   }
 
   /** Logs refusals a minute old or more, and forgets sources whose bucket is full again. */

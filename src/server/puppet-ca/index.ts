@@ -78,9 +78,6 @@ export function puppetCaPlugin(deps: ServerDeps) {
       reply.header("retry-after", String(refusal.retryAfter));
       return respond(reply, refusal.status, refusal.message, TYPE.textUtf8);
     });
-    app.addHook("onResponse", async (request, reply) => {
-      if (specOf<PuppetRoute>(request)?.submission === "request" && reply.statusCode === 200) limiter.noteStored();
-    });
     // Before the routes and the 404 handler: they take the error handler in force when added.
     app.setErrorHandler(puppetErrorHandler(deps));
     // Puppet's router answers unknown paths (that its auth rules let through) with an HTML 404.

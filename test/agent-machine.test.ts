@@ -168,6 +168,17 @@ describe("agent state machine", () => {
     assert.equal(out.name === "Error" && out.error.kind, "key-mismatch");
   });
 
+  it("flood protection: a 429 on submission is 'try again later' with the server's words, not a rejected request", async () => {
+    const ca = await FakeCa.create();
+    const message = "Too many certificate requests from 10.0.0.7: at most 10 per second (csr_rate) after a burst of 100 (csr_burst); nothing was stored. Try again in 3 seconds.";
+    ca.submitFailure = { kind: "http", status: 429, message };
+    const h = harness(ca);
+    const out = await h.run();
+    assert.equal(out.name === "Error" && out.error.kind, "unavailable");
+    assert.match(out.name === "Error" ? out.error.message : "", /answered HTTP 429: Too many certificate requests .* Try again in 3 seconds\.$/);
+    assert.ok(!fs.existsSync(h.file(`certificate_requests/${NAME}.pem`)), "the local request is forgotten, so the next run submits again");
+  });
+
   it("revoked: found by a refreshed CRL (crl_refresh_interval elapsed on the injected clock)", async () => {
     const ca = await FakeCa.create({ autosign: true });
     const h = harness(ca);

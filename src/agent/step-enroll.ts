@@ -129,7 +129,9 @@ export async function needCsr(ctx: StepContext, trust: TrustMaterial, key: Loade
   // Not accepted (or unknown): forget the local copy, so the next run asks the CA what it holds instead of
   // waiting on a request that may never have arrived.
   await ssldir.remove("request");
-  if (f.kind === "http" && f.status >= 400 && f.status < 500) {
+  // 429 (too many submissions from this address) is the server's flood protection, not a verdict on the
+  // request: like a 503, "try again later", worded by failureError with the server's message (when to retry).
+  if (f.kind === "http" && f.status >= 400 && f.status < 500 && f.status !== 429) {
     const altNamesRefused = /subject alternative names/i.test(f.message);
     throw new AgentError("rejected", `The CA at ${client.caUrl} refused the certificate request for ${name}: ${f.message}`, {
       remedies: altNamesRefused ? [{ on: "ca", action: "sign-with-alt-names", certname: name }] : [{ note: "Fix what the CA reports (certname, dns_alt_names, csr_attributes), then run the command again." }],

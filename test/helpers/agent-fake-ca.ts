@@ -32,6 +32,7 @@ export class FakeCa implements CaApi {
   pinnedFailure?: Failure;
   probeFailure?: Failure;
   renewFailure?: Failure;
+  submitFailure?: Failure;
 
   private constructor(
     readonly ca: CertificateAuthority,
@@ -78,6 +79,10 @@ export class FakeCa implements CaApi {
   }
 
   submitCertificateRequest(_t: Trust, name: string, csrPem: string): Promise<Result<void>> {
+    if (this.submitFailure) {
+      this.calls.push("submitCsr");
+      return Promise.resolve({ ok: false, failure: this.submitFailure });
+    }
     return this.pinned("submitCsr", async () => {
       await this.ca.submitRequest(name, csrPem, ACTOR);
     });

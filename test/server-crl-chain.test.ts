@@ -170,6 +170,26 @@ describe("an intermediate CA's CRL chain", () => {
     assert.deepEqual(Object.keys(exp.crls), ["Puppet CA: inter.test", "Test Root CA"]);
   });
 
+  test("`fleetca ca update-crls FILE` does the same without a server", async () => {
+    const third = makeIntermediate(dir, root, "third intermediate", 4);
+    root.revoke(third.certFile);
+    gencrl(root, f("root-crl3.pem"));
+    const before = crlNumbers(await getCrl())[0]!;
+    const r = await fleetca(["ca", "update-crls", f("root-crl3.pem"), "--cadir", cadir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `Updated the CRL of Test Root CA: number 2 -> 3.\nSigned this CA's CRL again in front of them: number ${before + 1n}.\nSuccessfully updated CRLs.`);
+    await ca.current(true);
+    const crl = await getCrl();
+    assert.deepEqual(crlNumbers(crl), [before + 1n, 3n], "the server serves what the CLI wrote");
+    assert.ok(verifyAll(bundle, crl, agent.certPem).ok);
+    const again = await fleetca(["ca", "update-crls", f("root-crl3.pem"), "--cadir", cadir]);
+    assert.equal(again.code, 0);
+    assert.match(again.stderr, /Kept the CRL of Test Root CA: the uploaded one \(number 3\) is not newer than the stored one \(3\)\./);
+    const bad = await fleetca(["ca", "update-crls", f("v-cert.pem"), "--cadir", cadir]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, "Error: No valid CRLs submitted.");
+  });
+
   test("the staged CRL write (a CRL over 64 KiB) keeps the outer CRLs after it too", async () => {
     const store = new FileStore(cadir);
     const material = await ca.current(true);
@@ -180,7 +200,7 @@ describe("an intermediate CA's CRL chain", () => {
     const file = fs.readFileSync(path.join(cadir, "ca_crl.pem"), "latin1");
     assert.ok(file.length > 64 * 1024);
     assert.equal(file, published.pem.toString("latin1") + material.outerCrlPem);
-    assert.deepEqual(crlNumbers(file), [state.crlNumber, 2n]);
+    assert.deepEqual(crlNumbers(file), [state.crlNumber, ...crlNumbers(material.outerCrlPem)]);
     assert.ok(verifyAll(bundle, file, agent.certPem).ok, openssl(["crl", "-in", path.join(cadir, "ca_crl.pem"), "-noout"]).out);
   });
 });

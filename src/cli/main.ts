@@ -10,6 +10,7 @@ import * as setup from "./ca/setup.js";
 import * as submitGenerate from "./ca/submit-generate.js";
 import * as audit from "./ca/audit.js";
 import * as crl from "./ca/crl.js";
+import * as updateCrls from "./ca/update-crls.js";
 import { registerExtensions } from "./registry.js";
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -23,7 +24,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showSuggestionAfterError();
   const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
-  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl]) m.register(ca, io, setCode);
+  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);
   for (const c of [program, ca, ...ca.commands]) c.exitOverride();
   try {

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
@@ -21,6 +22,7 @@ import { generateKeyPair, signatureSchemeFor, signSync, spkiDer } from "../src/p
 import { cnName } from "../src/pki/name.js";
 import { sourceKey, SubmissionLimiter } from "../src/server/flood.js";
 import { fleetcaProcess } from "./helpers/cli.js";
+import { httpsRequest, type HttpsResult } from "./helpers/https-client.js";
 import { tmpDir } from "./helpers/openssl.js";
 import { makeAgent, puppetMissing, puppetSsl } from "./helpers/puppet.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
@@ -294,6 +296,39 @@ describe("flood protection in the server", () => {
     } finally {
       await f.app.close();
     }
+  });
+});
+
+describe("flood protection in `fleetca server` (TLS, its JSON log)", () => {
+  const dir = tmpDir("fleetca-flood-tls-");
+  let server: ServerProcess | undefined;
+  after(async () => {
+    await server?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("csr_burst PUTs pass, the next gets 429 with Retry-After over HTTPS; one report line, no request lines for the refusals", async () => {
+    server = await startServer({ dir: path.join(dir, "server"), config: "key_type: ec\ncsr_rate: 0.1\ncsr_burst: 5\n" });
+    const ca = fs.readFileSync(path.join(server.ssldir, "certs", "ca.pem"), "utf8");
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 4 });
+    const statuses: number[] = [];
+    let refused: HttpsResult | undefined;
+    const csrs = await Promise.all(Array.from({ length: 12 }, (_, i) => makeCsr(`tls${i}.test`)));
+    for (let i = 0; i < 12; i++) {
+      const r = await httpsRequest(`${server.url}${V1}/certificate_request/tls${i}.test`, { method: "PUT", body: csrs[i]!.csrPem, headers: { "content-type": "text/plain" }, ca, agent, servername: "localhost" });
+      statuses.push(r.status);
+      refused ??= r.status === 429 ? r : undefined;
+    }
+    agent.destroy();
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
+    const wait = Number(refused?.headers["retry-after"]);
+    assert.ok(wait >= 1 && wait <= 10, `Retry-After ${wait}: a token every 10 s at csr_rate 0.1`);
+    assert.equal(refused!.body, `Too many certificate requests from 127.0.0.1: at most 0.1 per second (csr_rate) after a burst of 5 (csr_burst); nothing was stored. Try again in ${wait} second${wait === 1 ? "" : "s"}.`);
+    const report = await server.waitForLog((l) => l.source === "127.0.0.1");
+    assert.equal(report.refused, 1, "the first refusal is reported at once; the rest wait for the minute");
+    const logs = server.logs();
+    assert.equal(logs.filter((l) => l.source === "127.0.0.1").length, 1);
+    assert.equal(logs.filter((l) => l.msg === "request" && l.method === "PUT").length, 5, "only the accepted PUTs are in the request log");
   });
 });
 

@@ -12,6 +12,7 @@ import { API_PREFIX } from "../src/server/api/index.js";
 import { API_ROUTES } from "../src/server/api/routes.js";
 import { BUILTIN_RULES, ruleFor, type Rule } from "../src/server/auth.js";
 import { buildApp } from "../src/server/app.js";
+import { OCSP_ROUTES } from "../src/server/ocsp/index.js";
 import { OPS_ROUTES } from "../src/server/ops/index.js";
 import { PUPPET_CA_PREFIX } from "../src/server/puppet-ca/index.js";
 import { PUPPET_CA_ROUTES } from "../src/server/puppet-ca/routes/index.js";
@@ -39,7 +40,7 @@ const expectedAllowed = (rule: Rule, kind: CallerKind): boolean =>
 const NODE = "node.test";
 
 interface Cell {
-  surface: "puppet-ca" | "ops" | "api";
+  surface: "puppet-ca" | "ops" | "api" | "ocsp";
   method: string;
   url: string;
   rule: string;
@@ -58,6 +59,7 @@ const CELLS: Cell[] = [
   ...cellsOf("puppet-ca", PUPPET_CA_PREFIX, PUPPET_CA_ROUTES),
   ...cellsOf("ops", "", OPS_ROUTES),
   ...cellsOf("api", API_PREFIX, API_ROUTES),
+  ...cellsOf("ocsp", "", OCSP_ROUTES),
 ];
 
 let f: Fixture;
@@ -97,6 +99,7 @@ describe("the route x caller matrix", () => {
       ...PUPPET_CA_ROUTES.map((r) => `${r.method} ${PUPPET_CA_PREFIX}${r.url}`),
       ...OPS_ROUTES.map((r) => `${r.method} ${r.url}`),
       ...API_ROUTES.map((r) => `${r.method} ${API_PREFIX}${r.url}`),
+      ...OCSP_ROUTES.map((r) => `${r.method} ${r.url}`),
     ];
     assert.deepEqual([...registered].sort(), [...fromTables].sort());
     for (const cell of CELLS) assert.equal(ruleFor(BUILTIN_RULES, cell.method, cell.url).name, cell.rule, `${cell.method} ${cell.url}`);

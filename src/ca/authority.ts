@@ -311,6 +311,18 @@ export class CertificateAuthority extends CaReader {
     });
   }
 
+  /**
+   * A delegated OCSP responder certificate (id-kp-OCSPSigning, ocsp-nocheck; pki/profile.ts)
+   * for a key the caller holds, valid `ttlSeconds`; it replaces the name's previous one.
+   */
+  async issueOcspResponder(name: string, spki: Buffer, opts: { by: Principal; ttlSeconds: number }): Promise<ParsedCertificate> {
+    validateCertname(name);
+    return this.issuer.issue({
+      name, spki, altNames: [], extensions: [], source: { kind: "ocsp-responder" }, by: opts.by, ttlSeconds: opts.ttlSeconds,
+      detail: "OCSP responder certificate",
+    });
+  }
+
   /** A fresh certificate for the holder of `current`: same name, key and extensions, new serial and validity. */
   async renew(current: ParsedCertificate, by: Principal): Promise<ParsedCertificate> {
     const name = current.commonName;

@@ -7,7 +7,7 @@ import { certToPem, issueCertificate, parseCertificateDer, type ParsedCertificat
 import type { Extension } from "../pki/extensions.js";
 import { cnName, slashName } from "../pki/name.js";
 import { isPuppetExtension, PP_CLI_AUTH } from "../pki/oids.js";
-import { leafExtensions } from "../pki/profile.js";
+import { leafExtensions, ocspResponderExtensions } from "../pki/profile.js";
 import { auditRecord, type AuditRecord, type Meter } from "./audit.js";
 import { CaError } from "./errors.js";
 import type { LoadedMaterial } from "./material.js";
@@ -30,7 +30,12 @@ export type IssueSource =
   /** `generate`: a key made by the CA for a system without an agent. */
   | { kind: "generate" }
   /** A renewal of the name's current certificate, which must still be current and unrevoked. */
-  | { kind: "renewal"; replaces: bigint };
+  | { kind: "renewal"; replaces: bigint }
+  /**
+   * The server's delegated OCSP responder: the OCSP signing profile (pki/profile.ts), no
+   * extensions from the caller; it replaces the name's previous responder certificate.
+   */
+  | { kind: "ocsp-responder" };
 
 export interface IssueInput {
   name: string;
@@ -73,7 +78,7 @@ export interface IssuerDeps {
   observe: (r: AuditRecord) => void;
 }
 
-const AUDIT_ACTION = { request: "signed", submission: "signed", generate: "generated", renewal: "renewed" } as const;
+const AUDIT_ACTION = { request: "signed", submission: "signed", generate: "generated", renewal: "renewed", "ocsp-responder": "generated" } as const;
 
 /**
  * What a certificate may carry. A renewal re-grants what an operator granted at first issue
@@ -82,6 +87,7 @@ const AUDIT_ACTION = { request: "signed", submission: "signed", generate: "gener
  */
 export function allowedExtensions(input: IssueInput, s: IssuerSettings): Extension[] {
   if (input.source.kind === "renewal") return input.extensions.filter((e) => isPuppetExtension(e.oid) && e.oid !== PP_CLI_AUTH);
+  if (input.source.kind === "ocsp-responder") return [];
   return checkSigningPolicy(
     { name: input.name, altNames: input.altNames, extensions: input.extensions },
     { allowSubjectAltNames: s.allowSubjectAltNames, allowAuthorizationExtensions: s.allowAuthorizationExtensions },
@@ -130,7 +136,9 @@ export class Issuer {
         notBefore: new Date(now.getTime() - DAY_MS),
         notAfter: new Date(notAfterMs),
         spki: input.spki,
-        extensions: leafExtensions({
+        extensions: source.kind === "ocsp-responder"
+          ? ocspResponderExtensions({ spki: input.spki, caSpki: ca.cert.spki, caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial })
+          : leafExtensions({
           commonName: name, spki: input.spki, altNames: input.altNames, copied, caSpki: ca.cert.spki,
           caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial, cliAuth: input.cliAuth, where: this.d.settings,
         }),
@@ -163,5 +171,7 @@ function preconditionOf(source: IssueSource, allowDuplicate: boolean): CommitPre
       return { kind: "no-certificate", allowDuplicate };
     case "renewal":
       return { kind: "current-serial", serial: source.replaces };
+    case "ocsp-responder":
+      return { kind: "no-certificate", allowDuplicate: true };
   }
 }

@@ -91,6 +91,17 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
     return { identity, tls: { keyPem: identity.keyPem, certPem: identity.certPem, caPem } };
   };
   const { identity, tls } = await loadTls();
+  // OCSP: signed by a responder certificate kept in the ssldir (issued now if needed), or the CA key.
+  const { ocspResponderFor } = await import("../server/ocsp/index.js");
+  const ocsp = ocspResponderFor(deps, files);
+  deps.ocsp = ocsp.responder;
+  if (ocsp.delegated) {
+    try {
+      await ocsp.delegated.current();
+    } catch (e) {
+      log.warn({ err: e }, `OCSP answers are tryLater until this is fixed: ${(e as Error).message}`);
+    }
+  }
   // Loaded here, not at the top: other `fleetca` commands need not pay for the HTTP stack.
   const { listen } = await import("../server/listen.js");
   let running: RunningServer;
@@ -112,6 +123,8 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   io.err(`CA fingerprint (SHA256): ${caFingerprint}`);
   io.err(`Server certificate for ${settings.certname} (${serverAltNames(settings, hostName).map((n) => (n.includes(":") ? n : `DNS:${n}`)).join(", ")}) in ${files.dir}${identity.issued ? " (issued now)" : ""}`);
   io.err(`Listening on ${running.url}; autosign: ${String(settings.autosign)}`);
+  const responder = ocsp.delegated?.certificate;
+  io.err(`OCSP: ${running.url}/ocsp, signed by ${responder ? `the responder certificate ${responder.commonName} (serial ${responder.serial.toString(16).toUpperCase()}, until ${responder.notAfter.toISOString()})` : "the CA key"}`);
   io.err("Enroll an agent:");
   io.err(`  puppet ssl bootstrap --server ${enrollHost} --serverport ${running.port}`);
   io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`} --ca-fingerprint ${caFingerprint}`);

@@ -104,6 +104,18 @@ export interface Settings {
   readonly csrAttributes: string;
   /** Extra server authorization rules. */
   readonly authRules: readonly AuthRule[];
+  /**
+   * Who signs OCSP answers: "delegated" (default), a responder certificate the server issues
+   * itself (id-kp-OCSPSigning, ocsp-nocheck) with its own key, kept in the ssldir and renewed
+   * before it expires; or "ca", the CA key itself.
+   */
+  readonly ocspSigner: "ca" | "delegated";
+  /** How long an OCSP answer is valid (thisUpdate to nextUpdate; HTTP max-age of GET answers). */
+  readonly ocspTtl: number;
+  /** Lifetime of the delegated responder certificate; it is renewed at two thirds of it. */
+  readonly ocspSignerTtl: number;
+  /** Key type of the delegated responder: "ec" (default: `curve`) or "rsa" (`keylength`). */
+  readonly ocspSignerKeyType: KeyType;
 }
 
 export type SettingKey = keyof Settings;
@@ -183,6 +195,10 @@ export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   crlRefreshInterval: { parse: duration(0), default: DAY },
   csrAttributes: { parse: path(), default: "/etc/fleetca/csr_attributes.yaml" },
   authRules: { parse: authRules, default: [], structured: true },
+  ocspSigner: { parse: oneOf<"ca" | "delegated">(["ca", "delegated"]), default: "delegated" },
+  ocspTtl: { parse: duration(60), default: 3600 },
+  ocspSignerTtl: { parse: duration(3600), default: 30 * DAY },
+  ocspSignerKeyType: { parse: oneOf<KeyType>(["rsa", "ec"]), default: "ec" },
 };
 
 export const SETTING_KEYS = Object.keys(SPECS) as SettingKey[];

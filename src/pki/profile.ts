@@ -7,6 +7,8 @@ import {
   netscapeComment, subjectKeyId, utf8Extension, type Extension,
 } from "./extensions.js";
 import { encodeAltNames } from "./altnames.js";
+import { bitString, nullValue, oid, seq } from "./der.js";
+import { OCSP_OID } from "./ocsp.js";
 import { OID, PP_CLI_AUTH } from "./oids.js";
 
 /** Puppet writes this comment into every certificate its CA issues; tools look for it. */
@@ -64,4 +66,29 @@ export function leafExtensions(p: LeafProfileInput): Buffer[] {
   if (w.crlUrl) exts.push(crlDistributionPoints([w.crlUrl]));
   if (w.ocspUrl || w.caIssuersUrl) exts.push(authorityInfoAccess(w.ocspUrl ? [w.ocspUrl] : [], w.caIssuersUrl ? [w.caIssuersUrl] : []));
   return exts;
+}
+
+/** What a delegated OCSP responder certificate needs from its CA. */
+export interface OcspResponderProfileInput {
+  spki: Buffer;
+  caSpki: Buffer;
+  caIssuerDer: Buffer;
+  caSerial: bigint;
+}
+
+/**
+ * A delegated OCSP responder (RFC 6960 4.2.2.2): id-kp-OCSPSigning as its only (critical)
+ * extended key usage, so it is no TLS client or server certificate, digitalSignature only,
+ * and id-pkix-ocsp-nocheck (clients do not ask about its own status; its short life is the
+ * remedy). No subjectAltName and never pp_cli_auth.
+ */
+export function ocspResponderExtensions(p: OcspResponderProfileInput): Buffer[] {
+  return [
+    authorityKeyIdFull(keyIdentifier(p.caSpki), p.caIssuerDer, p.caSerial),
+    subjectKeyId(keyIdentifier(p.spki)),
+    basicConstraints(false),
+    extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)),
+    extension(OID.extKeyUsage, true, seq(oid(OCSP_OID.ocspSigning))),
+    extension(OCSP_OID.noCheck, false, nullValue()),
+  ];
 }

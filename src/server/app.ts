@@ -5,6 +5,7 @@
  *   /puppet-ca/v1   Puppet's CA API (puppet-ca/)          text, Puppet's content types and messages
  *   /status/v1/...  operational endpoints (ops/)          Puppet's status service; /healthz, /metrics to come
  *   /api/v1         the JSON API (api/)                   JSON in, {"kind", "message"} errors out
+ *   /ocsp           the OCSP responder (ocsp/)            DER in, an OCSPResponse out, always HTTP 200
  *
  * Per request, for every surface alike (root hooks reach every plugin): identify the caller
  * (client.ts) -> authorize by the rule table (auth.ts) -> route -> handler -> one log line.
@@ -18,6 +19,7 @@ import { AccessDenied, authorize, authPath, declaredRule, rulesFor, UNRULED } fr
 import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
 import type { ServerDeps } from "./deps.js";
 import { wasRefused } from "./flood.js";
+import { ocspPlugin } from "./ocsp/index.js";
 import { opsPlugin } from "./ops/index.js";
 import { DEFAULT_BODY_LIMIT, PUPPET_CA_PREFIX, PUPPET_VERSION_HEADER, puppetCaPlugin, puppetErrorHandler, textBodies } from "./puppet-ca/index.js";
 import { restoreContentType, routerNotFound } from "./reply.js";
@@ -106,6 +108,7 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
   app.register(puppetCaPlugin(deps), { prefix: PUPPET_CA_PREFIX });
   app.register(opsPlugin(deps));
   app.register(apiPlugin(deps), { prefix: API_PREFIX });
+  app.register(ocspPlugin(deps));
   opts.extend?.(app);
   return app;
 }

@@ -54,6 +54,7 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   rule("status services",          "prefix", "/status/v1/services",                     ["GET"],                   "anonymous"),
   rule("api revoke",               "exact",  `${API}/revocations`,                      ["POST"],                  "admin", "operator"),
   rule("api read",                 "prefix", `${API}/`,                                 ["GET"],                   "admin", "viewer"),
+  rule("ocsp",                     "prefix", "/ocsp",                                   ["GET", "POST"],           "anonymous"),
   rule("deny all",                 "prefix", "/",                                       "any",                     "deny"),
 ]);
 

@@ -2,6 +2,7 @@
 import type { FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { CertificateAuthority } from "../ca/authority.js";
+import type { OcspResponder } from "../ca/ocsp.js";
 import type { Settings } from "../config/index.js";
 import type { PeerSource } from "./client.js";
 
@@ -16,6 +17,8 @@ export interface ServerDeps {
   log: Logger;
   /** Where the client certificate comes from; default: the TLS socket. Tests inject one. */
   peer?: PeerSource;
+  /** The OCSP responder (server/ocsp/); default: one signing with the CA key, made when the app is built. */
+  ocsp?: OcspResponder;
   /** The time, for the JSON API's relative filters (expires_within, since); default: the wall clock. */
   now?: () => Date;
 }

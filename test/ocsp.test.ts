@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { OcspResponder } from "../src/ca/ocsp.js";
+import { OcspResponder, OcspUnavailable } from "../src/ca/ocsp.js";
 import { caSigner, DelegatedSigner, responderName } from "../src/server/ocsp/signer.js";
 import { Ssldir } from "../src/host/ssldir.js";
 import { certToPem, parseCertificatePem } from "../src/pki/certificate.js";
@@ -210,6 +210,40 @@ describe("answers in process (CA key)", () => {
     const aki = /Subject Key Identifier:\s*\n\s*([0-9A-F:]+)/.exec(run(["x509", "-noout", "-text", "-in", file(caPem)]).out)![1]!.replace(/:/g, "");
     assert.match(o.out, new RegExp(`Responder Id: ${aki}`));
     assert.doesNotMatch(o.out, /Certificate:\n\s*Data:/);
+  });
+});
+
+describe("the responder's statuses and cache", () => {
+  test("tryLater when nobody can sign, internalError on an unexpected failure, never a throw", async () => {
+    const f = await makeFixture();
+    const caPem = await f.ca.caCertificatePem();
+    const req = opensslRequest(caPem, [f.agent.certPem], { nonce: false });
+    const unavailable = new OcspResponder({ reader: () => f.ca, signer: () => { throw new OcspUnavailable("no key"); }, ttlSeconds: () => 60 });
+    const a = await unavailable.respond(req);
+    assert.equal(a.status, "tryLater");
+    assert.equal(a.der.toString("hex"), "30030a0103");
+    const broken = new OcspResponder({ reader: () => f.ca, signer: () => Promise.reject(new Error("boom")), ttlSeconds: () => 60 });
+    const b = await broken.respond(req);
+    assert.equal(b.status, "internalError");
+    assert.equal(b.der.toString("hex"), "30030a0102");
+    await f.app.close();
+  });
+
+  test("nonce'd answers are never cached; identical questions in flight share one signature", async () => {
+    const f = await makeFixture();
+    const caPem = await f.ca.caCertificatePem();
+    let signers = 0;
+    const byCa = caSigner(() => f.ca);
+    const r = new OcspResponder({ reader: () => f.ca, signer: () => (signers++, byCa()), ttlSeconds: () => 60 });
+    await r.respond(opensslRequest(caPem, [f.agent.certPem], { nonce: true }));
+    assert.equal(r.cacheSize, 0);
+    const req = opensslRequest(caPem, [f.agent.certPem], { nonce: false });
+    const answers = await Promise.all(Array.from({ length: 8 }, () => r.respond(req)));
+    assert.equal(r.cacheSize, 1);
+    assert.equal(new Set(answers.map((a) => a.der.toString("hex"))).size, 1, "one signature for all eight");
+    assert.ok(signers >= 9);
+    assert.equal((await r.respond(req)).cached, true);
+    await f.app.close();
   });
 });
 

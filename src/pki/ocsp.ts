@@ -8,7 +8,7 @@
  */
 import crypto, { type KeyObject } from "node:crypto";
 import {
-  bitString, children, content, decodeInteger, decodeOid, DerError, explicit, expectTag, nullValue, octets, oid, readTlv,
+  bitString, children, content, decodeInteger, decodeOid, DerError, explicit, expectTag, octets, oid, readTlv,
   seq, slice, Tag, tlv, type Tlv,
 } from "./der.js";
 import { parseExtensions } from "./extensions.js";
@@ -146,10 +146,19 @@ export interface SingleResponseInput {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 
+/** The last few times encoded: the answers of one second share thisUpdate and nextUpdate. */
+const recentTimes = new Map<number, Buffer>();
+
 /** GeneralizedTime, seconds, "Z": what RFC 6960 (through RFC 5280 4.1.2.5.2) wants in every OCSP time. */
 export function generalizedTime(d: Date): Buffer {
+  const ms = d.getTime();
+  const hit = recentTimes.get(ms);
+  if (hit) return hit;
   const s = `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}Z`;
-  return tlv(Tag.GENERALIZED_TIME, Buffer.from(s, "latin1"));
+  const der = tlv(Tag.GENERALIZED_TIME, Buffer.from(s, "latin1"));
+  if (recentTimes.size >= 16) recentTimes.clear();
+  recentTimes.set(ms, der);
+  return der;
 }
 
 const GOOD = Buffer.from([0x80, 0x00]);
@@ -227,6 +236,3 @@ export function basicResponse(tbs: Buffer, signer: OcspSigningKey, signature: Bu
   if (signer.certDer) basic.push(explicit(0, seq(signer.certDer)));
   return seq(SUCCESSFUL, explicit(0, seq(BASIC_OID, octets(seq(...basic)))));
 }
-
-/** id-pkix-ocsp-nocheck's value: NULL. */
-export const noCheckValue = (): Buffer => nullValue();

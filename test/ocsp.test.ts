@@ -9,7 +9,11 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { CertificateAuthority } from "../src/ca/authority.js";
+import { generateCertificate } from "../src/ca/generate.js";
 import { OcspResponder, OcspUnavailable } from "../src/ca/ocsp.js";
+import { setupCa } from "../src/ca/setup.js";
+import { PostgresStore } from "../src/store/postgres/index.js";
 import { caSigner, DelegatedSigner, responderName } from "../src/server/ocsp/signer.js";
 import { Ssldir } from "../src/host/ssldir.js";
 import { certToPem, parseCertificatePem } from "../src/pki/certificate.js";
@@ -17,7 +21,8 @@ import { parseOcspRequest, MAX_CERT_IDS } from "../src/pki/ocsp.js";
 import { fleetcaProcess } from "./helpers/cli.js";
 import { httpsRequest } from "./helpers/https-client.js";
 import { tmpDir } from "./helpers/openssl.js";
-import { expiredIdentity, makeFixture, TEST_BY, type Fixture } from "./helpers/server-fixture.js";
+import { pgUnavailable, startPg } from "./helpers/pg-server.js";
+import { expiredIdentity, makeFixture, TEST_BY, testSettings, type Fixture } from "./helpers/server-fixture.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
 
 const dir = tmpDir("fleetca-ocsp-");
@@ -299,6 +304,35 @@ describe("the delegated responder (in process)", () => {
     const s = caSigner(() => f.ca);
     assert.equal(await s(), await s());
     await f.app.close();
+  });
+});
+
+describe("two servers on one PostgreSQL store", { skip: pgUnavailable() }, () => {
+  test("a revoke made through one is in the next answer of the other, cached or not", async () => {
+    const server = await startPg();
+    const [a, b] = await Promise.all([PostgresStore.open(server.url), PostgresStore.open(server.url)]);
+    try {
+      await setupCa(a, { caName: "Puppet CA: pg.test", key: { type: "ec", curve: "P-256" }, caTtl: 86_400 * 365, now: new Date() });
+      const settings = testSettings();
+      const caA = new CertificateAuthority({ store: a, settings });
+      const caB = new CertificateAuthority({ store: b, settings });
+      const victim = await generateCertificate(caB, "victim.pg.test", { by: TEST_BY, key: { type: "ec", curve: "P-256" } });
+      const caPem = await caA.caCertificatePem();
+      const responder = new OcspResponder({ reader: () => caA, signer: caSigner(() => caA), ttlSeconds: () => 600 });
+      const req = opensslRequest(caPem, [victim.certPem], { nonce: false });
+      assert.match(opensslRead(caPem, req, (await responder.respond(req)).der).out, /Cert Status: good/);
+      const cached = await responder.respond(req);
+      assert.equal(cached.cached, true);
+      await caB.revoke(["victim.pg.test"], TEST_BY, "cessationOfOperation");
+      const o = opensslRead(caPem, req, (await responder.respond(req)).der);
+      assert.equal(o.code, 0, o.out);
+      assert.match(o.out, /Cert Status: revoked/);
+      assert.match(o.out, /Revocation Reason: cessationOfOperation/);
+    } finally {
+      await a.close();
+      await b.close();
+      await server.stop();
+    }
   });
 });
 

@@ -12,6 +12,8 @@ const DURATIONS: ReadonlySet<SettingKey> = new Set<SettingKey>([
   "hostcertRenewalInterval",
   "caRefreshInterval",
   "crlRefreshInterval",
+  "ocspTtl",
+  "ocspSignerTtl",
 ]);
 
 /** Hide a password in a postgres URL; settings hold no other secret. */

@@ -24,7 +24,9 @@ describe("certificate", () => {
     assert.equal(r.body, await caPem());
     const lastModified = String(r.headers["last-modified"]);
     assert.ok(lastModified.endsWith("GMT"));
-    const again = await f.app.inject({ url: `${V1}/certificate/ca`, headers: { "if-modified-since": lastModified } });
+    // Puppet's agent asks with the time it last checked: a later second than the change.
+    const checked = new Date(Date.parse(lastModified) + 1000).toUTCString();
+    const again = await f.app.inject({ url: `${V1}/certificate/ca`, headers: { "if-modified-since": checked } });
     assert.equal(again.statusCode, 304);
     assert.equal(again.body, "");
     const older = new Date(Date.parse(lastModified) - 5000).toUTCString();
@@ -61,8 +63,20 @@ describe("certificate_revocation_list", () => {
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers["content-type"], "text/plain");
     assert.match(r.body, /^-----BEGIN X509 CRL-----/);
-    const again = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca`, headers: { "if-modified-since": String(r.headers["last-modified"]) } });
+    const checked = new Date(Date.parse(String(r.headers["last-modified"])) + 1000).toUTCString();
+    const again = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca`, headers: { "if-modified-since": checked } });
     assert.equal(again.statusCode, 304);
+  });
+
+  test("a revoke within the second of a client's last check is still fetched: no 304 within the change's own second", async () => {
+    const victim = await f.issue("same-second.test");
+    const fetched = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca` });
+    const checkedAt = new Date().toUTCString();
+    await f.ca.revoke([victim.name], TEST_BY);
+    const refresh = await f.app.inject({ url: `${V1}/certificate_revocation_list/ca`, headers: { "if-modified-since": checkedAt } });
+    // The revoke came after the check, usually within the same second: the new CRL must come back whole.
+    assert.equal(refresh.statusCode, 200);
+    assert.notEqual(refresh.body, fetched.body);
   });
 
   test("the CRL's Last-Modified moves forward on a revoke, so an old copy is fetched again", async () => {

@@ -14,7 +14,7 @@ import { outerPemOf, planCrlUpdate, publishWithOuter, type CrlChainPlan } from "
 import { crlNextUpdate } from "./crl-hygiene.js";
 import { CrlUpkeep, type PruneReport, type SerialResult } from "./crl-upkeep.js";
 import { CaError } from "./errors.js";
-import { Issuer, type IssueSource } from "./issue.js";
+import { Issuer, type IssuerSettings, type IssueSource } from "./issue.js";
 import { isValidCertname, validateCertname } from "./names.js";
 import { CaReader } from "./reader.js";
 import { checkSigningPolicy } from "./policy.js";
@@ -32,16 +32,8 @@ import { requestEntry, summarize } from "./summarize.js";
  */
 const SIGN_MANY_IN_FLIGHT = 32;
 
-export interface CaSettings {
-  /** Seconds a certificate is valid by default (Puppet's ca_ttl). */
-  caTtl: number;
-  allowSubjectAltNames: boolean;
-  allowAuthorizationExtensions: boolean;
-  allowDuplicateCerts: boolean;
-  /** Where to ask, written into every certificate issued when set (crl_url, ocsp_url, ca_issuers_url; "" = none). */
-  crlUrl?: string;
-  ocspUrl?: string;
-  caIssuersUrl?: string;
+/** What the issuing path reads (issue.ts: ca_ttl, the policy switches, where to ask), and more. */
+export interface CaSettings extends IssuerSettings {
   /** Seconds each CRL is valid (crl_ttl); default Puppet's five years (crl-hygiene.ts). */
   crlTtl?: number;
   /** A CRL signed again because it is due (refreshCrl) also drops the entries of expired certificates. */

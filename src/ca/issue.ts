@@ -56,6 +56,7 @@ export interface IssueInput {
 }
 
 export interface IssuerSettings {
+  /** Seconds a certificate is valid by default (Puppet's ca_ttl). */
   caTtl: number;
   allowSubjectAltNames: boolean;
   allowAuthorizationExtensions: boolean;

@@ -333,32 +333,44 @@ export class CertificateAuthority extends CaReader {
   // ------------------------------------------------------------------ revocation
 
   /**
+   * Runs `step` for each name after checking it: one result per name, in order. A CaError
+   * becomes that name's error and a refused `action` record in `audit`; anything else is a bug
+   * and is thrown.
+   */
+  private async eachName(names: string[], action: AuditAction, by: Principal, audit: AuditRecord[], step: (name: string) => Promise<void>): Promise<NameResult[]> {
+    const results: NameResult[] = [];
+    for (const name of names) {
+      try {
+        validateCertname(name);
+        await step(name);
+        results.push({ name });
+      } catch (e) {
+        if (!(e instanceof CaError)) throw e;
+        audit.push(this.record(action, by, { names: isValidCertname(name) ? [name] : [], outcome: "refused", reason: e.message }));
+        results.push({ name, error: e });
+      }
+    }
+    return results;
+  }
+
+  /**
    * Revokes each name's certificate in one locked step: records, audit, one CRL signature.
    * Already-revoked names succeed, as in Puppet.
    */
   async revoke(names: string[], by: Principal, reason: RevocationReason = DEFAULT_REASON): Promise<NameResult[]> {
     return this.store.withLock(async () => {
-      const results: NameResult[] = [];
       const targets: RevokeTarget[] = [];
       const audit: AuditRecord[] = [];
-      for (const name of names) {
-        try {
-          validateCertname(name);
-          const { certificate, request } = await this.store.getIndexEntry(name, summarize);
-          if (certificate?.serial === undefined) {
-            throw request
-              ? new CaError("conflict", `Cannot revoke certificate for host ${name} without a signed certificate`)
-              : new CaError("not-found", `Could not find certificate for ${name}`);
-          }
-          targets.push({ serial: certificate.serial, name });
-          audit.push(this.record("revoked", by, { names: [name], serials: [certificate.serial], detail: reason }));
-          results.push({ name });
-        } catch (e) {
-          if (!(e instanceof CaError)) throw e;
-          audit.push(this.record("revoked", by, { names: isValidCertname(name) ? [name] : [], outcome: "refused", reason: e.message }));
-          results.push({ name, error: e });
+      const results = await this.eachName(names, "revoked", by, audit, async (name) => {
+        const { certificate, request } = await this.store.getIndexEntry(name, summarize);
+        if (certificate?.serial === undefined) {
+          throw request
+            ? new CaError("conflict", `Cannot revoke certificate for host ${name} without a signed certificate`)
+            : new CaError("not-found", `Could not find certificate for ${name}`);
         }
-      }
+        targets.push({ serial: certificate.serial, name });
+        audit.push(this.record("revoked", by, { names: [name], serials: [certificate.serial], detail: reason }));
+      });
       await this.revoker.revokeLocked(targets, by, reason, audit);
       await this.audited(audit, true);
       return results;
@@ -425,24 +437,15 @@ export class CertificateAuthority extends CaReader {
    */
   async clean(names: string[], by: Principal, removeRequest = true): Promise<NameResult[]> {
     return this.store.withLock(async () => {
-      const out: NameResult[] = [];
       const targets: RevokeTarget[] = [];
       const found: { name: string; serial?: bigint }[] = [];
       const refusals: AuditRecord[] = [];
-      for (const name of names) {
-        try {
-          validateCertname(name);
-          const { certificate, request } = await this.store.getIndexEntry(name, summarize);
-          if (!certificate && !(removeRequest && request)) throw new CaError("not-found", `Could not find files to clean for ${name}`);
-          if (certificate?.serial !== undefined) targets.push({ serial: certificate.serial, name });
-          found.push({ name, serial: certificate?.serial });
-          out.push({ name });
-        } catch (e) {
-          if (!(e instanceof CaError)) throw e;
-          refusals.push(this.record("cleaned", by, { names: isValidCertname(name) ? [name] : [], outcome: "refused", reason: e.message }));
-          out.push({ name, error: e });
-        }
-      }
+      const out = await this.eachName(names, "cleaned", by, refusals, async (name) => {
+        const { certificate, request } = await this.store.getIndexEntry(name, summarize);
+        if (!certificate && !(removeRequest && request)) throw new CaError("not-found", `Could not find files to clean for ${name}`);
+        if (certificate?.serial !== undefined) targets.push({ serial: certificate.serial, name });
+        found.push({ name, serial: certificate?.serial });
+      });
       await this.revoker.revokeLocked(targets, by, DEFAULT_REASON, refusals);
       await this.audited(refusals, true);
       for (const { name } of found) {

@@ -38,7 +38,8 @@ export function serverSsldir(settings: Settings): string {
 }
 
 /** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
-const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes"] as const;
+const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes",
+  "handshakeTimeout", "idleTimeout", "keepAliveTimeout", "headersTimeout", "requestTimeout", "maxConnections", "maxConnectionsPerAddress"] as const;
 
 function makeCa(store: CaStore, settings: Settings, log: Logger, observe: (r: AuditRecord) => void): CertificateAuthority {
   return new CertificateAuthority({

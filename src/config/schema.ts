@@ -83,6 +83,20 @@ export interface Settings {
   readonly csrBurst: number;
   /** Pending requests the CA holds at most; a submission beyond is refused with 503 until some are signed or dropped. 0: no cap. */
   readonly maxPendingRequests: number;
+  /**
+   * Connection bounds (server/connections.ts), each a duration in seconds: the TLS handshake; a connection on which
+   * nothing moves (before its first request, or a response the client does not read); a kept-alive connection
+   * between requests; the request headers; the whole request, headers and body (trickled bodies).
+   */
+  readonly handshakeTimeout: number;
+  readonly idleTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  /** Open connections the server holds at most; more are closed as they arrive. */
+  readonly maxConnections: number;
+  /** Open connections one address (IPv6: one /64) may hold; 0: no per-address bound (behind a TCP load balancer). */
+  readonly maxConnectionsPerAddress: number;
   readonly logLevel: LogLevel;
   /** Agent: directory for this host's key, certificate, CA bundle and CRL. */
   readonly ssldir: string;
@@ -183,6 +197,13 @@ export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   csrRate: { parse: perSecond, default: 10 },
   csrBurst: { parse: integer(1, 1_000_000), default: 100 },
   maxPendingRequests: { parse: integer(0, 100_000_000), default: 10_000 },
+  handshakeTimeout: { parse: duration(1), default: 10 },
+  idleTimeout: { parse: duration(1), default: 30 },
+  keepAliveTimeout: { parse: duration(1), default: 5 },
+  headersTimeout: { parse: duration(1), default: 20 },
+  requestTimeout: { parse: duration(1), default: 60 },
+  maxConnections: { parse: integer(1, 1_000_000), default: 10_000 },
+  maxConnectionsPerAddress: { parse: integer(0, 1_000_000), default: 1_000 },
   logLevel: { parse: oneOf<LogLevel>(["fatal", "error", "warn", "info", "debug", "trace"]), default: "info" },
   ssldir: { parse: path("a directory path"), default: "/var/lib/fleetca/ssl" },
   server: { parse: hostName, default: "puppet" },

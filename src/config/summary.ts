@@ -14,6 +14,11 @@ const DURATIONS: ReadonlySet<SettingKey> = new Set<SettingKey>([
   "crlRefreshInterval",
   "ocspTtl",
   "ocspSignerTtl",
+  "handshakeTimeout",
+  "idleTimeout",
+  "keepAliveTimeout",
+  "headersTimeout",
+  "requestTimeout",
 ]);
 
 /** Hide a password in a postgres URL; settings hold no other secret. */

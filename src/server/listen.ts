@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import type { SecureContextOptions, Server as TlsServer } from "node:tls";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "./app.js";
+import { boundConnections, timeoutOptions } from "./connections.js";
 import type { ServerDeps } from "./deps.js";
 
 export interface TlsMaterial {
@@ -38,7 +39,8 @@ export async function listen(deps: ServerDeps, tls: TlsMaterial, where: { host: 
   let server: https.Server | undefined;
   const app = buildApp(deps, {
     serverFactory: (handler) => {
-      server = https.createServer({ ...secureContext(tls), requestCert: true, rejectUnauthorized: false }, handler);
+      server = https.createServer({ ...secureContext(tls), ...timeoutOptions(deps.settings), requestCert: true, rejectUnauthorized: false }, handler);
+      boundConnections(server, deps.settings, deps.log);
       return server;
     },
   });

@@ -12,7 +12,9 @@ import pg from "pg";
 import { auditRecord, type AuditRecord } from "../src/ca/audit.js";
 import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
 import type { RevocationRecord } from "../src/ca/revocation.js";
-import { isBatchStore, StoreConflictError, type CaMaterial, type CaStore, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
+import {
+  isBatchStore, StoreConflictError, type CaMaterial, type CaStore, type ConsoleSession, type ConsoleUser, type IndexEntry, type InventoryEntry,
+} from "../src/ca/store.js";
 import { certificateEntry, requestEntry, summarize } from "../src/ca/summarize.js";
 import { certToPem, issueCertificate, parseCertificateDer } from "../src/pki/certificate.js";
 import { crlToPem, emptyCrlState, signCrl, withRevocations, type RevocationRequest } from "../src/pki/crl.js";
@@ -422,6 +424,66 @@ const CASES: Case[] = [
     },
   },
 ];
+
+// ---------------------------------------------------------------- console users and sessions
+
+const user = (name: string, role: ConsoleUser["role"], minutes = 0): ConsoleUser => ({
+  name, role, passwordHash: `scrypt$32768$8$1$c2FsdA==$${name}`, createdAt: at(minutes), updatedAt: at(minutes),
+});
+const session = (id: string, name: string, created: number, seen = created): ConsoleSession => ({
+  id: id.repeat(64).slice(0, 64), user: name, csrf: `csrf-${id}`, createdAt: at(created), lastSeen: at(seen), from: "192.0.2.7",
+});
+
+CASES.push(
+  {
+    name: "console users: create once, update, list by name, delete",
+    async run(s) {
+      assert.deepEqual(await s.listUsers(), []);
+      await s.createUser(user("zoe", "viewer"));
+      await s.createUser(user("al", "admin"));
+      await assert.rejects(s.createUser(user("al", "viewer")), StoreConflictError, "a taken name is refused");
+      assert.deepEqual(await s.getUser("al"), user("al", "admin"), "the refused create changed nothing");
+      assert.deepEqual((await s.listUsers()).map((u) => u.name), ["al", "zoe"]);
+      const changed = { ...user("zoe", "operator"), passwordHash: "scrypt$32768$8$1$c2FsdA==$new", updatedAt: at(5) };
+      assert.equal(await s.updateUser(changed), true);
+      assert.deepEqual(await s.getUser("zoe"), changed);
+      assert.equal(await s.updateUser(user("nobody", "admin")), false);
+      assert.equal(await s.getUser("nobody"), undefined);
+      assert.equal(await s.deleteUser("zoe"), true);
+      assert.equal(await s.deleteUser("zoe"), false);
+      assert.deepEqual((await s.listUsers()).map((u) => u.name), ["al"]);
+    },
+  },
+  {
+    name: "console sessions: put, get, touch forward only, end one, a user's, the expired; deleting a user ends theirs",
+    async run(s) {
+      await s.createUser(user("al", "admin"));
+      await s.createUser(user("bo", "viewer"));
+      const a = session("a", "al", 0);
+      const b = session("b", "al", 1);
+      const c = session("c", "bo", 2);
+      for (const x of [a, b, c]) await s.putSession(x);
+      assert.deepEqual(await s.getSession(a.id), a);
+      assert.equal(await s.touchSession(a.id, at(30)), true);
+      assert.equal(await s.touchSession(a.id, at(10)), true);
+      assert.deepEqual((await s.getSession(a.id))?.lastSeen, at(30), "lastSeen never goes back");
+      assert.equal(await s.touchSession(session("z", "al", 0).id, at(30)), false);
+      assert.equal(await s.deleteSession(b.id), true);
+      assert.equal(await s.deleteSession(b.id), false);
+      assert.equal(await s.getSession(b.id), undefined);
+      // Idle: c was last seen at 2 (before 20); a was seen at 30 but created at 0 (before 1).
+      assert.equal(await s.pruneSessions(at(20), at(-5)), 1);
+      assert.equal(await s.getSession(c.id), undefined);
+      assert.equal(await s.pruneSessions(at(20), at(1)), 1, "too old, however recently used");
+      await s.putSession(a);
+      await s.putSession(session("d", "al", 3));
+      await s.putSession(c);
+      assert.equal(await s.deleteSessionsOf("al"), 2);
+      assert.equal(await s.deleteUser("bo"), true);
+      assert.equal(await s.getSession(c.id), undefined, "a deleted user's sessions end");
+    },
+  },
+);
 
 // ---------------------------------------------------------------- the stores
 

@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   "submitted", "signed", "rejected", "revoked", "cleaned", "deleted", "generated", "renewed",
   "setup", "imported", "settings-reloaded", "pruned", "crl-refreshed",
   "crl-updated",
+  "user-added", "user-changed", "user-deleted", "login", "login-locked", "logout", "autosign-edited",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

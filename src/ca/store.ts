@@ -8,12 +8,14 @@
  */
 
 import type { AuditQuery, AuditRecord } from "./audit.js";
+import type { AccountStore } from "./console/accounts.js";
 import type { RevocationRecord } from "./revocation.js";
 
 export type { AuditQuery, AuditRecord } from "./audit.js";
 /** The audit query filter, for stores that cannot filter natively (part of the contract, like the types). */
 export { auditMatches } from "./audit.js";
 export type { RevocationRecord } from "./revocation.js";
+export type { AccountStore, ConsoleSession, ConsoleUser } from "./console/accounts.js";
 
 /** The CA's own credentials. `certPem` may be a chain (CA first), as Puppet's ca_crt.pem. */
 export interface CaMaterial {
@@ -55,7 +57,8 @@ export interface IndexEntry {
  */
 export type Summarize = (name: string, kind: "request" | "certificate", pem: string) => IndexEntry;
 
-export interface CaStore {
+/** Console users and sessions (AccountStore) are part of the contract: servers sharing a store share them. */
+export interface CaStore extends AccountStore {
   /** Human-readable location, printed at startup ("/var/lib/fleetca/ca", "postgres://host/db"). */
   readonly location: string;
 

@@ -9,7 +9,7 @@ import { reasonFromCode } from "../../src/ca/revocation.js";
 import type {
   AuditQuery, AuditRecord, BatchStore, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
 } from "../../src/ca/store.js";
-import { StoreConflictError } from "../../src/ca/store.js";
+import { StoreConflictError, type ConsoleSession, type ConsoleUser } from "../../src/ca/store.js";
 import { listCrlEntries } from "../../src/pki/crl.js";
 import { fromPem } from "../../src/pki/pem.js";
 
@@ -173,6 +173,72 @@ export class MemoryStore implements CaStore, BatchStore {
 
   async materialVersion(): Promise<string> {
     return String(this.version);
+  }
+
+  // ---------------------------------------------------------------- console users and sessions
+
+  private readonly users = new Map<string, ConsoleUser>();
+  private readonly sessions = new Map<string, ConsoleSession>();
+
+  async createUser(user: ConsoleUser): Promise<void> {
+    if (this.users.has(user.name)) throw new StoreConflictError(`console user ${user.name} exists`);
+    this.users.set(user.name, { ...user });
+  }
+
+  async updateUser(user: ConsoleUser): Promise<boolean> {
+    const old = this.users.get(user.name);
+    if (!old) return false;
+    this.users.set(user.name, { ...user, createdAt: old.createdAt });
+    return true;
+  }
+
+  async getUser(name: string): Promise<ConsoleUser | undefined> {
+    const u = this.users.get(name);
+    return u && { ...u };
+  }
+
+  async listUsers(): Promise<ConsoleUser[]> {
+    return [...this.users.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((u) => ({ ...u }));
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    if (!this.users.delete(name)) return false;
+    await this.deleteSessionsOf(name);
+    return true;
+  }
+
+  async putSession(session: ConsoleSession): Promise<void> {
+    this.sessions.set(session.id, { ...session });
+  }
+
+  async getSession(id: string): Promise<ConsoleSession | undefined> {
+    const s = this.sessions.get(id);
+    return s && { ...s };
+  }
+
+  async touchSession(id: string, lastSeen: Date): Promise<boolean> {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    if (lastSeen > s.lastSeen) this.sessions.set(id, { ...s, lastSeen });
+    return true;
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    return this.sessions.delete(id);
+  }
+
+  async deleteSessionsOf(user: string): Promise<number> {
+    return this.dropSessions((s) => s.user === user);
+  }
+
+  async pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
+    return this.dropSessions((s) => s.lastSeen < idleBefore || s.createdAt < createdBefore);
+  }
+
+  private dropSessions(drop: (s: ConsoleSession) => boolean): number {
+    let n = 0;
+    for (const [id, s] of this.sessions) if (drop(s) && this.sessions.delete(id)) n++;
+    return n;
   }
 
   async close(): Promise<void> {}

@@ -34,6 +34,8 @@ import { IndexCache, type BatchOp } from "./index-cache.js";
 import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js";
 import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
+import { FileAccounts } from "./accounts.js";
+import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
 
 export { assertSafeName } from "./layout.js";
 
@@ -51,6 +53,7 @@ export class FileStore implements CaStore {
   private readonly index: IndexCache;
   private readonly audit: AuditLog;
   private readonly revocations: RevocationFile;
+  private readonly accounts: FileAccounts;
 
   constructor(cadir: string, opts: FileStoreOptions = {}) {
     this.location = resolve(cadir);
@@ -59,6 +62,7 @@ export class FileStore implements CaStore {
     this.index = IndexCache.for(this.layout);
     this.audit = AuditLog.for(this.layout.audit);
     this.revocations = RevocationFile.for(this.layout);
+    this.accounts = new FileAccounts(this.location);
   }
 
   static async open(cadir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
@@ -320,6 +324,42 @@ export class FileStore implements CaStore {
 
   async materialVersion(): Promise<string> {
     return stamps([this.layout.caCrt, this.layout.caKey, this.layout.caCrl]);
+  }
+
+  // ---------------------------------------------------------------- console users and sessions (accounts.ts)
+
+  createUser(user: ConsoleUser): Promise<void> {
+    return this.accounts.createUser(user);
+  }
+  updateUser(user: ConsoleUser): Promise<boolean> {
+    return this.accounts.updateUser(user);
+  }
+  getUser(name: string): Promise<ConsoleUser | undefined> {
+    return this.accounts.getUser(name);
+  }
+  listUsers(): Promise<ConsoleUser[]> {
+    return this.accounts.listUsers();
+  }
+  deleteUser(name: string): Promise<boolean> {
+    return this.accounts.deleteUser(name);
+  }
+  putSession(session: ConsoleSession): Promise<void> {
+    return this.accounts.putSession(session);
+  }
+  getSession(id: string): Promise<ConsoleSession | undefined> {
+    return this.accounts.getSession(id);
+  }
+  touchSession(id: string, lastSeen: Date): Promise<boolean> {
+    return this.accounts.touchSession(id, lastSeen);
+  }
+  deleteSession(id: string): Promise<boolean> {
+    return this.accounts.deleteSession(id);
+  }
+  deleteSessionsOf(user: string): Promise<number> {
+    return this.accounts.deleteSessionsOf(user);
+  }
+  pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
+    return this.accounts.pruneSessions(idleBefore, createdBefore);
   }
 
   async close(): Promise<void> {

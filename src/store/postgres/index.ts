@@ -17,6 +17,8 @@ import pg from "pg";
 import type {
   AuditQuery, AuditRecord, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
 } from "../../ca/store.js";
+import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
+import { PostgresAccounts } from "./accounts.js";
 import { allocateSerials, commitSigned } from "./batch.js";
 import { copyRows, type CopyCounts } from "./copy.js";
 import { AdvisoryLock } from "./lock.js";
@@ -40,6 +42,7 @@ const S = SCHEMA;
 
 export class PostgresStore implements CaStore {
   private readonly lock: AdvisoryLock;
+  private readonly accounts: PostgresAccounts;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -47,6 +50,7 @@ export class PostgresStore implements CaStore {
     lockTimeoutMs: number,
   ) {
     this.lock = new AdvisoryLock(pool, location, lockTimeoutMs);
+    this.accounts = new PostgresAccounts(pool);
   }
 
   /** Connects, creates or upgrades the schema, and returns the store. The URL's password is never shown. */
@@ -292,6 +296,42 @@ export class PostgresStore implements CaStore {
   async materialVersion(): Promise<string> {
     const { rows } = await this.pool.query<{ v: string }>(`SELECT epoch || ':' || version AS v FROM ${S}.ca WHERE id = 1`);
     return rows[0]?.v ?? "absent";
+  }
+
+  // ---------------------------------------------------------------- console users and sessions (accounts.ts)
+
+  createUser(user: ConsoleUser): Promise<void> {
+    return this.accounts.createUser(user);
+  }
+  updateUser(user: ConsoleUser): Promise<boolean> {
+    return this.accounts.updateUser(user);
+  }
+  getUser(name: string): Promise<ConsoleUser | undefined> {
+    return this.accounts.getUser(name);
+  }
+  listUsers(): Promise<ConsoleUser[]> {
+    return this.accounts.listUsers();
+  }
+  deleteUser(name: string): Promise<boolean> {
+    return this.accounts.deleteUser(name);
+  }
+  putSession(session: ConsoleSession): Promise<void> {
+    return this.accounts.putSession(session);
+  }
+  getSession(id: string): Promise<ConsoleSession | undefined> {
+    return this.accounts.getSession(id);
+  }
+  touchSession(id: string, lastSeen: Date): Promise<boolean> {
+    return this.accounts.touchSession(id, lastSeen);
+  }
+  deleteSession(id: string): Promise<boolean> {
+    return this.accounts.deleteSession(id);
+  }
+  deleteSessionsOf(user: string): Promise<number> {
+    return this.accounts.deleteSessionsOf(user);
+  }
+  pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
+    return this.accounts.pruneSessions(idleBefore, createdBefore);
   }
 
   async close(): Promise<void> {

@@ -125,6 +125,27 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON fleetca.audit
     FOR EACH STATEMENT EXECUTE FUNCTION fleetca.audit_append_only();
   `,
+  // Console users and their sessions (store/postgres/accounts.ts).
+  `
+  CREATE TABLE IF NOT EXISTS fleetca.console_users (
+    name          text PRIMARY KEY,
+    role          text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    -- scrypt$N$r$p$salt$hash: never the password.
+    password_hash text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+  );
+  -- id is the SHA-256 of the browser's token: reading this table hands out no session.
+  CREATE TABLE IF NOT EXISTS fleetca.console_sessions (
+    id         text PRIMARY KEY,
+    username   text NOT NULL REFERENCES fleetca.console_users (name) ON DELETE CASCADE,
+    csrf       text NOT NULL,
+    created_at timestamptz NOT NULL,
+    last_seen  timestamptz NOT NULL,
+    from_addr  text NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS console_sessions_user ON fleetca.console_sessions (username);
+  `,
 ];
 
 /** The schema version this build writes; a database ahead of it was migrated by a newer fleetca. */

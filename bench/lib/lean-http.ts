@@ -29,6 +29,8 @@ export interface LeanConnectionOptions {
   timeoutMs?: number;
   /** Plain HTTP instead of TLS (openssl's OCSP responder speaks only HTTP). */
   plain?: boolean;
+  /** The source address (another 127.x.y.z: one simulated machine each). */
+  localAddress?: string;
 }
 
 /** One keep-alive connection; requests on it are sequential, as a Puppet agent's are. */
@@ -70,9 +72,11 @@ export class LeanConnection {
     if (this.socket && !this.socket.destroyed) return this.socket;
     this.buf = Buffer.alloc(0);
     this.connections++;
+    const tcp = () => net.connect({ host: this.o.host, port: this.o.port, localAddress: this.o.localAddress });
     const socket = this.o.plain
-      ? net.connect({ host: this.o.host, port: this.o.port })
+      ? tcp()
       : tls.connect({
+          socket: tcp(),
           host: this.o.host,
           port: this.o.port,
           ca: this.o.caPem,

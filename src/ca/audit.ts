@@ -75,7 +75,8 @@ export function auditMatches(r: AuditRecord, q: AuditQuery): boolean {
 
 /** Called on every outcome of a CA operation; metrics attach here (prom-client at the edge). */
 export interface Meter {
-  outcome(action: AuditAction, outcome: Outcome, by: Principal["kind"]): void;
+  /** `reason`: for a refusal, the CaError kind when the caller has one (a bounded set, fit for a metric label). */
+  outcome(action: AuditAction, outcome: Outcome, by: Principal["kind"], reason?: string): void;
 }
 
 export const NO_METER: Meter = Object.freeze({ outcome: () => undefined });

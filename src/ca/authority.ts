@@ -110,11 +110,11 @@ export class CertificateAuthority extends CaReader {
   // ------------------------------------------------------------------ audit
 
   /** Appends records for a change already made (or refused), meters and observes them. */
-  private async audited(records: AuditRecord[], alreadyDurable = false): Promise<void> {
+  private async audited(records: AuditRecord[], alreadyDurable = false, reason?: string): Promise<void> {
     if (records.length === 0) return;
     if (!alreadyDurable) await this.store.appendAudit(records);
     for (const r of records) {
-      this.meter.outcome(r.action, r.outcome, r.whoKind);
+      this.meter.outcome(r.action, r.outcome, r.whoKind, r.outcome === "refused" ? reason : undefined);
       this.observe(r);
     }
   }
@@ -136,7 +136,7 @@ export class CertificateAuthority extends CaReader {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof CaError) await this.audited([this.record(action, by, { names: names.filter(isValidCertname), outcome: "refused", reason: e.message, detail })]);
+      if (e instanceof CaError) await this.audited([this.record(action, by, { names: names.filter(isValidCertname), outcome: "refused", reason: e.message, detail })], false, e.kind);
       throw e;
     }
   }

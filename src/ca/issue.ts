@@ -108,7 +108,7 @@ export class Issuer {
       return cert;
     } catch (e) {
       if (e instanceof CaError) {
-        this.d.meter.outcome(action, "refused", input.by.kind);
+        this.d.meter.outcome(action, "refused", input.by.kind, e.kind);
         const record = auditRecord(this.d.clock(), action, input.by, { names: [input.name], outcome: "refused", reason: e.message, detail: input.detail });
         await this.d.store.appendAudit([record]);
         this.d.observe(record);

@@ -11,7 +11,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { DestinationStream, Logger } from "pino";
 import { releaseReservedSerials } from "../ca/serial-reserve.js";
-import type { AuditRecord } from "../ca/audit.js";
+import type { AuditRecord, Meter } from "../ca/audit.js";
 import { CertificateAuthority } from "../ca/authority.js";
 import type { CaStore } from "../ca/store.js";
 import { fileName, SETTING_KEYS, settingSources, type Settings } from "../config/index.js";
@@ -41,10 +41,11 @@ export function serverSsldir(settings: Settings): string {
 const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes",
   "handshakeTimeout", "idleTimeout", "keepAliveTimeout", "headersTimeout", "requestTimeout", "maxConnections", "maxConnectionsPerAddress"] as const;
 
-function makeCa(store: CaStore, settings: Settings, log: Logger, observe: (r: AuditRecord) => void): CertificateAuthority {
+function makeCa(store: CaStore, settings: Settings, log: Logger, observe: (r: AuditRecord) => void, meter?: Meter): CertificateAuthority {
   return new CertificateAuthority({
     store,
     settings,
+    meter,
     autosigner: autosignerFor(settings.autosign, settings.autosignTimeout, log),
     observe,
     reserveSerials: true,
@@ -75,10 +76,13 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   const { auditLogger, createLogger } = await import("../server/log.js");
   const log = createLogger(settings.logLevel, opts.logTo);
   const audit = auditLogger(log);
-  const store = await openStore(settings.store, path.resolve(settings.cadir));
+  // Metrics (/metrics) hang off the edge: the CA's meter port and a timed store (server/ops/metrics.ts).
+  const { ServerMetrics } = await import("../server/ops/metrics.js");
+  const metrics = new ServerMetrics();
+  const store = metrics.timedStore(await openStore(settings.store, path.resolve(settings.cadir)));
   if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
   const created = await ensureCa(store, settings);
-  const deps: ServerDeps = { ca: makeCa(store, settings, log, audit), settings, log };
+  const deps: ServerDeps = { ca: makeCa(store, settings, log, audit, metrics.meter), settings, log, metrics };
   // Revocations recorded but missing from the CRL (a crash between the two) are published now.
   const repaired = await deps.ca.repairCrl();
   if (repaired > 0) log.warn({ added: repaired }, `crl repaired: the CRL lacked ${repaired} recorded revocation(s); they are in it now`);
@@ -178,7 +182,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
         if (ignored.length > 0) log.warn({ settings: ignored }, `these settings take effect only after a restart: ${ignored.join(", ")}`);
         log.level = next.logLevel;
         const changed = changedSettings(deps.settings, next);
-        deps.ca = makeCa(store, next, log, audit);
+        deps.ca = makeCa(store, next, log, audit, metrics.meter);
         deps.settings = next;
         running.reloadTls((await loadTls()).tls);
         await deps.ca.recordEvent("settings-reloaded", SERVER, { detail: changed.length > 0 ? `changed: ${changed.join(", ")}` : "no setting changed" });

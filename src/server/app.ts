@@ -3,7 +3,7 @@
  * an encapsulated fastify plugin with its own body parsing and error rendering:
  *
  *   /puppet-ca/v1   Puppet's CA API (puppet-ca/)          text, Puppet's content types and messages
- *   /status/v1/...  operational endpoints (ops/)          Puppet's status service; /healthz, /metrics to come
+ *   /status/v1/...  operational endpoints (ops/)          Puppet's status service; /healthz, /readyz, /metrics
  *   /api/v1         the JSON API (api/)                   JSON in, {"kind", "message"} errors out
  *   /ocsp           the OCSP responder (ocsp/)            DER in, an OCSPResponse out, always HTTP 200
  *
@@ -20,7 +20,8 @@ import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
 import type { ServerDeps } from "./deps.js";
 import { wasRefused } from "./flood.js";
 import { ocspPlugin } from "./ocsp/index.js";
-import { opsPlugin } from "./ops/index.js";
+import { metricsOf, opsPlugin } from "./ops/index.js";
+import { meterRequests } from "./ops/metrics.js";
 import { DEFAULT_BODY_LIMIT, PUPPET_CA_PREFIX, PUPPET_VERSION_HEADER, puppetCaPlugin, puppetErrorHandler, textBodies } from "./puppet-ca/index.js";
 import { restoreContentType, routerNotFound } from "./reply.js";
 
@@ -82,6 +83,8 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
     restoreContentType(reply);
     return payload;
   });
+
+  meterRequests(app, metricsOf(deps));
 
   app.addHook("onResponse", async (request, reply) => {
     // Submissions refused by flood protection are reported once a minute per source (flood.ts), not here.

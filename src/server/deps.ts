@@ -5,6 +5,7 @@ import type { CertificateAuthority } from "../ca/authority.js";
 import type { OcspResponder } from "../ca/ocsp.js";
 import type { Settings } from "../config/index.js";
 import type { PeerSource } from "./client.js";
+import type { ServerMetrics } from "./ops/metrics.js";
 
 /**
  * The server's collaborators. `ca` and `settings` are read on every request, so a reload
@@ -21,6 +22,8 @@ export interface ServerDeps {
   ocsp?: OcspResponder;
   /** The time, for the JSON API's relative filters (expires_within, since); default: the wall clock. */
   now?: () => Date;
+  /** Prometheus metrics (ops/metrics.ts), shared with the CA's meter; default: made with the app, HTTP and gauges only. */
+  metrics?: ServerMetrics;
 }
 
 /** The `:name` path parameter. */

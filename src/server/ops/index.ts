@@ -18,6 +18,8 @@ import { respond, TYPE } from "../reply.js";
 import { addRoutes, type RouteSpec } from "../routing.js";
 import { puppetErrorHandler } from "../puppet-ca/index.js";
 import type { Handler } from "../puppet-ca/route.js";
+import { readiness, readinessText } from "./health.js";
+import { ServerMetrics } from "./metrics.js";
 
 /** The Puppet Server release whose CA service fleetca answers as (reference: 7.9.5). */
 export const SERVICE_VERSION = "7.9.5";
@@ -129,7 +131,40 @@ export const OPS_ROUTES: readonly OpsRoute[] = [
       return respond(reply, 200, json({ ...caService(level), service_name: service }), TYPE.jsonUtf8);
     },
   },
+  {
+    method: "GET",
+    url: "/healthz",
+    rule: "health",
+    async handler(_request, reply) {
+      return respond(reply, 200, "ok\n", TYPE.textUtf8);
+    },
+  },
+  {
+    method: "GET",
+    url: "/readyz",
+    rule: "readiness",
+    async handler(_request, reply, deps) {
+      const checks = await readiness(deps.ca, deps.now?.());
+      return respond(reply, checks.every((c) => c.ok) ? 200 : 503, readinessText(checks), TYPE.textUtf8);
+    },
+  },
+  {
+    method: "GET",
+    url: "/metrics",
+    rule: "metrics",
+    async handler(_request, reply, deps) {
+      const { body, contentType } = await metricsOf(deps).scrape();
+      return respond(reply, 200, body, contentType);
+    },
+  },
 ];
+
+/** The app's metrics: the ones the server was given, or HTTP and gauges only (tests, tools). */
+export function metricsOf(deps: ServerDeps): ServerMetrics {
+  deps.metrics ??= new ServerMetrics({ processMetrics: false });
+  if (!deps.metrics.attached) deps.metrics.attach({ ca: () => deps.ca, now: deps.now && (() => deps.now!().getTime()) });
+  return deps.metrics;
+}
 
 export function opsPlugin(deps: ServerDeps) {
   return async (app: FastifyInstance): Promise<void> => {

@@ -102,6 +102,20 @@ async function putCert(s: CaStore, c: Cert): Promise<void> {
   await s.putCertificate(c.name, c.certPem, c.inventory, c.entry);
 }
 
+/** A valid certname of exactly `length` characters, starting with `first`: labels of up to 63. */
+function longName(length: number, first: string): string {
+  const labels: string[] = [];
+  let left = length;
+  while (left > 0) {
+    const size = Math.min(63, left === 64 ? 62 : left);
+    labels.push(first.repeat(size));
+    left -= size + 1;
+  }
+  const name = labels.join(".");
+  assert.equal(name.length, length);
+  return name;
+}
+
 const operator = localPrincipal("root", "ca1");
 const audit = (minutes: number, action: AuditRecord["action"], what: Parameters<typeof auditRecord>[3] = {}) => auditRecord(at(minutes), action, operator, what);
 
@@ -213,6 +227,32 @@ const CASES: Case[] = [
       assert.deepEqual(await s.getIndexEntry("one.example.com", summarize), { certificate: one.entry });
       assert.deepEqual((await s.readInventory()).slice(1), [one.inventory, two.inventory]);
       assert.deepEqual(await s.readAudit({ action: "signed" }), signed);
+    },
+  },
+  {
+    name: "names of 220 to 253 characters (valid certnames): requests written together, certificates, listing and removal",
+    async run(s) {
+      await initialize(s);
+      // 253 is the longest certname; its "<name>.pem" leaves no room for a temporary name built on it.
+      const names = [longName(253, "a"), longName(253, "b"), longName(220, "c"), "short.example.com"];
+      const reqs = await Promise.all(names.map((n) => request(n)));
+      // Submitted at once, as agents do: the file store writes them in one batch.
+      await Promise.all(names.map((n, i) => s.putRequest(n, reqs[i]!.pem, reqs[i]!.entry)));
+      for (const [i, n] of names.entries()) assert.equal(await s.getRequest(n), reqs[i]!.pem);
+      const cert = await certificate(names[0]!, 2n);
+      if (isBatchStore(s)) await s.withLock(() => s.commitSigned([{ ...cert }]));
+      else {
+        await putCert(s, cert);
+        await s.deleteRequest(names[0]!);
+      }
+      assert.equal(await s.getCertificate(names[0]!), cert.certPem);
+      assert.deepEqual(await s.getIndexEntry(names[0]!, summarize), { certificate: cert.entry });
+      assert.deepEqual((await s.listIndex(summarize)).map((e) => [e.name, e.state]), [
+        [names[0], "signed"], [names[1], "requested"], [names[2], "requested"], [names[3], "requested"],
+      ]);
+      assert.equal(await s.deleteCertificate(names[0]!), true);
+      assert.equal(await s.deleteRequest(names[1]!), true);
+      assert.equal(await s.getRequest(names[1]!), undefined);
     },
   },
   {

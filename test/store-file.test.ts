@@ -460,3 +460,50 @@ describe("FileStore CRL and lock", () => {
     unlinkSync(lockPath);
   });
 });
+
+describe("FileStore after a crash and with long names", () => {
+  it("one request that cannot be written fails alone: the others written in its batch are stored and acknowledged", async () => {
+    const { cadir, store } = await newCa();
+    // A directory where the request file should go: its rename fails (EISDIR), as a name the
+    // filesystem refuses or a full disk would.
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(join(cadir, "requests", "bad.example.com.pem"));
+    const names = Array.from({ length: 39 }, (_, i) => `agent${i}.example.com`);
+    const all = [...names.slice(0, 20), "bad.example.com", ...names.slice(20)];
+    const results = await Promise.allSettled(all.map((n) => store.putRequest(n, pem("CERTIFICATE REQUEST", n), requestEntry(n))));
+    const failed = all.filter((_, i) => results[i]!.status === "rejected");
+    assert.deepEqual(failed, ["bad.example.com"]);
+    const listed = (await store.listIndex(fakeSummarize({ n: 0 }))).map((e) => e.name);
+    assert.deepEqual(listed, [...names].sort());
+    for (const n of names) assert.equal(await store.getRequest(n), pem("CERTIFICATE REQUEST", n));
+    rmSync(join(cadir, "requests", "bad.example.com.pem"), { recursive: true });
+    await store.putRequest("bad.example.com", pem("CERTIFICATE REQUEST", "bad"), requestEntry("bad.example.com"));
+    assert.equal(await store.getRequest("bad.example.com"), pem("CERTIFICATE REQUEST", "bad"));
+  });
+
+  it("a 253-character name is stored in a file the filesystem takes, listed, and survives a fresh index", async () => {
+    const { cadir, store } = await newCa();
+    const name = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)].join(".");
+    await store.putRequest(name, pem("CERTIFICATE REQUEST", "long"), requestEntry(name));
+    await store.putCertificate(...certArgs(name, 5n));
+    assert.ok(readdirSync(join(cadir, "signed")).every((f) => Buffer.byteLength(f) <= 255));
+    // Another process (no journal) finds it by scanning the directories.
+    rmSync(join(cadir, "fleetca_index.jsonl"), { force: true });
+    const { stdout } = await run(process.execPath, ["--import", "tsx", childScript, cadir, "list"]);
+    assert.deepEqual(JSON.parse(stdout).entries.map((e: string[]) => [e[0], e[1]]), [[name, "requested"], [name, "signed"]]);
+    assert.equal(await store.deleteCertificate(name), true);
+    assert.equal(await store.getCertificate(name), undefined);
+  });
+
+  it("open removes temporary files left by a writer that died, and keeps a live writer's", async () => {
+    const { cadir } = await newCa();
+    const dead = spawnSync(process.execPath, ["-e", "process.pid"]).pid!;
+    const stale = [join(cadir, `.fleetca-tmp-ca_crl.pem.${dead}.0123456789ab`), join(cadir, "signed", `.fleetca-tmp-x.pem.${dead}.0123456789ab`)];
+    const live = join(cadir, "requests", `.fleetca-tmp-y.pem.${process.pid}.0123456789ab`);
+    for (const f of [...stale, live]) writeFileSync(f, "partial");
+    const store = await FileStore.open(cadir);
+    assert.deepEqual((await store.leftovers()).map((l) => [l.path, l.stale]), [[live, false]]);
+    for (const f of stale) assert.equal(statSync(f, { throwIfNoEntry: false }), undefined, `${f} removed`);
+    unlinkSync(live);
+  });
+});

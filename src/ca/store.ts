@@ -195,3 +195,18 @@ export class StoreConflictError extends Error {
     this.name = "StoreConflictError";
   }
 }
+
+/**
+ * Optional capability: what an interrupted write leaves behind in the store (the file store's
+ * temporary files). `ca check` reports them; recovery removes those no running process owns.
+ */
+export interface LeftoverStore {
+  /** Leftovers of interrupted writes; `stale` ones belong to no running writer. */
+  leftovers(): Promise<{ path: string; stale: boolean }[]>;
+  /** Removes the stale leftovers; returns what was removed. */
+  removeLeftovers(): Promise<string[]>;
+}
+
+export function isLeftoverStore(store: CaStore): store is CaStore & LeftoverStore {
+  return typeof (store as Partial<LeftoverStore>).removeLeftovers === "function";
+}

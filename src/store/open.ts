@@ -3,7 +3,7 @@ import type { CaStore } from "../ca/store.js";
 import { FileStore } from "./file/index.js";
 
 export async function openStore(store: string, cadir: string): Promise<CaStore> {
-  if (store === "file:" || store === "file" || store === "") return new FileStore(cadir);
+  if (store === "file:" || store === "file" || store === "") return FileStore.open(cadir);
   if (/^postgres(ql)?:\/\//.test(store)) {
     // Loaded on demand: a file-store CA never loads the pg driver.
     const { PostgresStore } = await import("./postgres/index.js");

@@ -41,6 +41,31 @@ function writeAll(fd: number, data: string | Uint8Array): void {
 /** Temporary files start with this, so directory scans can tell them from Puppet's files. */
 export const TEMP_PREFIX = ".fleetca-tmp-";
 
+/** The longest file name most Linux filesystems take (NAME_MAX), in bytes. */
+const NAME_MAX = 255;
+
+/**
+ * The temporary name for `path`: the prefix, as much of the final name as fits, the writer's
+ * pid (so recovery can tell a dead writer's leftovers from a live one's, recover.ts) and a
+ * random part. A certname may be 253 characters, so `<name>.pem` alone nearly fills NAME_MAX:
+ * the kept part of the name is cut to fit, the pid and random part always survive.
+ */
+export function tempNameFor(path: string, pid = process.pid, random = randomBytes(6).toString("hex")): string {
+  const tail = `.${pid}.${random}`;
+  const room = NAME_MAX - Buffer.byteLength(TEMP_PREFIX) - Buffer.byteLength(tail);
+  let kept = basename(path);
+  // Certnames are ASCII; the loop only matters for other callers' non-ASCII names.
+  while (Buffer.byteLength(kept) > room) kept = kept.slice(0, -1);
+  return `${TEMP_PREFIX}${kept}${tail}`;
+}
+
+/** The pid written into a temporary name by tempNameFor, or undefined for a name it did not make. */
+export function tempWriterPid(file: string): number | undefined {
+  if (!file.startsWith(TEMP_PREFIX)) return undefined;
+  const m = /\.(\d+)\.[0-9a-f]{12}$/.exec(file);
+  return m ? Number(m[1]) : undefined;
+}
+
 /**
  * Replaces `path` with `data`, with exactly `mode` (not filtered by the umask: Puppet's
  * tools rely on ca_crt.pem being world-readable whatever the operator's umask).
@@ -99,7 +124,7 @@ async function replaceViaTemp(path: string, mode: number, syncDir: boolean, fill
 /** A temporary file beside `path` with exactly `mode`, filled by `fill` and fsynced; removed again if anything fails. */
 async function durableTemp(path: string, mode: number, fill: (fd: number) => Promise<void>): Promise<{ dir: string; tmp: string; stats: Stats }> {
   const dir = dirname(path);
-  const tmp = join(dir, `${TEMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}`);
+  const tmp = join(dir, tempNameFor(path));
   const fd = openSync(tmp, "wx", mode);
   let stats: Stats;
   try {

@@ -26,7 +26,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, ty
 import type { IndexEntry, Summarize } from "../../ca/store.js";
 import { appendLine, fsyncDir, isErrno, TEMP_PREFIX } from "./atomic.js";
 import { JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
-import { isSafeName, MODES, noCaError, type Kind, type Layout } from "./layout.js";
+import { isSafeName, MODES, nameOfPemFile, noCaError, type Kind, type Layout } from "./layout.js";
 import { AsyncMutex } from "./lock.js";
 
 const SETTLE_MS = 2000;
@@ -314,15 +314,14 @@ export class IndexCache {
     this.lastScan[kind] = Date.now();
     const onDisk = new Set<string>();
     for (const file of readdirSync(dir)) {
-      if (!file.endsWith(".pem") || file.startsWith(TEMP_PREFIX)) continue;
-      const name = file.slice(0, -4);
-      if (isSafeName(name)) onDisk.add(name);
+      const name = file.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(file);
+      if (name !== undefined && isSafeName(name)) onDisk.add(name);
     }
     const map = this.maps[kind];
     for (const name of [...map.keys()]) if (!onDisk.has(name)) this.emit({ op: "del", kind, name }, out);
     for (const name of onDisk) {
       const rec = map.get(name);
-      const path = `${dir}/${name}.pem`;
+      const path = this.layout.pemPath(kind, name);
       if (rec) {
         if (!statAll) continue;
         const st = statSync(path, { throwIfNoEntry: false });
@@ -347,7 +346,7 @@ export class IndexCache {
 
   private summarizeInto(kind: Kind, name: string, summarize: Summarize, out: JournalRecord[]): void {
     const key = `${kind}/${name}`;
-    const { rec, stamp } = readSummary(kind, name, `${this.layout.dirFor(kind)}/${name}.pem`, summarize);
+    const { rec, stamp } = readSummary(kind, name, this.layout.pemPath(kind, name), summarize);
     if (rec) this.emit({ op: "put", kind, rec }, out);
     if (stamp !== undefined) this.unreadable.set(key, { kind, name, stamp });
     else this.unreadable.delete(key);
@@ -359,7 +358,7 @@ export class IndexCache {
    */
   private retryUnreadable(summarize: Summarize, out: JournalRecord[]): void {
     for (const [key, bad] of this.unreadable) {
-      const st = statSync(`${this.layout.dirFor(bad.kind)}/${bad.name}.pem`, { throwIfNoEntry: false });
+      const st = statSync(this.layout.pemPath(bad.kind, bad.name), { throwIfNoEntry: false });
       if (!st) this.unreadable.delete(key);
       else if (stampOf(st) !== bad.stamp) this.summarizeInto(bad.kind, bad.name, summarize, out);
     }

@@ -21,6 +21,7 @@ import {
   type CaStore,
   type IndexEntry,
   type InventoryEntry,
+  type LeftoverStore,
   type RevocationRecord,
   type SignedCommit,
   type Summarize,
@@ -33,6 +34,7 @@ import { GroupCommit } from "../../lib/group-commit.js";
 import { IndexCache, type BatchOp } from "./index-cache.js";
 import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js";
 import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
+import { findTempFiles, removeStaleTempFiles } from "./recover.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
 import { FileAccounts } from "./accounts.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
@@ -46,7 +48,7 @@ const held = new AsyncLocalStorage<ReadonlySet<string>>();
 /** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
 const queues = new Map<string, AsyncMutex>();
 
-export class FileStore implements CaStore {
+export class FileStore implements CaStore, LeftoverStore {
   readonly location: string;
   private readonly layout: Layout;
   private readonly lock: FileLock;
@@ -65,8 +67,21 @@ export class FileStore implements CaStore {
     this.accounts = new FileAccounts(this.location);
   }
 
+  /** Opens the store and removes what crashed writers left behind (recover.ts). */
   static async open(cadir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
-    return new FileStore(cadir, opts);
+    const store = new FileStore(cadir, opts);
+    await store.removeLeftovers();
+    return store;
+  }
+
+  /** LeftoverStore: temporary files of interrupted writes in the CA directory. */
+  async leftovers(): Promise<{ path: string; stale: boolean }[]> {
+    return findTempFiles(this.layout).map(({ path, stale }) => ({ path, stale }));
+  }
+
+  /** LeftoverStore: removes the temporary files whose writer is no longer running. */
+  async removeLeftovers(): Promise<string[]> {
+    return removeStaleTempFiles(this.layout);
   }
 
   async isInitialized(): Promise<boolean> {
@@ -209,7 +224,8 @@ export class FileStore implements CaStore {
   async putRequest(name: string, csrPem: string, entry: IndexEntry, audit?: AuditRecord): Promise<void> {
     const path = this.layout.pemPath("request", name);
     const op: BatchOp = { kind: "request", name, entry, write: () => writeFileAtomic(path, csrPem, MODES.publicFile, { syncDir: false }) };
-    await this.requestWrites.add({ op, audit: audit ? encodeAudit([audit]) : "" });
+    const failed = await this.requestWrites.add({ op, audit: audit ? encodeAudit([audit]) : "" });
+    if (failed) throw failed;
   }
 
   async getRequest(name: string): Promise<string | undefined> {
@@ -259,11 +275,27 @@ export class FileStore implements CaStore {
     return batch.map(() => undefined);
   });
 
-  private readonly requestWrites = new GroupCommit<{ op: BatchOp; audit: string }, void>(async (batch) => {
+  private readonly requestWrites = new GroupCommit<{ op: BatchOp; audit: string }, Error | undefined>(async (batch) => {
+    // One submitter's failed file write (a full disk, a name the filesystem refuses) fails that
+    // submitter only: its op records nothing and its caller gets the error, while the others'
+    // requests, written and journaled, are acknowledged. Before, one failure rejected the whole
+    // batch although the others' files were stored, and their retries were refused as duplicates.
+    const failed = new Map<number, Error>();
+    const ops = batch.map((b, i): BatchOp => ({
+      ...b.op,
+      write: async () => {
+        try {
+          return await b.op.write();
+        } catch (err) {
+          failed.set(i, err as Error);
+          return undefined;
+        }
+      },
+    }));
     // The batch's "submitted" records in one append, beside the request files and the journal.
     const audit = batch.map((b) => b.audit).join("");
-    await settleAll([this.index.mutex.run(() => this.index.recordBatch(batch.map((b) => b.op))), this.audit.write(audit)]);
-    return batch.map(() => undefined);
+    await settleAll([this.index.mutex.run(() => this.index.recordBatch(ops)), this.audit.write(audit)]);
+    return batch.map((_, i) => failed.get(i));
   });
 
   async readInventory(): Promise<InventoryEntry[]> {

@@ -63,8 +63,29 @@ export class Layout {
   /** requests/<name>.pem or signed/<name>.pem, after refusing names that would escape the directory. */
   pemPath(kind: Kind, name: string): string {
     assertSafeName(name);
-    return join(this.dirFor(kind), `${name}.pem`);
+    return join(this.dirFor(kind), pemFileName(name));
   }
+}
+
+/** Longest file name ext4, xfs and btrfs take, in bytes. */
+const NAME_MAX = 255;
+/** The suffix of a name too long for `.pem`; no certname contains "~" (ca/names.ts). */
+const LONG_SUFFIX = "~";
+
+/**
+ * `<name>.pem`, Puppet's file name, whenever it fits in NAME_MAX. A certname may be 253
+ * characters (the DNS limit), and `<name>.pem` of one over 251 does not fit, so those few
+ * are kept as `<name>~`: Puppet cannot store such a name at all, and its tools skip the file.
+ */
+export function pemFileName(name: string): string {
+  return Buffer.byteLength(name) + 4 <= NAME_MAX ? `${name}.pem` : `${name}${LONG_SUFFIX}`;
+}
+
+/** The name whose file pemFileName gave `file`, or undefined for any other file. */
+export function nameOfPemFile(file: string): string | undefined {
+  if (file.endsWith(".pem")) return file.slice(0, -4);
+  if (file.endsWith(LONG_SUFFIX) && Buffer.byteLength(file) > NAME_MAX - 4 + LONG_SUFFIX.length) return file.slice(0, -LONG_SUFFIX.length);
+  return undefined;
 }
 
 /**

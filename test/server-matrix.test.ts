@@ -1,6 +1,9 @@
 /**
- * Every route of the three surfaces (Puppet's CA API, ops, the JSON API) against every kind of
- * caller, each answer checked against the rule table. The expectation is derived from the
+ * Every route of the surfaces (Puppet's CA API, ops, the JSON API, OCSP) against every kind of
+ * caller (none; the node's own certificate; another node's; admin by pp_cli_auth and by
+ * admin_allow_list; revoked; the node's certificate replaced by a renewal; another CA's with the
+ * node's subject and pp_cli_auth; expired; not yet valid), each answer checked against the rule
+ * table. The expectation is derived from the
  * table by the roles each kind of caller must hold (written here, independently of the
  * server's own role check), and a few cells are also written out by hand, so that a table and
  * a server that drift together still fail.
@@ -17,9 +20,10 @@ import { OPS_ROUTES } from "../src/server/ops/index.js";
 import { PUPPET_CA_PREFIX } from "../src/server/puppet-ca/index.js";
 import { PUPPET_CA_ROUTES } from "../src/server/puppet-ca/routes/index.js";
 import type { RouteSpec } from "../src/server/routing.js";
-import { as, expiredIdentity, foreignIdentity, makeFixture, TEST_BY, type Fixture, type Identity } from "./helpers/server-fixture.js";
+import { parseCertificateDer, certToPem } from "../src/pki/certificate.js";
+import { as, expiredIdentity, foreignIdentity, makeFixture, notYetValidIdentity, TEST_BY, type Fixture, type Identity } from "./helpers/server-fixture.js";
 
-const CALLERS = ["none", "own", "other", "revoked", "foreign", "expired", "admin"] as const;
+const CALLERS = ["none", "own", "other", "revoked", "foreign", "expired", "notYetValid", "renewedAway", "admin", "adminListed"] as const;
 type CallerKind = (typeof CALLERS)[number];
 
 /** The roles each kind of caller must end up with (the node's own is the :name of the path). */
@@ -27,11 +31,17 @@ const HOLDS: Record<CallerKind, readonly AuthRole[]> = {
   none: [],
   own: ["node", "self"],
   other: ["node"],
-  // These three present pp_cli_auth certificates, and still must be no one.
+  // These four present pp_cli_auth certificates, and still must be no one.
   revoked: [],
   foreign: [],
   expired: [],
+  notYetValid: [],
+  // The node's certificate before its renewal: still valid, not revoked, so still the node
+  // (docs/server.md, "Client certificates and revocation") until it expires or is revoked.
+  renewedAway: ["node", "self"],
   admin: ["node", "admin"],
+  // A plain certificate whose name is on admin_allow_list.
+  adminListed: ["node", "admin"],
 };
 
 const expectedAllowed = (rule: Rule, kind: CallerKind): boolean =>
@@ -66,14 +76,20 @@ let f: Fixture;
 const ids = {} as Record<Exclude<CallerKind, "none">, Identity>;
 
 before(async () => {
-  f = await makeFixture();
-  ids.own = await f.issue(NODE);
+  f = await makeFixture({ adminAllowList: ["listed.test"] });
+  // The node renews (certificate_renewal's path): the first certificate is renewed away.
+  ids.renewedAway = await f.issue(NODE);
+  const renewed = await f.ca.renew(parseCertificateDer(ids.renewedAway.der), TEST_BY);
+  ids.own = { name: NODE, certPem: certToPem(renewed.der), keyPem: ids.renewedAway.keyPem, der: renewed.der };
   ids.other = await f.issue("other.test");
   ids.admin = f.admin;
+  ids.adminListed = await f.issue("listed.test");
   ids.revoked = await f.issue("revoked.test", { cliAuth: true });
   await f.ca.revoke([ids.revoked.name], TEST_BY);
-  ids.foreign = await foreignIdentity("admin.test", { cliAuth: true });
+  // Another CA's certificate for the node's own name, claiming admin.
+  ids.foreign = await foreignIdentity(NODE, { cliAuth: true });
   ids.expired = await expiredIdentity(f.ca, "expired.test", { cliAuth: true });
+  ids.notYetValid = await notYetValidIdentity(f.ca, "future.test", { cliAuth: true });
 });
 
 /** Bodies that do nothing harmful: the matrix is about who gets past the rule, not what follows. */
@@ -127,28 +143,50 @@ describe("the route x caller matrix", () => {
     // Anyone fetches the CA certificate and submits a CSR (the body here is not a CSR: 400, not 403).
     for (const kind of CALLERS) assert.equal(await status(kind, "GET", `${PUPPET_CA_PREFIX}/certificate/ca`), 200, kind);
     assert.equal(await status("none", "PUT", `${PUPPET_CA_PREFIX}/certificate_request/fresh.test`), 400);
-    // expirations: valid node certificates only; a revoked, foreign or expired admin certificate is no one.
-    for (const [kind, code] of [["none", 403], ["own", 200], ["other", 200], ["admin", 200], ["revoked", 403], ["foreign", 403], ["expired", 403]] as const) {
+    // expirations: valid node certificates only; a revoked, foreign, expired or future admin certificate is no one.
+    for (const [kind, code] of [
+      ["none", 403], ["own", 200], ["other", 200], ["admin", 200], ["adminListed", 200], ["renewedAway", 200],
+      ["revoked", 403], ["foreign", 403], ["expired", 403], ["notYetValid", 403],
+    ] as const) {
       assert.equal(await status(kind, "GET", `${PUPPET_CA_PREFIX}/expirations`), code, kind);
     }
     // A node may not read even its own status (Puppet's default); an admin may.
     assert.equal(await status("own", "GET", `${PUPPET_CA_PREFIX}/certificate_status/${NODE}`), 403);
     assert.equal(await status("admin", "GET", `${PUPPET_CA_PREFIX}/certificate_status/${NODE}`), 200);
     // The JSON API: admin (or the console's viewer) only.
-    for (const [kind, code] of [["none", 403], ["own", 403], ["revoked", 403], ["foreign", 403], ["expired", 403], ["admin", 200]] as const) {
+    for (const [kind, code] of [
+      ["none", 403], ["own", 403], ["renewedAway", 403], ["revoked", 403], ["foreign", 403], ["expired", 403], ["notYetValid", 403], ["admin", 200], ["adminListed", 200],
+    ] as const) {
       assert.equal(await status(kind, "GET", `${API_PREFIX}/ca`), code, kind);
+    }
+    // Metrics: admins only by default; health and readiness: anyone.
+    for (const kind of CALLERS) {
+      assert.equal(await status(kind, "GET", "/metrics"), kind === "admin" || kind === "adminListed" ? 200 : 403, kind);
+      assert.equal(await status(kind, "GET", "/healthz"), 200, kind);
     }
     assert.equal(await status("admin", "POST", `${API_PREFIX}/ca`), 403, "no rule opens writes on the API yet");
   });
 
   test("a refused certificate is named in the denial's log line", async () => {
     f.logs.length = 0;
-    for (const kind of ["revoked", "foreign", "expired"] as const) await call({ surface: "puppet-ca", method: "GET", url: `${PUPPET_CA_PREFIX}/expirations`, rule: "" }, kind);
+    for (const kind of ["revoked", "foreign", "expired", "notYetValid"] as const) await call({ surface: "puppet-ca", method: "GET", url: `${PUPPET_CA_PREFIX}/expirations`, rule: "" }, kind);
     const lines = f.logs.filter((l) => String(l.msg).startsWith("Forbidden request:")).map((l) => String(l.msg));
     assert.deepEqual(lines, [
       "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate revoked) denied by rule 'expirations'.",
       "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate issued by another CA) denied by rule 'expirations'.",
       "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate expired) denied by rule 'expirations'.",
+      "Forbidden request: 127.0.0.1 access to /puppet-ca/v1/expirations (method :get) (authenticated: false) (client certificate not yet valid) denied by rule 'expirations'.",
     ]);
+  });
+
+  test("a certificate renewed away counts until it is revoked; the renewal stays", async () => {
+    const expirations = { surface: "puppet-ca", method: "GET", url: `${PUPPET_CA_PREFIX}/expirations`, rule: "" } as const;
+    assert.equal((await call(expirations, "renewedAway")).statusCode, 200);
+    // It may not mint another certificate: only the one the CA holds now is renewed.
+    const renewal = await call({ surface: "puppet-ca", method: "POST", url: `${PUPPET_CA_PREFIX}/certificate_renewal`, rule: "" }, "renewedAway");
+    assert.equal(renewal.statusCode, 409, renewal.body);
+    await f.ca.revokeSerials([parseCertificateDer(ids.renewedAway.der).serial], TEST_BY);
+    assert.equal((await call(expirations, "renewedAway")).statusCode, 403);
+    assert.equal((await call(expirations, "own")).statusCode, 200, "the current certificate is untouched");
   });
 });

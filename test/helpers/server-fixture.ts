@@ -129,17 +129,27 @@ export async function foreignIdentity(name: string, opts: { cliAuth?: boolean } 
  * issues one: it is made from the profile directly). Its serial is never handed out by the CA.
  */
 export async function expiredIdentity(ca: CertificateAuthority, name: string, opts: { cliAuth?: boolean; serial?: bigint } = {}): Promise<Identity> {
+  const now = Date.now();
+  return datedIdentity(ca, name, new Date(now - 3 * 86_400_000), new Date(now - 86_400_000), { serial: 0x7e57e7n, ...opts });
+}
+
+/** The same, valid only from tomorrow. */
+export async function notYetValidIdentity(ca: CertificateAuthority, name: string, opts: { cliAuth?: boolean; serial?: bigint } = {}): Promise<Identity> {
+  const now = Date.now();
+  return datedIdentity(ca, name, new Date(now + 86_400_000), new Date(now + 3 * 86_400_000), { serial: 0x7e57f7n, ...opts });
+}
+
+async function datedIdentity(ca: CertificateAuthority, name: string, notBefore: Date, notAfter: Date, opts: { cliAuth?: boolean; serial: bigint }): Promise<Identity> {
   const material = await ca.current();
   const keys = await generateKeyPair(EC);
   const spki = spkiDer(keys.publicKey);
-  const now = Date.now();
   const der = await issueCertificate(
     {
-      serial: opts.serial ?? 0x7e57e7n,
+      serial: opts.serial,
       issuer: material.cert.subjectDer,
       subject: cnName(name),
-      notBefore: new Date(now - 3 * 86_400_000),
-      notAfter: new Date(now - 86_400_000),
+      notBefore,
+      notAfter,
       spki,
       extensions: leafExtensions({
         commonName: name, spki, altNames: [], copied: [], caSpki: material.cert.spki, caIssuerDer: material.cert.issuerDer,

@@ -12,6 +12,7 @@ import * as audit from "./ca/audit.js";
 import * as crl from "./ca/crl.js";
 import * as updateCrls from "./ca/update-crls.js";
 import { registerExtensions } from "./registry.js";
+import { VERSION } from "./version.js";
 
 export async function run(argv: string[], io: Io): Promise<number> {
   let code: number = Exit.OK;
@@ -22,7 +23,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     .description("a Puppet-compatible certificate authority for fleets of machines")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .showSuggestionAfterError();
+    .showSuggestionAfterError()
+    .version(VERSION, "-V, --version", "print the version of fleetca");
   const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
   for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);

@@ -28,13 +28,41 @@ import type { Io } from "./io.js";
 import { guarded } from "./shared.js";
 
 /**
- * The server's ssldir: the `ssldir` setting when one was given, otherwise `ssl` beside the
- * CA directory (/var/lib/fleetca/ca -> /var/lib/fleetca/ssl; ./data/ca -> ./data/ssl), so
- * one directory holds everything a server instance owns.
+ * The server's ssldir: the `ssldir` setting or `--ssldir` when one was given. Otherwise `ssl` beside a CA directory
+ * of fleetca's own (/var/lib/fleetca/ca -> /var/lib/fleetca/ssl; /tmp/x/ca -> /tmp/x/ssl), so one directory holds
+ * everything a server instance owns; but never inside Puppet's tree (a cadir such as
+ * /etc/puppetlabs/puppetserver/ca), where `ssl` is Puppet Server's own: there it is the default ssldir.
  */
 export function serverSsldir(settings: Settings): string {
   const source = settingSources(settings).ssldir ?? "default";
-  return source.startsWith("default") ? path.join(path.dirname(path.resolve(settings.cadir)), "ssl") : settings.ssldir;
+  if (!source.startsWith("default")) return settings.ssldir;
+  const cadir = path.resolve(settings.cadir);
+  return insidePuppetTree(cadir) ? settings.ssldir : path.join(path.dirname(cadir), "ssl");
+}
+
+/** A path with a directory named puppet, puppetlabs or puppetserver in it: Puppet's configuration tree. */
+export function insidePuppetTree(dir: string): boolean {
+  return path.resolve(dir).split(path.sep).some((part) => /^puppet(labs|server)?$/.test(part));
+}
+
+/**
+ * The `fleetca ca list` command that reaches this server's CA from a shell on this host: the flags that moved it
+ * from the defaults, as given (a config file by its path, a cadir or store set outside the file).
+ */
+export function caListCommand(settings: Settings, flags: CommonFlags, env: NodeJS.ProcessEnv): string {
+  const sources = settingSources(settings);
+  const fromFile = (k: "cadir" | "store") => (sources[k] ?? "default").startsWith("config file");
+  const parts = ["fleetca ca list"];
+  const config = flags.config ?? env.FLEETCA_CONFIG;
+  if (config && (fromFile("cadir") || fromFile("store"))) parts.push("--config", shellWord(path.resolve(config)));
+  if (!/^(default|caller defaults)/.test(sources.cadir ?? "default") && !fromFile("cadir")) parts.push("--cadir", shellWord(path.resolve(settings.cadir)));
+  if (settings.store !== "file:" && !fromFile("store")) parts.push("--store", shellWord(settings.store));
+  return parts.join(" ");
+}
+
+/** Quotes a word for a POSIX shell only when it needs it. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
 /** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
@@ -133,6 +161,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   io.err("Enroll an agent:");
   io.err(`  puppet ssl bootstrap --server ${enrollHost} --serverport ${running.port}`);
   io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`} --ca-fingerprint ${caFingerprint}`);
+  io.err(`Manage it (list, sign, revoke): ${caListCommand(settings, flags, io.env)}`);
   io.err("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
   log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint });
 
@@ -235,5 +264,6 @@ export function register(program: Command, io: Io, setCode: (c: number) => void)
     .option("--dns-alt-names <a,b>", "names in the server certificate (default: puppet and the host name), plus the certname")
     .option("--autosign <mode>", "false, true, or the path of a glob file or a policy executable")
     .option("--store <url>", "store: file: (default, Puppet's layout under cadir) or postgres://...")
+    .option("--ssldir <dir>", "the server's own key and certificate (default: ssl beside the CA directory, or /var/lib/fleetca/ssl when the CA directory is in Puppet's tree)")
     .action(guarded(io, setCode, async (...args) => runServer(args[0] as CommonFlags, io)));
 }

@@ -1,0 +1,4 @@
+/** fleetca's version: package.json's, read from beside src/ or dist/ (both sit two levels below it). */
+import { readFileSync } from "node:fs";
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;

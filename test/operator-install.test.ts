@@ -1,0 +1,132 @@
+/**
+ * Installing and running fleetca as an operator does: `--version`, `npm start` ending with the
+ * server on SIGTERM, the systemd unit checked by systemd-analyze, and (FLEETCA_INSTALL_TEST=1,
+ * it downloads nothing but takes a minute) the README's install command on a fresh copy.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { fleetca } from "./helpers/cli.js";
+import { tmpDir } from "./helpers/openssl.js";
+import { freePort } from "./helpers/server-process.js";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string; scripts: Record<string, string> };
+const dir = tmpDir("fleetca-install-");
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** A copy of the sources (not dist/), sharing node_modules, so a build there leaves the repository's dist/ alone. */
+function sourceCopy(name: string): string {
+  const d = path.join(dir, name);
+  fs.mkdirSync(d);
+  for (const f of ["package.json", "tsconfig.json", "tsconfig.build.json"]) fs.copyFileSync(path.join(ROOT, f), path.join(d, f));
+  for (const f of ["bin", "src"]) fs.cpSync(path.join(ROOT, f), path.join(d, f), { recursive: true });
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(d, "node_modules"));
+  return d;
+}
+
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("connect", () => (s.destroy(), resolve(true)));
+    s.on("error", () => resolve(false));
+  });
+
+describe("install and run", () => {
+  test("fleetca --version prints package.json's version", async () => {
+    const r = await fleetca(["--version"]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), pkg.version);
+    assert.match((await fleetca(["--help"])).stdout, /-V, --version/);
+  });
+
+  test("installing builds dist/ (a prepare script), and npm start execs node so SIGTERM stops the server", async () => {
+    assert.match(pkg.scripts.prepare ?? "", /npm run build/);
+    assert.match(pkg.scripts.start ?? "", /&& exec node bin\/fleetca\.js server/);
+    const copy = sourceCopy("start");
+    const port = await freePort();
+    const config = path.join(dir, "empty.yaml");
+    fs.writeFileSync(config, "");
+    const env = {
+      PATH: process.env.PATH ?? "",
+      HOME: dir,
+      FLEETCA_CONFIG: config,
+      FLEETCA_CADIR: path.join(copy, "state/ca"),
+      FLEETCA_PORT: String(port),
+      FLEETCA_KEY_TYPE: "ec",
+      FLEETCA_CERTNAME: "localhost",
+    };
+    const npm = spawn("npm", ["start"], { cwd: copy, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    npm.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
+    npm.stderr.setEncoding("utf8").on("data", (s: string) => (err += s));
+    // "exit", not "close": an orphaned server would hold the pipes open.
+    const exited = new Promise<number | null>((resolve) => npm.on("exit", (code) => resolve(code)));
+    while (!out.includes('"msg":"listening"')) {
+      assert.equal(npm.exitCode, null, `npm start exited early:\n${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const pid = (JSON.parse(out.split("\n").find((l) => l.includes('"msg":"listening"'))!) as { pid: number }).pid;
+    assert.ok(await listening(port));
+    // The start summary names the exact command that reaches this CA; pasted, it works.
+    const manage = /Manage it \(list, sign, revoke\): (fleetca ca list.*)$/m.exec(err)?.[1];
+    assert.equal(manage, `fleetca ca list --cadir ${env.FLEETCA_CADIR}`);
+    const listed = await fleetca([...manage.split(" ").slice(1), "--all"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /\+ "localhost"/);
+    npm.kill("SIGTERM");
+    await exited;
+    await new Promise((r) => setTimeout(r, 500)); // let the last log lines through the pipe
+    assert.match(out, /"msg":"stopped"/, "the server itself got the signal and stopped");
+    assert.equal(await listening(port), false, "nothing listens after npm start ended");
+    let orphan = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      orphan = false;
+    }
+    if (orphan) process.kill(pid, "SIGKILL");
+    assert.equal(orphan, false, "no orphaned server process");
+  });
+
+  test("the systemd unit: simple, SIGHUP reload, its own user and directories, hardened, and systemd-analyze verify accepts it", (t) => {
+    const unit = fs.readFileSync(path.join(ROOT, "systemd/fleetca.service"), "utf8");
+    for (const line of [
+      /^Type=(simple|notify)$/m,
+      /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m,
+      /^User=fleetca$/m,
+      /^StateDirectory=fleetca$/m,
+      /^ProtectSystem=strict$/m,
+      /^NoNewPrivileges=yes$/m,
+      /^ExecStart=\/usr\/bin\/fleetca server$/m,
+    ]) assert.match(unit, line);
+    if (spawnSync("systemd-analyze", ["--version"]).status !== 0) return t.skip("systemd-analyze is not installed");
+    // verify checks that ExecStart's program exists: point it at this checkout's bin.
+    const copy = path.join(dir, "fleetca.service");
+    fs.writeFileSync(copy, unit.replace("/usr/bin/fleetca", path.join(ROOT, "bin/fleetca.js")));
+    const r = spawnSync("systemd-analyze", ["verify", "--man=no", copy], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), "", "no warning (an unknown or misspelt key is only a warning)");
+    fs.writeFileSync(copy, unit.replace("ExecReload=", "ExecReloadd="));
+    assert.match(spawnSync("systemd-analyze", ["verify", "--man=no", copy], { encoding: "utf8" }).stderr, /Unknown key/, "the check can fail");
+  });
+
+  test("the README's install command on a fresh copy leaves fleetca built and on the PATH", { skip: process.env.FLEETCA_INSTALL_TEST !== "1" && "set FLEETCA_INSTALL_TEST=1 (npm ci of a fresh copy, ~1 minute)" }, () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const install = /^(npm ci && npm link)\b.*$/m.exec(readme)?.[1];
+    assert.ok(install, "the README shows the install command");
+    const copy = path.join(dir, "fresh");
+    fs.mkdirSync(copy);
+    const files = execFileSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" }).split("\n").filter((f) => f && fs.existsSync(path.join(ROOT, f)));
+    for (const f of files) fs.cpSync(path.join(ROOT, f), path.join(copy, f), { recursive: true });
+    const prefix = path.join(dir, "prefix");
+    const env = { ...process.env, npm_config_prefix: prefix, npm_config_audit: "false", npm_config_fund: "false" };
+    execFileSync("sh", ["-c", install], { cwd: copy, env, stdio: "ignore" });
+    const version = execFileSync("fleetca", ["--version"], { env: { PATH: `${path.join(prefix, "bin")}:/usr/bin:/bin` }, encoding: "utf8" });
+    assert.equal(version.trim(), pkg.version);
+  });
+});

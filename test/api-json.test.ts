@@ -224,7 +224,9 @@ describe("errors are JSON everywhere on /api/v1", () => {
     assert.equal(agent.status, 403);
     assert.deepEqual(agent.body, { kind: "forbidden", message: "GET /api/v1/certificates is not allowed for agent.test (node): the rule 'api read' admits admin, viewer." });
     const anonymous = await get("/api/v1/ca", null);
-    assert.equal(anonymous.body.message, "GET /api/v1/ca is not allowed for an anonymous caller: the rule 'api read' admits admin, viewer.");
+    assert.equal(anonymous.status, 401, "no session and no admin certificate: 401, not 403");
+    assert.equal(anonymous.body.kind, "unauthenticated");
+    assert.equal(anonymous.body.message, "GET /api/v1/ca is not allowed for an anonymous caller: the rule 'api read' admits admin, viewer. Log in (POST /api/v1/session) or present an admin client certificate.");
     const post = await f.app.inject({ method: "POST", url: "/api/v1/ca", headers: as(f.admin, { "content-type": "text/plain" }), payload: "x" });
     assert.equal(post.statusCode, 403);
     assert.equal(post.headers["content-type"], "application/json; charset=utf-8");

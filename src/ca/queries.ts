@@ -44,21 +44,24 @@ export interface Page<T> {
   items: T[];
 }
 
+/** The filters of a query (states, search, expiry) as one predicate. */
+export function matcher(q: ListQuery): (l: Listed) => boolean {
+  const states = q.states && q.states.length > 0 ? new Set(q.states) : undefined;
+  const search = q.search?.toLowerCase();
+  const before = q.expiresBefore?.getTime();
+  return ({ entry, state }) =>
+    (!states || states.has(state)) &&
+    (!search || entry.name.includes(search)) &&
+    (before === undefined || (entry.notAfter !== undefined && entry.notAfter.getTime() < before));
+}
+
 /** Requests and certificates matching the filters, in name order, one page of them. */
 export async function listEntries(ca: CertificateAuthority, q: ListQuery = {}): Promise<Page<Listed>> {
   const offset = q.offset ?? 0;
   const limit = q.limit ?? DEFAULT_PAGE;
   if (!Number.isSafeInteger(offset) || offset < 0) throw new CaError("invalid-request", `offset must be a whole number of 0 or more, not ${offset}`);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new CaError("invalid-request", `limit must be a whole number from 1 to ${MAX_PAGE}, not ${limit}`);
-  const states = q.states && q.states.length > 0 ? new Set(q.states) : undefined;
-  const search = q.search?.toLowerCase();
-  const before = q.expiresBefore?.getTime();
-  const matching = (await ca.entries()).filter(
-    ({ entry, state }) =>
-      (!states || states.has(state)) &&
-      (!search || entry.name.includes(search)) &&
-      (before === undefined || (entry.notAfter !== undefined && entry.notAfter.getTime() < before)),
-  );
+  const matching = (await ca.entries()).filter(matcher(q));
   return { total: matching.length, offset, limit, items: matching.slice(offset, offset + limit) };
 }
 

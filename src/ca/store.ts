@@ -210,3 +210,16 @@ export interface LeftoverStore {
 export function isLeftoverStore(store: CaStore): store is CaStore & LeftoverStore {
   return typeof (store as Partial<LeftoverStore>).removeLeftovers === "function";
 }
+
+/**
+ * Optional capability: when each pending request arrived (the console shows its age). The
+ * file store answers with the request file's modification time, PostgreSQL with the row's.
+ * Names without a request are left out.
+ */
+export interface RequestTimesStore {
+  requestTimes(names: readonly string[]): Promise<Map<string, Date>>;
+}
+
+export function isRequestTimesStore(store: CaStore): store is CaStore & RequestTimesStore {
+  return typeof (store as Partial<RequestTimesStore>).requestTimes === "function";
+}

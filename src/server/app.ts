@@ -19,6 +19,7 @@ import { AccessDenied, authorize, authPath, declaredRule, rulesFor, UNRULED } fr
 import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
 import type { ServerDeps } from "./deps.js";
 import { wasRefused } from "./flood.js";
+import { CONSOLE_PREFIX, consolePlugin } from "./console/index.js";
 import { ocspPlugin } from "./ocsp/index.js";
 import { metricsOf, opsPlugin } from "./ops/index.js";
 import { meterRequests } from "./ops/metrics.js";
@@ -112,6 +113,7 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
   app.register(opsPlugin(deps));
   app.register(apiPlugin(deps), { prefix: API_PREFIX });
   app.register(ocspPlugin(deps));
+  app.register(consolePlugin(deps), { prefix: CONSOLE_PREFIX });
   opts.extend?.(app);
   return app;
 }

@@ -55,8 +55,13 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   rule("health",                   "exact",  "/healthz",                                ["GET"],                   "anonymous"),
   rule("readiness",                "exact",  "/readyz",                                 ["GET"],                   "anonymous"),
   rule("metrics",                  "exact",  "/metrics",                                ["GET"],                   "admin", "viewer"),
+  rule("api session",              "exact",  `${API}/session`,                          ["GET", "POST", "DELETE"], "anonymous"),
+  rule("api users",                "prefix", `${API}/users`,                            "any",                     "admin"),
+  rule("api autosign edit",        "exact",  `${API}/autosign`,                         ["PUT"],                   "admin"),
+  rule("api actions",              "prefix", `${API}/actions/`,                         ["POST"],                  "admin", "operator"),
   rule("api revoke",               "exact",  `${API}/revocations`,                      ["POST"],                  "admin", "operator"),
   rule("api read",                 "prefix", `${API}/`,                                 ["GET"],                   "admin", "viewer"),
+  rule("console",                  "prefix", "/console",                                ["GET"],                   "anonymous"),
   rule("ocsp",                     "prefix", "/ocsp",                                   ["GET", "POST"],           "anonymous"),
   rule("deny all",                 "prefix", "/",                                       "any",                     "deny"),
 ]);

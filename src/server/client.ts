@@ -15,6 +15,8 @@ import { parseCertificateDer, verifySignedBy, type ParsedCertificate } from "../
 import { extensionText } from "../pki/extensions.js";
 import { PP_CLI_AUTH } from "../pki/oids.js";
 import type { Settings } from "../config/index.js";
+import type { ConsoleSession } from "../ca/store.js";
+import { requestSession } from "./console/session.js";
 
 /** What the transport knows about the peer certificate. */
 export interface PeerCertificate {
@@ -40,6 +42,8 @@ export interface Identity {
   readonly principal: Principal;
   /** Set only for a certificate principal (renewal renews exactly this certificate). */
   readonly cert?: ParsedCertificate;
+  /** Set only for a console session principal (its CSRF token guards every change). */
+  readonly session?: ConsoleSession;
 }
 
 interface Checked {
@@ -77,7 +81,7 @@ function refusal(checked: Checked, revoked: ReadonlySet<bigint>, tlsVerified: bo
 export async function identify(request: FastifyRequest, peer: PeerSource, ca: CertificateAuthority, settings: Settings): Promise<Identity> {
   const from = request.ip;
   const presented = peer(request);
-  if (!presented) return { principal: anonymous(from) };
+  if (!presented) return sessionOrAnonymous(request, ca, anonymous(from));
   const material = await ca.current();
   const socket = request.raw.socket as object;
   let checked = perSocket.get(socket);
@@ -93,10 +97,16 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
     perSocket.set(socket, checked);
   }
   const why = refusal(checked, material.crl.serials, presented.tlsVerified, Date.now());
-  if (why) return { principal: anonymous(from, why) };
+  if (why) return sessionOrAnonymous(request, ca, anonymous(from, why));
   const { cert } = checked;
   const admin = cliAuth(cert) || settings.adminAllowList.includes(cert.commonName);
   return { principal: certificatePrincipal(cert.commonName, admin, from), cert };
+}
+
+/** Without a usable certificate, a console session cookie may still say who is calling. */
+async function sessionOrAnonymous(request: FastifyRequest, ca: CertificateAuthority, fallback: Principal): Promise<Identity> {
+  const live = await requestSession(request, ca.store);
+  return live ? { principal: live.principal, session: live.session } : { principal: fallback };
 }
 
 const identities = new WeakMap<FastifyRequest, Identity>();

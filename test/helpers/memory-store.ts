@@ -71,7 +71,14 @@ export class MemoryStore implements CaStore, BatchStore {
     return this.serial;
   }
 
+  private readonly requestTimesByName = new Map<string, Date>();
+
+  async requestTimes(names: readonly string[]): Promise<Map<string, Date>> {
+    return new Map(names.filter((n) => this.requests.has(n) && this.requestTimesByName.has(n)).map((n) => [n, this.requestTimesByName.get(n)!]));
+  }
+
   async putRequest(name: string, csrPem: string, entry: IndexEntry, audit?: AuditRecord): Promise<void> {
+    this.requestTimesByName.set(name, new Date());
     this.requests.set(name, { pem: csrPem, entry });
     if (audit) this.audit.push(audit);
   }

@@ -5,7 +5,9 @@
 import type { CaErrorKind } from "../../ca/errors.js";
 import { STATUS_BY_KIND } from "../errors.js";
 
-export type ApiErrorKind = CaErrorKind | "forbidden" | "unsupported-media-type" | "payload-too-large" | "internal";
+export type ApiErrorKind =
+  | CaErrorKind | "forbidden" | "unsupported-media-type" | "payload-too-large" | "internal"
+  | "unauthenticated" | "csrf" | "locked-out";
 
 export const API_STATUS: Readonly<Record<ApiErrorKind, number>> = Object.freeze({
   ...STATUS_BY_KIND,
@@ -13,6 +15,9 @@ export const API_STATUS: Readonly<Record<ApiErrorKind, number>> = Object.freeze(
   "unsupported-media-type": 415,
   "payload-too-large": 413,
   internal: 500,
+  unauthenticated: 401,
+  csrf: 403,
+  "locked-out": 429,
 });
 
 /** The body of every JSON API error. */

@@ -7,7 +7,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isCaError } from "../../ca/errors.js";
 import { principalLabel } from "../../ca/principal.js";
 import { AccessDenied } from "../auth.js";
-import { principalOf } from "../client.js";
+import { LoginError } from "../../ca/console/access.js";
+import { identityOf, principalOf } from "../client.js";
+import { csrfMatches, CSRF_HEADER } from "../console/session.js";
 import type { ServerDeps } from "../deps.js";
 import { addRoutes } from "../routing.js";
 import { API_STATUS, type ApiErrorBody, type ApiErrorKind } from "./errors.js";
@@ -34,10 +36,31 @@ function denial(e: AccessDenied, request: FastifyRequest): string {
   return `${e.method} ${e.path} is not allowed for ${caller}: the rule '${e.rule.name}' admits ${admits}.`;
 }
 
+class CsrfRefused extends Error {}
+
+/** No Origin (a script, or a same-origin GET) or the server's own. */
+function sameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
 function errorHandler(deps: ServerDeps) {
   return async (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const e = error as Error & { statusCode?: number; code?: string };
+    if (e instanceof AccessDenied && principalOf(request).kind === "anonymous") {
+      return fail(reply, "unauthenticated", `${denial(e, request)} Log in (POST ${API_PREFIX}/session) or present an admin client certificate.`);
+    }
     if (e instanceof AccessDenied) return fail(reply, "forbidden", denial(e, request));
+    if (e instanceof CsrfRefused) return fail(reply, "csrf", e.message);
+    if (e instanceof LoginError) {
+      if (e.until) reply.header("retry-after", String(Math.max(1, Math.ceil((e.until.getTime() - Date.now()) / 1000))));
+      return fail(reply, e.kind, e.message);
+    }
     if (isCaError(e)) return fail(reply, e.kind, e.message);
     if (e.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return fail(reply, "unsupported-media-type", "The JSON API takes request bodies as application/json only.");
     if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") return fail(reply, "payload-too-large", `The request body is larger than ${API_BODY_LIMIT} bytes.`);
@@ -63,6 +86,18 @@ export function apiPlugin(deps: ServerDeps) {
       const path = request.url.split("?")[0];
       return fail(reply, "not-found", `No such endpoint: ${request.method} ${path}. The JSON API serves ${API_ROUTES.map((r) => `${r.method} ${API_PREFIX}${r.url}`).join(", ")}.`);
     });
-    addRoutes(app, API_PREFIX, API_ROUTES, (route) => async (request, reply) => send(reply, 200, await route.handler(request, deps)));
+    // A change made with a console session carries the session's CSRF token; a browser sending
+    // an admin certificate must be on this origin. Checked after authorization (app.ts).
+    app.addHook("onRequest", async (request) => {
+      if (request.method === "GET" || request.method === "HEAD") return;
+      const { principal, session } = identityOf(request);
+      if (session && !(request.method === "POST" && request.url.split("?")[0] === `${API_PREFIX}/session`) && !csrfMatches(request, session.csrf)) {
+        throw new CsrfRefused(`This change needs the session's CSRF token in the ${CSRF_HEADER} header (GET ${API_PREFIX}/session returns it); reload the console and try again.`);
+      }
+      if (principal.kind === "certificate" && !sameOrigin(request)) {
+        throw new CsrfRefused(`A change from a page on ${String(request.headers.origin)} is refused: the console only accepts changes from its own origin.`);
+      }
+    });
+    addRoutes(app, API_PREFIX, API_ROUTES, (route) => async (request, reply) => send(reply, 200, await route.handler(request, deps, reply)));
   };
 }

@@ -3,6 +3,7 @@
  * hexadecimal as Puppet prints them (a JSON number cannot hold a 160-bit serial).
  */
 import { serialHex } from "../../ca/audit.js";
+import type { CertificateView, NamedExtension, PendingRequest } from "../../ca/console/views.js";
 import type { CaSummary, CertificateDetail, Listed, Page, SerialDetail } from "../../ca/queries.js";
 import type { RevocationRecord } from "../../ca/revocation.js";
 import type { InventoryEntry } from "../../ca/store.js";
@@ -66,5 +67,32 @@ export function summaryJson(s: CaSummary) {
     crl: { number: s.crl.number.toString(), thisUpdate: iso(s.crl.thisUpdate), nextUpdate: iso(s.crl.nextUpdate), entries: s.crl.entries },
     counts: s.counts,
     nextSerial: serialHex(s.nextSerial),
+  };
+}
+
+export function pendingJson(p: PendingRequest) {
+  return {
+    ...listedJson(p),
+    ...(p.submittedAt ? { submittedAt: iso(p.submittedAt) } : {}),
+    extensions: p.extensions.map(extensionJson),
+    grants: p.grants,
+  };
+}
+
+function extensionJson(e: NamedExtension) {
+  return { name: e.name, oid: e.oid, value: e.value, critical: e.critical, grantsAccess: e.grantsAccess };
+}
+
+export function certificateViewJson(v: CertificateView) {
+  return {
+    ...certificateJson(v.detail),
+    subject: v.subject,
+    issuer: v.issuer,
+    serial: serialHex(v.serial),
+    notBefore: iso(v.notBefore),
+    notAfter: iso(v.notAfter),
+    fingerprints: { ...v.detail.fingerprints, SHA256: v.fingerprints.SHA256, SHA1: v.fingerprints.SHA1 },
+    extensions: v.extensions.map(extensionJson),
+    history: v.history,
   };
 }

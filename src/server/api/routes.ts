@@ -3,19 +3,21 @@
  * (src/server/auth.ts). A handler returns the body of a 200; errors are thrown and rendered
  * as {"kind", "message"} by the surface (index.ts).
  */
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { certificateView, pendingPage, SORT_KEYS, sortedPage, type SortKey } from "../../ca/console/views.js";
 import { CaError } from "../../ca/errors.js";
-import { caSummary, certificateBySerial, certificateByName, listEntries } from "../../ca/queries.js";
+import { caSummary, certificateBySerial, certificateByName } from "../../ca/queries.js";
 import { parseReason, type RevocationReason } from "../../ca/revocation.js";
 import { principalOf } from "../client.js";
 import type { ServerDeps } from "../deps.js";
 import { nameParam } from "../deps.js";
 import type { RouteSpec } from "../routing.js";
 import { actionParam, expiryParam, limitParam, offsetParam, queryOf, searchParam, serialParam, sinceParam, stateParam } from "./params.js";
-import { certificateJson, listedJson, pageJson, revocationJson, serialJson, summaryJson } from "./render.js";
+import { CONSOLE_ROUTES } from "./console-routes.js";
+import { certificateViewJson, listedJson, pageJson, pendingJson, revocationJson, serialJson, summaryJson } from "./render.js";
 
 export interface ApiRoute extends RouteSpec {
-  readonly handler: (request: FastifyRequest, deps: ServerDeps) => Promise<unknown>;
+  readonly handler: (request: FastifyRequest, deps: ServerDeps, reply: FastifyReply) => Promise<unknown>;
 }
 
 const now = (deps: ServerDeps): Date => deps.now?.() ?? new Date();
@@ -30,29 +32,32 @@ export const API_ROUTES: readonly ApiRoute[] = [
     return summaryJson(await caSummary(ca));
   } },
 
-  // GET /api/v1/requests?search=&offset=&limit=: pending requests, in name order.
+  // GET /api/v1/requests?search=&offset=&limit=: pending requests, in name order, with their
+  // requested extensions by short name, what signing would grant, and when they arrived.
   { method: "GET", url: "/requests", rule: "api read", async handler(request, { ca }) {
     const q = queryOf(request, ["state", ...LIST_PARAMS]);
     stateParam(q, ["requested"], "certificates are at /api/v1/certificates");
-    const page = await listEntries(ca, { states: ["requested"], search: searchParam(q), offset: offsetParam(q), limit: limitParam(q) });
-    return pageJson(page, listedJson);
+    const page = await pendingPage(ca, { search: searchParam(q), offset: offsetParam(q), limit: limitParam(q) });
+    return pageJson(page, pendingJson);
   } },
 
-  // GET /api/v1/certificates?state=signed|revoked&search=&expires_before=|expires_within=&offset=&limit=
+  // GET /api/v1/certificates?state=signed|revoked&search=&expires_before=|expires_within=
+  //   &sort=name|notAfter|state|serial&order=asc|desc&offset=&limit=
   { method: "GET", url: "/certificates", rule: "api read", async handler(request, deps) {
-    const q = queryOf(request, ["state", "expires_before", "expires_within", ...LIST_PARAMS]);
+    const q = queryOf(request, ["state", "expires_before", "expires_within", "sort", "order", ...LIST_PARAMS]);
     const state = stateParam(q, ["signed", "revoked"], "pending requests are at /api/v1/requests");
-    const page = await listEntries(deps.ca, {
+    const page = await sortedPage(deps.ca, {
       states: state ? [state] : ["signed", "revoked"], search: searchParam(q), expiresBefore: expiryParam(q, now(deps)),
       offset: offsetParam(q), limit: limitParam(q),
-    });
+    }, sortParam(q), orderParam(q));
     return pageJson(page, listedJson);
   } },
 
-  // GET /api/v1/certificates/NAME: the certificate the CA holds for a name, PEM included.
+  // GET /api/v1/certificates/NAME: the certificate the CA holds for a name, PEM included, every
+  // field (subject, issuer, validity, fingerprints, extensions by name) and its audit history.
   { method: "GET", url: "/certificates/:name", rule: "api read", async handler(request, { ca }) {
     queryOf(request, []);
-    return certificateJson(await certificateByName(ca, nameParam(request)));
+    return certificateViewJson(await certificateView(ca, nameParam(request)));
   } },
 
   // GET /api/v1/serials/HEX: the certificate with a serial, current or replaced, and its revocation.
@@ -88,7 +93,21 @@ export const API_ROUTES: readonly ApiRoute[] = [
     if (!revocation) throw new CaError("conflict", `The certificate of ${body.name} was replaced while it was being revoked; revoke again.`);
     return revocationJson(revocation);
   } },
+
+  ...CONSOLE_ROUTES,
 ];
+
+function sortParam(q: Map<string, string>): SortKey {
+  const text = q.get("sort") ?? "name";
+  if ((SORT_KEYS as readonly string[]).includes(text)) return text as SortKey;
+  throw new CaError("invalid-request", `sort must be one of ${SORT_KEYS.join(", ")}, not ${JSON.stringify(text)}.`);
+}
+
+function orderParam(q: Map<string, string>): boolean {
+  const text = q.get("order") ?? "asc";
+  if (text !== "asc" && text !== "desc") throw new CaError("invalid-request", `order must be asc or desc, not ${JSON.stringify(text)}.`);
+  return text === "desc";
+}
 
 const REVOCATION_KEYS = ["serial", "name", "reason", "force"];
 

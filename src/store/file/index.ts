@@ -232,6 +232,21 @@ export class FileStore implements CaStore, LeftoverStore {
     return readOptional(this.layout.pemPath("request", name));
   }
 
+  /** RequestTimesStore: the request files' modification times. */
+  async requestTimes(names: readonly string[]): Promise<Map<string, Date>> {
+    const out = new Map<string, Date>();
+    await Promise.all(
+      names.map(async (name) => {
+        try {
+          out.set(name, (await stat(this.layout.pemPath("request", name))).mtime);
+        } catch (e) {
+          if (!isErrno(e, "ENOENT")) throw e;
+        }
+      }),
+    );
+    return out;
+  }
+
   async deleteRequest(name: string): Promise<boolean> {
     return this.remove("request", name);
   }

@@ -298,6 +298,12 @@ export class PostgresStore implements CaStore {
     return rows[0]?.v ?? "absent";
   }
 
+  /** RequestTimesStore: when each request row was written. */
+  async requestTimes(names: readonly string[]): Promise<Map<string, Date>> {
+    const { rows } = await this.pool.query<{ name: string; updated_at: Date }>(`SELECT name, updated_at FROM ${S}.requests WHERE name = ANY($1::text[])`, [names]);
+    return new Map(rows.map((r) => [r.name, r.updated_at]));
+  }
+
   // ---------------------------------------------------------------- console users and sessions (accounts.ts)
 
   createUser(user: ConsoleUser): Promise<void> {

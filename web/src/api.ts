@@ -1,0 +1,90 @@
+/** The console's only way to the server: the JSON API under /api/v1, with the session's CSRF token on every change. */
+export interface ApiError {
+  status: number;
+  kind: string;
+  message: string;
+}
+
+export interface Me {
+  kind: string;
+  name: string;
+  roles: string[];
+  csrf?: string;
+}
+
+let csrf: string | undefined;
+
+export function setCsrf(token: string | undefined): void {
+  csrf = token;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (method !== "GET" && csrf) headers["x-csrf-token"] = csrf;
+  const r = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const data = (await r.json().catch(() => ({ kind: "internal", message: `The server answered ${r.status} without JSON.` }))) as T & Partial<ApiError>;
+  if (!r.ok) throw { status: r.status, kind: data.kind ?? "internal", message: data.message ?? `HTTP ${r.status}` } satisfies ApiError;
+  return data;
+}
+
+export const isApiError = (e: unknown): e is ApiError => typeof e === "object" && e !== null && "kind" in e && "message" in e;
+
+export const messageOf = (e: unknown): string => (isApiError(e) ? e.message : String(e));
+
+export function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+export interface Listed {
+  name: string;
+  state: "requested" | "signed" | "revoked";
+  serial?: string;
+  notBefore?: string;
+  notAfter?: string;
+  fingerprint: string;
+  altNames: string[];
+  authorizationExtensions: Record<string, string>;
+}
+
+export interface Extension {
+  name: string;
+  oid: string;
+  value: string;
+  critical: boolean;
+  grantsAccess: boolean;
+}
+
+export interface Pending extends Listed {
+  submittedAt?: string;
+  extensions: Extension[];
+  grants: string[];
+}
+
+export interface Page<T> {
+  total: number;
+  offset: number;
+  limit: number;
+  items: T[];
+}
+
+export interface Results {
+  ok: number;
+  failed: number;
+  items: { name: string; ok: boolean; error?: { kind: string; message: string } }[];
+}
+
+export interface AuditRecord {
+  time: string;
+  action: string;
+  outcome: string;
+  names: string[];
+  serials: string[];
+  who: string;
+  from: string;
+  reason?: string;
+  detail?: string;
+}

@@ -361,20 +361,42 @@ export class CertificateAuthority extends CaReader {
     return this.store.withLock(async () => {
       const targets: RevokeTarget[] = [];
       const audit: AuditRecord[] = [];
+      const issued = await this.unexpiredByName();
       const results = await this.eachName(names, "revoked", by, audit, async (name) => {
         const { certificate, request } = await this.store.getIndexEntry(name, summarize);
-        if (certificate?.serial === undefined) {
+        const serials = serialsOf(name, certificate?.serial, issued);
+        if (serials.length === 0) {
           throw request
             ? new CaError("conflict", `Cannot revoke certificate for host ${name} without a signed certificate`)
             : new CaError("not-found", `Could not find certificate for ${name}`);
         }
-        targets.push({ serial: certificate.serial, name });
-        audit.push(this.record("revoked", by, { names: [name], serials: [certificate.serial], detail: reason }));
+        for (const serial of serials) targets.push({ serial, name });
+        audit.push(this.record("revoked", by, { names: [name], serials, detail: reason }));
       });
       await this.revoker.revokeLocked(targets, by, reason, audit);
       await this.audited(audit, true);
       return results;
     });
+  }
+
+  /**
+   * Serials of every certificate issued for each name, not expired nor revoked, from the inventory:
+   * a renewal replaces the name's certificate file but the replaced certificate stays valid
+   * until it expires, so revoking a name must revoke those too.
+   */
+  private async unexpiredByName(): Promise<Map<string, bigint[]>> {
+    const now = this.clock().getTime();
+    // Those revoked already are left out: a name cleaned before is "not found", as in Puppet.
+    const revoked = (await this.current(true)).crl.serials;
+    const out = new Map<string, bigint[]>();
+    for (const e of await this.store.readInventory()) {
+      if (!e.subject.startsWith("/CN=") || e.notAfter.getTime() <= now || revoked.has(e.serial)) continue;
+      const name = e.subject.slice(4);
+      const list = out.get(name);
+      if (list) list.push(e.serial);
+      else out.set(name, [e.serial]);
+    }
+    return out;
   }
 
   /** Revokes certificates by serial (whatever name holds them now, or held them). */
@@ -440,10 +462,13 @@ export class CertificateAuthority extends CaReader {
       const targets: RevokeTarget[] = [];
       const found: { name: string; serial?: bigint }[] = [];
       const refusals: AuditRecord[] = [];
+      const issued = await this.unexpiredByName();
       const out = await this.eachName(names, "cleaned", by, refusals, async (name) => {
         const { certificate, request } = await this.store.getIndexEntry(name, summarize);
         if (!certificate && !(removeRequest && request)) throw new CaError("not-found", `Could not find files to clean for ${name}`);
-        if (certificate?.serial !== undefined) targets.push({ serial: certificate.serial, name });
+        // Every unexpired certificate of the name, not only the file's: a node cleaned to enroll
+        // again must not keep authenticating with the one a renewal replaced.
+        for (const serial of serialsOf(name, certificate?.serial, issued)) targets.push({ serial, name });
         found.push({ name, serial: certificate?.serial });
       });
       await this.revoker.revokeLocked(targets, by, DEFAULT_REASON, refusals);
@@ -483,6 +508,13 @@ export class CertificateAuthority extends CaReader {
 
   // ------------------------------------------------------------------ reading
 
+}
+
+/** The name's current serial first, then the other unexpired ones the inventory lists for it. */
+function serialsOf(name: string, current: bigint | undefined, issued: Map<string, bigint[]>): bigint[] {
+  const out = current === undefined ? [] : [current];
+  for (const serial of issued.get(name) ?? []) if (serial !== current) out.push(serial);
+  return out;
 }
 
 export type { VerifyResult } from "./reader.js";

@@ -1,0 +1,63 @@
+/**
+ * Holes found by attacking the CA (issue 13), each closed by a test that failed before its
+ * fix: in process over the file store, every certificate checked by openssl.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, test } from "node:test";
+import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
+import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
+import { setupCa } from "../src/ca/setup.js";
+import { FileStore } from "../src/store/file/index.js";
+import { opensslCsr } from "./helpers/cli.js";
+import { tmpDir, verifyWithCrl } from "./helpers/openssl.js";
+
+const base: CaSettings = { caTtl: 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
+const operator = localPrincipal("alice", "ca1");
+const agent = systemPrincipal("agent", "10.0.0.9");
+const EC = { type: "ec", curve: "P-256" } as const;
+
+async function makeCa(settings: Partial<CaSettings> = {}) {
+  const cadir = path.join(tmpDir(), "ca");
+  const store = new FileStore(cadir);
+  await setupCa(store, { caName: "Puppet CA: hardening", key: EC, caTtl: 86_400 * 365, now: new Date() });
+  const ca = new CertificateAuthority({ store, settings: { ...base, ...settings } });
+  return { cadir, store, ca, pem: (f: string) => fs.readFileSync(path.join(cadir, f), "utf8") };
+}
+
+async function enrolled(ca: CertificateAuthority, name: string) {
+  await ca.submitRequest(name, opensslCsr(name).csrPem, agent);
+  return ca.sign(name, { by: operator });
+}
+
+describe("revoking a name revokes what a renewal replaced", () => {
+  for (const how of ["revoke", "clean"] as const) {
+    test(`${how} NAME after a renewal revokes the replaced certificate too`, async () => {
+      const { ca, pem, cadir } = await makeCa();
+      const first = await enrolled(ca, "node.example.com");
+      const firstPem = pem("signed/node.example.com.pem");
+      const renewed = await ca.renew(first, systemPrincipal("node.example.com", "10.0.0.9"));
+      const results = how === "revoke" ? await ca.revoke(["node.example.com"], operator) : await ca.clean(["node.example.com"], operator);
+      assert.deepEqual(results, [{ name: "node.example.com" }]);
+      const crl = pem("ca_crl.pem");
+      const old = verifyWithCrl(pem("ca_crt.pem"), crl, firstPem);
+      assert.equal(old.ok, false, "the certificate held before the renewal no longer verifies");
+      assert.match(old.out, /revoked/);
+      const records = await ca.store.listRevocations();
+      assert.deepEqual(records.map((r) => [r.serial, r.name]).sort(), [[first.serial, "node.example.com"], [renewed.serial, "node.example.com"]].sort());
+      if (how === "clean") assert.equal(fs.existsSync(path.join(cadir, "signed/node.example.com.pem")), false);
+    });
+  }
+
+  test("a second revoke of the name succeeds; a name cleaned before is not found", async () => {
+    const { ca } = await makeCa();
+    const first = await enrolled(ca, "again.example.com");
+    await ca.renew(first, operator);
+    await ca.revoke(["again.example.com"], operator);
+    assert.deepEqual(await ca.revoke(["again.example.com"], operator), [{ name: "again.example.com" }]);
+    await ca.clean(["again.example.com"], operator);
+    const [r] = await ca.revoke(["again.example.com"], operator);
+    assert.equal(r!.error?.kind, "not-found");
+  });
+});

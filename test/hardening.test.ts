@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
+import { AUTOSIGN_ON, globAutosigner, type Autosigner } from "../src/ca/autosign.js";
 import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
 import { setupCa } from "../src/ca/setup.js";
 import { FileStore } from "../src/store/file/index.js";
@@ -18,11 +19,11 @@ const operator = localPrincipal("alice", "ca1");
 const agent = systemPrincipal("agent", "10.0.0.9");
 const EC = { type: "ec", curve: "P-256" } as const;
 
-async function makeCa(settings: Partial<CaSettings> = {}) {
+async function makeCa(settings: Partial<CaSettings> = {}, autosigner?: Autosigner) {
   const cadir = path.join(tmpDir(), "ca");
   const store = new FileStore(cadir);
   await setupCa(store, { caName: "Puppet CA: hardening", key: EC, caTtl: 86_400 * 365, now: new Date() });
-  const ca = new CertificateAuthority({ store, settings: { ...base, ...settings } });
+  const ca = new CertificateAuthority({ store, settings: { ...base, ...settings }, autosigner });
   return { cadir, store, ca, pem: (f: string) => fs.readFileSync(path.join(cadir, f), "utf8") };
 }
 
@@ -59,5 +60,33 @@ describe("revoking a name revokes what a renewal replaced", () => {
     await ca.clean(["again.example.com"], operator);
     const [r] = await ca.revoke(["again.example.com"], operator);
     assert.equal(r!.error?.kind, "not-found");
+  });
+});
+
+describe("a trailing-dot twin of a name is the same name", () => {
+  const glob = globAutosigner("autosign.conf", async () => "*.example.com\n", () => undefined);
+  for (const [label, autosigner] of [["autosign true", AUTOSIGN_ON], ["an autosign glob", glob]] as const) {
+    test(`with ${label}, victim.example.com. is refused once victim.example.com is signed, and the other way round`, async () => {
+      const { ca, cadir } = await makeCa({}, autosigner);
+      assert.equal((await ca.submitRequest("victim.example.com", opensslCsr("victim.example.com").csrPem, agent)).state, "signed");
+      await assert.rejects(ca.submitRequest("victim.example.com.", opensslCsr("victim.example.com.").csrPem, agent), (e: Error & { kind?: string }) => {
+        assert.equal(e.kind, "duplicate-cert");
+        assert.match(e.message, /same host name as victim\.example\.com/);
+        return true;
+      });
+      assert.equal(fs.existsSync(path.join(cadir, "signed/victim.example.com..pem")), false);
+      assert.equal(fs.existsSync(path.join(cadir, "requests/victim.example.com..pem")), false);
+      assert.equal((await ca.submitRequest("dotted.example.com.", opensslCsr("dotted.example.com.").csrPem, agent)).state, "signed");
+      await assert.rejects(ca.submitRequest("dotted.example.com", opensslCsr("dotted.example.com").csrPem, agent), /same host name/);
+    });
+  }
+
+  test("with both spellings pending, sign --all signs the first and refuses its twin", async () => {
+    const { ca, cadir } = await makeCa();
+    // Both spellings already pending (stored before this check, or by another tool).
+    await ca.submitRequest("twin.example.com", opensslCsr("twin.example.com").csrPem, agent);
+    fs.writeFileSync(path.join(cadir, "requests/twin.example.com..pem"), opensslCsr("twin.example.com.").csrPem);
+    const results = await ca.signAll({ by: operator });
+    assert.deepEqual(results.map((r) => [r.name, r.error?.kind]), [["twin.example.com", undefined], ["twin.example.com.", "duplicate-cert"]]);
   });
 });

@@ -15,7 +15,7 @@ import { crlNextUpdate } from "./crl-hygiene.js";
 import { CrlUpkeep, type PruneReport, type SerialResult } from "./crl-upkeep.js";
 import { CaError } from "./errors.js";
 import { Issuer, type IssuerSettings, type IssueSource } from "./issue.js";
-import { isValidCertname, validateCertname } from "./names.js";
+import { isValidCertname, trailingDotTwin, validateCertname } from "./names.js";
 import { CaReader } from "./reader.js";
 import { checkSigningPolicy } from "./policy.js";
 import { systemPrincipal, type Principal } from "./principal.js";
@@ -207,7 +207,9 @@ export class CertificateAuthority extends CaReader {
   }
 
   private async checkDuplicate(name: string): Promise<void> {
-    if (this.settings.allowDuplicateCerts || !name) return;
+    if (!name) return;
+    await this.issuer.refuseTwin(name, { requestsToo: true });
+    if (this.settings.allowDuplicateCerts) return;
     const { request, certificate } = await this.store.getIndexEntry(name, summarize);
     if (request) throw new CaError("duplicate-cert", `${name} already has a requested certificate; ignoring certificate request`);
     if (certificate) {
@@ -236,7 +238,17 @@ export class CertificateAuthority extends CaReader {
   /** Signs every pending request; one result per name, in name order. */
   async signAll(opts: SignOptions, onProgress?: (done: number, total: number) => void): Promise<NameResult[]> {
     const pending = (await this.store.listIndex(summarize)).filter((e) => e.state === "requested").map((e) => e.name);
-    return this.signMany(pending, opts, onProgress);
+    // Both spellings of one host pending (names.ts): the one without the dot is signed first
+    // and its twin after, so the twin check sees the certificate instead of racing it.
+    const waiting = new Set(pending);
+    const later = pending.filter((n) => n.endsWith(".") && waiting.has(trailingDotTwin(n)));
+    if (later.length === 0) return this.signMany(pending, opts, onProgress);
+    const first = pending.filter((n) => !later.includes(n));
+    const total = pending.length;
+    const a = await this.signMany(first, opts, onProgress && ((done) => onProgress(done, total)));
+    const b = await this.signMany(later, opts, onProgress && ((done) => onProgress(first.length + done, total)));
+    const byName = new Map([...a, ...b].map((r) => [r.name, r]));
+    return pending.map((n) => byName.get(n)!);
   }
 
   /** Signs names with bounded concurrency so both cores sign (the signature runs on the libuv pool). */

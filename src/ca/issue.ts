@@ -11,11 +11,12 @@ import { leafExtensions, ocspResponderExtensions } from "../pki/profile.js";
 import { auditRecord, type AuditRecord, type Meter } from "./audit.js";
 import { CaError } from "./errors.js";
 import type { LoadedMaterial } from "./material.js";
+import { isValidCertname, trailingDotTwin } from "./names.js";
 import { checkSigningPolicy } from "./policy.js";
 import type { Principal } from "./principal.js";
 import type { CommitPrecondition, SigningBatches } from "./signing-batches.js";
 import type { CaStore } from "./store.js";
-import { certificateEntry } from "./summarize.js";
+import { certificateEntry, summarize as certificateSummary } from "./summarize.js";
 
 const DAY_MS = 86_400_000;
 /** The latest notAfter X.509 can express (RFC 5280 GeneralizedTime has four year digits). */
@@ -117,9 +118,28 @@ export class Issuer {
     }
   }
 
+  /**
+   * Refuses `name` while its trailing-dot twin (names.ts) holds a certificate (or, with
+   * `requestsToo`, for a submission, a request):
+   * `victim.example.com.` signed beside `victim.example.com` passes TLS host checks for it.
+   * Not even allow_duplicate_certs allows it: that setting is about one name, not two spellings.
+   */
+  async refuseTwin(name: string, opts: { requestsToo: boolean }): Promise<void> {
+    const twin = trailingDotTwin(name);
+    if (!isValidCertname(twin)) return;
+    const { request, certificate } = await this.d.store.getIndexEntry(twin, certificateSummary);
+    if (!certificate && !(opts.requestsToo && request)) return;
+    throw new CaError(
+      "duplicate-cert",
+      `${name} is the same host name as ${twin}, which already has a ${certificate ? "signed certificate" : "certificate request"}; ` +
+        `names are compared without their trailing dot. Use ${twin}, or clean it first (\`fleetca ca clean ${twin}\`).`,
+    );
+  }
+
   private async issueUnaudited(input: IssueInput): Promise<ParsedCertificate> {
     const { name, source } = input;
     const copied = allowedExtensions(input, this.d.settings);
+    if (source.kind === "request" || source.kind === "submission" || source.kind === "generate") await this.refuseTwin(name, { requestsToo: false });
     const ca = await this.d.material();
     const now = this.d.clock();
     const ttl = input.ttlSeconds ?? this.d.settings.caTtl;

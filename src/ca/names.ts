@@ -42,3 +42,12 @@ export function isValidCertname(name: string): boolean {
     return false;
   }
 }
+
+/**
+ * The other spelling of the same DNS name: "host.example.com." for "host.example.com" and
+ * back. Both are valid certnames (Puppet accepts the trailing dot), but TLS host checks treat
+ * them as one host, so a certificate for one is a certificate for the other.
+ */
+export function trailingDotTwin(name: string): string {
+  return name.endsWith(".") ? name.slice(0, -1) : `${name}.`;
+}

@@ -3,6 +3,7 @@
  * fix: in process over the file store, every certificate checked by openssl.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -88,5 +89,46 @@ describe("a trailing-dot twin of a name is the same name", () => {
     fs.writeFileSync(path.join(cadir, "requests/twin.example.com..pem"), opensslCsr("twin.example.com.").csrPem);
     const results = await ca.signAll({ by: operator });
     assert.deepEqual(results.map((r) => [r.name, r.error?.kind]), [["twin.example.com", undefined], ["twin.example.com.", "duplicate-cert"]]);
+  });
+});
+
+/** A CSR for `cn` with a key made by `openssl req -newkey <newkey...>`. */
+function csrWithKey(cn: string, newkey: string[]): string {
+  const d = tmpDir();
+  const r = spawnSync("openssl", ["req", "-new", ...newkey, "-nodes", "-keyout", path.join(d, "k.pem"), "-subj", `/CN=${cn}`], { encoding: "utf8" });
+  fs.rmSync(d, { recursive: true, force: true });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+describe("key policy", () => {
+  const weak: [string, string[], RegExp][] = [
+    ["RSA-512", ["-newkey", "rsa:512"], /RSA key of 512 bits, too weak: this CA signs RSA keys of at least 2048 bits/],
+    ["RSA-1024", ["-newkey", "rsa:1024"], /RSA key of 1024 bits, too weak/],
+    ["secp256k1", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"], /key on secp256k1, which is not allowed: .*P-256, P-384, P-521 \(min_rsa_key_size, allowed_key_curves\)/],
+    ["Ed25519", ["-newkey", "ed25519"], /key on Ed25519, which is not allowed/],
+  ];
+  for (const [label, newkey, message] of weak) {
+    test(`a ${label} request is refused at submission with autosign on, and nothing is stored`, async () => {
+      const { ca, cadir } = await makeCa({}, AUTOSIGN_ON);
+      await assert.rejects(ca.submitRequest("weak.example.com", csrWithKey("weak.example.com", newkey), agent), (e: Error & { kind?: string }) => {
+        assert.equal(e.kind, "invalid-csr");
+        assert.match(e.message, message);
+        return true;
+      });
+      assert.deepEqual(fs.readdirSync(path.join(cadir, "requests")), []);
+      assert.deepEqual(fs.readdirSync(path.join(cadir, "signed")), []);
+    });
+  }
+
+  test("RSA-2048, P-384 and P-521 keys are signed; the settings move the bounds", async () => {
+    const { ca } = await makeCa({}, AUTOSIGN_ON);
+    for (const [name, newkey] of [["rsa.example.com", ["-newkey", "rsa:2048"]], ["p384.example.com", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]], ["p521.example.com", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"]]] as const) {
+      assert.equal((await ca.submitRequest(name, csrWithKey(name, [...newkey]), agent)).state, "signed", name);
+    }
+    const loose = (await makeCa({ minRsaKeySize: 1024, allowedKeyCurves: ["Ed25519"] }, AUTOSIGN_ON)).ca;
+    assert.equal((await loose.submitRequest("old.example.com", csrWithKey("old.example.com", ["-newkey", "rsa:1024"]), agent)).state, "signed");
+    assert.equal((await loose.submitRequest("ed.example.com", csrWithKey("ed.example.com", ["-newkey", "ed25519"]), agent)).state, "signed");
+    await assert.rejects(loose.submitRequest("p256.example.com", opensslCsr("p256.example.com").csrPem, agent), /key on P-256, which is not allowed/);
   });
 });

@@ -17,6 +17,7 @@ import { CaError } from "./errors.js";
 import { Issuer, type IssuerSettings, type IssueSource } from "./issue.js";
 import { isValidCertname, trailingDotTwin, validateCertname } from "./names.js";
 import { CaReader } from "./reader.js";
+import { checkKeyPolicy } from "./key-policy.js";
 import { checkSigningPolicy } from "./policy.js";
 import { systemPrincipal, type Principal } from "./principal.js";
 import { Revoker, type RevokeTarget } from "./revoke.js";
@@ -159,6 +160,7 @@ export class CertificateAuthority extends CaReader {
       throw new CaError("invalid-csr", (e as Error).message);
     }
     if (!ok) throw new CaError("invalid-csr", "The certificate request's signature does not verify: it was altered or not signed by its own key. Generate a new request.");
+    checkKeyPolicy(csr.commonName, csr.spki, this.settings);
     // The names are copied into the certificate: one that cannot be written again (an IP of
     // 5 bytes) would otherwise fail only at signing, with a 500 that aborts a whole sign --all.
     try {

@@ -12,6 +12,7 @@ import { auditRecord, type AuditRecord, type Meter } from "./audit.js";
 import { CaError } from "./errors.js";
 import type { LoadedMaterial } from "./material.js";
 import { isValidCertname, trailingDotTwin } from "./names.js";
+import { checkKeyPolicy, type KeyPolicy } from "./key-policy.js";
 import { checkSigningPolicy } from "./policy.js";
 import type { Principal } from "./principal.js";
 import type { CommitPrecondition, SigningBatches } from "./signing-batches.js";
@@ -56,7 +57,7 @@ export interface IssueInput {
   detail?: string;
 }
 
-export interface IssuerSettings {
+export interface IssuerSettings extends KeyPolicy {
   /** Seconds a certificate is valid by default (Puppet's ca_ttl). */
   caTtl: number;
   allowSubjectAltNames: boolean;
@@ -140,6 +141,8 @@ export class Issuer {
     const { name, source } = input;
     const copied = allowedExtensions(input, this.d.settings);
     if (source.kind === "request" || source.kind === "submission" || source.kind === "generate") await this.refuseTwin(name, { requestsToo: false });
+    // Renewals too: a weak key certified before the policy must not be certified again.
+    if (source.kind !== "ocsp-responder") checkKeyPolicy(name, input.spki, this.d.settings);
     const ca = await this.d.material();
     const now = this.d.clock();
     const ttl = input.ttlSeconds ?? this.d.settings.caTtl;

@@ -52,6 +52,15 @@ export interface Settings {
   readonly allowSubjectAltNames: boolean;
   readonly allowAuthorizationExtensions: boolean;
   readonly allowDuplicateCerts: boolean;
+  /** Smallest RSA key, in bits, the CA signs; requests with smaller keys are refused at submission. */
+  readonly minRsaKeySize: number;
+  /** Curves (P-256, P-384, P-521, Ed25519, Ed448) whose keys the CA signs; others are refused at submission. */
+  readonly allowedKeyCurves: readonly string[];
+  /**
+   * A CA key readable by others than its owner, or a CA directory others may write: "refuse" (default) to start
+   * the server, or "warn" and start.
+   */
+  readonly caPermissions: "refuse" | "warn";
   /** URL written as the CRL distribution point of every certificate issued; "" (default, as Puppet) writes none. It must serve the CRL in DER. */
   readonly crlUrl: string;
   /** OCSP responder URL written in the authority information access of every certificate issued; "" (default) writes none. */
@@ -154,6 +163,9 @@ const DAY = 24 * 3600;
 
 const hostName = text("a host name", hostProblem);
 
+/** What allowed_key_curves takes (ca/key-policy.ts). */
+const KEY_CURVES = ["P-256", "P-384", "P-521", "Ed25519", "Ed448"];
+
 /** A rate per second: a decimal number (0.5 is one every two seconds), 0 for no limit. */
 const perSecond: Parser<number> = (raw) => {
   const n = typeof raw === "string" && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
@@ -184,6 +196,13 @@ export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   allowSubjectAltNames: { parse: bool, default: false },
   allowAuthorizationExtensions: { parse: bool, default: false },
   allowDuplicateCerts: { parse: bool, default: false },
+  // The same defaults as ca/key-policy.ts, which applies them.
+  minRsaKeySize: { parse: integer(1024, 16384), default: 2048 },
+  allowedKeyCurves: {
+    parse: list("curves", (c) => (KEY_CURVES.includes(c) ? undefined : `one of ${KEY_CURVES.join(", ")}`)),
+    default: ["P-256", "P-384", "P-521"],
+  },
+  caPermissions: { parse: oneOf<"refuse" | "warn">(["refuse", "warn"]), default: "refuse" },
   crlUrl: { parse: urlOrNone, default: "" },
   ocspUrl: { parse: urlOrNone, default: "" },
   caIssuersUrl: { parse: urlOrNone, default: "" },

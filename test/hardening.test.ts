@@ -11,9 +11,15 @@ import { CertificateAuthority, type CaSettings } from "../src/ca/authority.js";
 import { AUTOSIGN_ON, globAutosigner, type Autosigner } from "../src/ca/autosign.js";
 import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
 import { setupCa } from "../src/ca/setup.js";
+import { certToPem, issueCertificate, parseCertificatePem } from "../src/pki/certificate.js";
+import { csrToPem } from "../src/pki/csr.js";
+import { bitString, bool, integer, octets, oid, seq, set, tlv, utf8 } from "../src/pki/der.js";
+import { generateKeyPair, loadPrivateKey, signAsync, signatureSchemeFor, spkiDer } from "../src/pki/keys.js";
+import { cnName } from "../src/pki/name.js";
+import { OID } from "../src/pki/oids.js";
 import { FileStore } from "../src/store/file/index.js";
 import { opensslCsr } from "./helpers/cli.js";
-import { tmpDir, verifyWithCrl } from "./helpers/openssl.js";
+import { openssl, tmpDir, verifyWithCrl } from "./helpers/openssl.js";
 
 const base: CaSettings = { caTtl: 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
 const operator = localPrincipal("alice", "ca1");
@@ -130,5 +136,69 @@ describe("key policy", () => {
     assert.equal((await loose.submitRequest("old.example.com", csrWithKey("old.example.com", ["-newkey", "rsa:1024"]), agent)).state, "signed");
     assert.equal((await loose.submitRequest("ed.example.com", csrWithKey("ed.example.com", ["-newkey", "ed25519"]), agent)).state, "signed");
     await assert.rejects(loose.submitRequest("p256.example.com", opensslCsr("p256.example.com").csrPem, agent), /key on P-256, which is not allowed/);
+  });
+});
+
+/** A CSR for `cn` whose extensionRequest holds `extensions` as raw DER, as no honest builder writes them. */
+async function rawCsr(cn: string, extensions: Buffer[]): Promise<string> {
+  const keys = await generateKeyPair(EC);
+  const attrs = [seq(oid(OID.extensionRequest), set(seq(...extensions)))];
+  const info = seq(integer(0), cnName(cn), spkiDer(keys.publicKey), tlv(0xa0, attrs));
+  const scheme = signatureSchemeFor(keys.privateKey);
+  return csrToPem(seq(info, scheme.algorithmDer, bitString(await signAsync(info, keys.privateKey, scheme))));
+}
+
+const PP_ROLE = "1.3.6.1.4.1.34380.1.1.13";
+/** pp_role's OID with a sub-identifier padded by 0x80: read leniently, it is still pp_role. */
+const PADDED_OID = tlv(0x06, Buffer.from([0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x8c, 0x4c, 0x80, 0x01, 0x01, 0x0d]));
+
+describe("malformed DER in a request's extensions", () => {
+  const role = octets(utf8("web"));
+  const malformed: [string, Buffer][] = [
+    ["an extra element after the value", seq(oid(PP_ROLE), role, octets(utf8("more")))],
+    ["0x80 padding in the extension's OID", seq(PADDED_OID, role)],
+    ["a zero-length BOOLEAN", seq(oid(PP_ROLE), tlv(0x01, []), role)],
+    ["a value whose inner length runs past its end", seq(oid(PP_ROLE), octets(Buffer.from([0x0c, 0x05, 0x61, 0x62])))],
+    ["a value with bytes after it", seq(oid(PP_ROLE), octets(Buffer.concat([utf8("web"), Buffer.from([0x00])])))],
+  ];
+  for (const [label, ext] of malformed) {
+    test(`${label}: refused at submission, nothing stored or signed`, async () => {
+      const { ca, cadir } = await makeCa({}, AUTOSIGN_ON);
+      await assert.rejects(ca.submitRequest("bad.example.com", await rawCsr("bad.example.com", [ext]), agent), (e: Error & { kind?: string }) => {
+        assert.equal(e.kind, "invalid-csr");
+        assert.match(e.message, /not DER|expected an id, an optional critical flag and a value/);
+        return true;
+      });
+      assert.deepEqual(fs.readdirSync(path.join(cadir, "signed")), []);
+      assert.deepEqual(fs.readdirSync(path.join(cadir, "requests")), []);
+    });
+  }
+
+  test("an explicit critical FALSE is written canonically (omitted), and openssl reads the certificate", async () => {
+    const { ca, pem } = await makeCa({}, AUTOSIGN_ON);
+    const csr = await rawCsr("fine.example.com", [seq(oid(PP_ROLE), bool(false), role)]);
+    assert.equal((await ca.submitRequest("fine.example.com", csr, agent)).state, "signed");
+    const text = openssl(["x509", "-noout", "-text"], pem("signed/fine.example.com.pem"));
+    assert.ok(text.ok, text.out);
+    assert.match(text.out, /1\.3\.6\.1\.4\.1\.34380\.1\.1\.13:\s*\n\s*\.\.web/);
+    assert.equal((await ca.verifyCertificate("fine.example.com")).ok, true);
+  });
+
+  test("ca verify does not call a certificate verified that openssl cannot read", async () => {
+    const { ca, store, pem, cadir } = await makeCa();
+    const m = await store.loadCaMaterial();
+    const caCert = parseCertificatePem(m.certPem);
+    const keys = await generateKeyPair(EC);
+    const now = Date.now();
+    // Signed by the CA's own key, as the old code signed what a CSR carried.
+    const der = await issueCertificate(
+      { serial: 99n, issuer: caCert.subjectDer, subject: cnName("odd.example.com"), notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000), spki: spkiDer(keys.publicKey), extensions: [seq(oid(PP_ROLE), tlv(0x01, []), role)] },
+      loadPrivateKey(m.keyPem),
+    );
+    fs.writeFileSync(path.join(cadir, "signed/odd.example.com.pem"), certToPem(der));
+    assert.equal(openssl(["x509", "-noout", "-text"], pem("signed/odd.example.com.pem")).ok, false, "openssl cannot read it");
+    const v = await ca.verifyCertificate("odd.example.com");
+    assert.equal(v.ok, false);
+    assert.match(v.problems.join("; "), /relying parties cannot read it/);
   });
 });

@@ -3,7 +3,7 @@
  * certificates, statuses, revocation records and the audit trail. CertificateAuthority adds
  * the changes; transports that only read could hold a CaReader.
  */
-import { parseCertificatePem, verifySignedBy } from "../pki/certificate.js";
+import { parseCertificatePem, unreadableBecause, verifySignedBy } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { AuditQuery, AuditRecord } from "./audit.js";
 import { outerCrlExpirations } from "./crl-chain.js";
@@ -168,6 +168,8 @@ export class CaReader {
     const cert = parseCertificatePem(await this.getCertificatePem(name));
     const ca = await this.current();
     const problems: string[] = [];
+    const unreadable = unreadableBecause(cert);
+    if (unreadable) problems.push(`relying parties cannot read it: ${unreadable}`);
     if (!cert.issuerDer.equals(ca.cert.subjectDer) || !verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, ca.cert.spki)) {
       problems.push("it is not signed by this CA's key");
     }

@@ -5,6 +5,7 @@ import {
   seq, slice, Tag, time, type Tlv,
 } from "./der.js";
 import { decodeAltNames } from "./altnames.js";
+import { assertStrictDer } from "./der-strict.js";
 import { parseExtensions, type Extension } from "./extensions.js";
 import { HASH_BY_SIG_OID, signAsync, signatureSchemeFor, type SignatureScheme } from "./keys.js";
 import { commonNameOf, parseName, type Rdn } from "./name.js";
@@ -129,3 +130,24 @@ export function verifySignedBy(tbs: Buffer, signatureOid: string, signature: Buf
 }
 
 export const certToPem = (der: Uint8Array): string => toPem(der, "CERTIFICATE");
+
+/**
+ * Why relying parties could not read `cert`, or undefined when they can: the whole certificate
+ * and every extension value must be strict DER (der-strict.ts), and OpenSSL (through Node)
+ * must load it. A signature over bytes nobody can parse is no certificate.
+ */
+export function unreadableBecause(cert: ParsedCertificate): string | undefined {
+  try {
+    assertStrictDer(cert.der, "the certificate");
+    for (const e of cert.extensions) assertStrictDer(e.value, `the value of extension ${e.oid}`);
+  } catch (e) {
+    if (e instanceof DerError) return e.message;
+    throw e;
+  }
+  try {
+    new crypto.X509Certificate(cert.der);
+  } catch (e) {
+    return `OpenSSL cannot load it (${(e as Error).message})`;
+  }
+  return undefined;
+}

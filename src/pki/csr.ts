@@ -8,7 +8,7 @@ import {
   slice, bitString, Tag, utf8, tlv,
 } from "./der.js";
 import { encodeAltNames, decodeAltNames } from "./altnames.js";
-import { extension, parseExtensions, utf8Extension, type Extension } from "./extensions.js";
+import { extension, parseRequestedExtensions, utf8Extension, type Extension } from "./extensions.js";
 import { HASH_BY_SIG_OID, publicKeyFromSpki, signAsync, signatureSchemeFor, spkiDer } from "./keys.js";
 import { cnName, commonNameOf, parseName, type Rdn } from "./name.js";
 import { OID } from "./oids.js";
@@ -68,7 +68,7 @@ export function parseCsrDer(der: Buffer): ParsedCsr {
         const attrOid = decodeOid(content(der, expectTag(o, Tag.OID, "attribute type")));
         const first = children(der, expectTag(vals, Tag.SET, "attribute values"))[0];
         if (!first) continue;
-        if (attrOid === OID.extensionRequest) extensions.push(...parseExtensions(der, first));
+        if (attrOid === OID.extensionRequest) extensions.push(...parseRequestedExtensions(der, first));
         else attributes.push({ oid: attrOid, value: first.tag === Tag.SEQUENCE ? "" : decodeString(der, first) });
       }
     }

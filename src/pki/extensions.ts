@@ -2,8 +2,9 @@
 import crypto from "node:crypto";
 import {
   bitString, bool, children, content, decodeOid, explicit, expectTag, implicitPrim, integer, octets, oid, readTlv,
-  seq, slice, tlv, Tag, ia5, utf8, type Tlv,
+  seq, slice, tlv, Tag, ia5, utf8, DerError, type Tlv,
 } from "./der.js";
+import { assertStrictDer } from "./der-strict.js";
 import { OID } from "./oids.js";
 
 export interface Extension {
@@ -28,6 +29,30 @@ export function parseExtensions(buf: Uint8Array, extsSeq: Tlv): Extension[] {
     }
     expectTag(valueTlv, Tag.OCTET_STRING, "extension value");
     return { oid: decodeOid(content(buf, o)), critical, value: content(buf, valueTlv!), der: slice(buf, e) };
+  });
+}
+
+/**
+ * parseExtensions for extensions a submitter wrote and the CA will copy (a CSR's): each must
+ * be strict DER, extnID [critical] extnValue and nothing more, its value one strict DER value
+ * (der-strict.ts); `der` is then written afresh, canonically (an explicit critical FALSE
+ * dropped), so the certificate never carries the submitter's bytes around the value.
+ * Throws DerError saying which extension is wrong.
+ */
+export function parseRequestedExtensions(buf: Uint8Array, extsSeq: Tlv): Extension[] {
+  expectTag(extsSeq, Tag.SEQUENCE, "Extensions");
+  return children(buf, extsSeq).map((e, i) => {
+    const where = `extension ${i + 1}`;
+    assertStrictDer(slice(buf, e), where);
+    const parts = children(buf, expectTag(e, Tag.SEQUENCE, where));
+    const o = expectTag(parts[0], Tag.OID, `${where}: extension id`);
+    const extOid = decodeOid(content(buf, o));
+    const hasCritical = parts[1]?.tag === Tag.BOOLEAN;
+    if (parts.length !== (hasCritical ? 3 : 2)) throw new DerError(`extension ${extOid}: expected an id, an optional critical flag and a value, found ${parts.length} elements`);
+    const critical = hasCritical && content(buf, parts[1]!)[0] === 0xff;
+    const value = content(buf, expectTag(parts[hasCritical ? 2 : 1], Tag.OCTET_STRING, `extension ${extOid}: value`));
+    assertStrictDer(value, `the value of extension ${extOid}`);
+    return { oid: extOid, critical, value, der: extension(extOid, critical, value) };
   });
 }
 

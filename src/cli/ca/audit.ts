@@ -3,9 +3,10 @@ import type { Command } from "commander";
 import { AUDIT_ACTIONS, type AuditAction, type AuditRecord } from "../../ca/audit.js";
 import { validateCertname } from "../../ca/names.js";
 import { tryParseDuration } from "../../config/duration.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 /** `--since` as a duration back from now ("2h", "7d") or an ISO 8601 date. */
@@ -57,7 +58,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           return Exit.USAGE;
         }
         if (opts.name !== undefined) validateCertname(opts.name);
-        const { ca: authority } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const records = await authority.auditLog({ since, name: opts.name, action: opts.action as AuditAction | undefined, limit });
         if (opts.format === "json") {
           if (records.length > 0) io.out(records.map((r) => JSON.stringify(r)).join("\n"));

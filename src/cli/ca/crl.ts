@@ -8,9 +8,10 @@ import type { Command } from "commander";
 import type { PruneReport } from "../../ca/authority.js";
 import { serialHex } from "../../ca/audit.js";
 import type { ExpiredEntry } from "../../ca/crl-hygiene.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 type Format = "text" | "json";
@@ -61,7 +62,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const opts = args[0] as CommonFlags & { dryRun?: boolean; format: string };
         const format = formatOf(io, opts.format);
         if (!format) return Exit.USAGE;
-        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const report = await authority.prune(by, { dryRun: opts.dryRun === true });
         if (format === "json") io.out(JSON.stringify(reportJson(report, opts.dryRun === true)));
         else printText(io, report, opts.dryRun === true);
@@ -76,7 +77,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const opts = args[0] as CommonFlags & { ifDue?: boolean; format: string };
         const format = formatOf(io, opts.format);
         if (!format) return Exit.USAGE;
-        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const report = await authority.refreshCrl(by, { force: opts.ifDue !== true });
         if (format === "json") io.out(JSON.stringify(reportJson(report)));
         else if (!report.resigned) io.out(`CRL ${report.crlNumber} is not due yet; next update ${report.nextUpdate.toISOString()}.`);

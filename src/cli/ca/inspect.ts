@@ -5,9 +5,10 @@ import { describeCertificate } from "../../pki/describe.js";
 import { fingerprint } from "../../pki/fingerprint.js";
 import { fromPem } from "../../pki/pem.js";
 import { CaError } from "../../ca/errors.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 /** Runs fn per name; a failure prints one line and the rest go on. */
@@ -31,7 +32,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
     .action(
       guarded(io, setCode, async (...args) => {
         const [names, opts] = args as [string[], CommonFlags];
-        const { ca: authority } = await openCa(settingsFrom(opts, io));
+        const { ca: authority } = await openExistingCa(settingsFrom(opts, io));
         return perName(io, names, async (name) => {
           for (const l of describeCertificate(parseCertificatePem(await authority.getCertificatePem(name)))) io.out(l);
         });
@@ -43,7 +44,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
     .action(
       guarded(io, setCode, async (...args) => {
         const [names, opts] = args as [string[], CommonFlags & { digest: string }];
-        const { ca: authority } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         fingerprint(Buffer.alloc(0), opts.digest); // refuse an unknown digest before any output
         return perName(io, names, async (name) => {
           let der: Buffer;
@@ -62,7 +63,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
     .action(
       guarded(io, setCode, async (...args) => {
         const [names, opts] = args as [string[], CommonFlags];
-        const { ca: authority } = await openCa(settingsFrom(opts, io));
+        const { ca: authority } = await openExistingCa(settingsFrom(opts, io));
         return perName(io, names, async (name) => {
           const r = await authority.verifyCertificate(name);
           if (!r.ok) throw new CaError("conflict", `certificate does not verify: ${r.problems.join("; ")}`);

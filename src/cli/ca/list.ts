@@ -1,9 +1,10 @@
 /** `fleetca ca list [--all] [--format json]`: the seed's `puppet cert list` output. */
 import type { Command } from "commander";
 import type { CertStatus } from "../../ca/status.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 /** What a line shows of an entry; a CertStatus has these fields, and so does what `list` builds. */
@@ -71,7 +72,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err(`Error: --format must be text or json, not "${opts.format}"`);
           return Exit.USAGE;
         }
-        const { ca: authority } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const wanted = opts.all ? undefined : "requested";
         if (opts.format === "json") {
           const grouped: Record<string, CertStatus[]> = { requested: [] };

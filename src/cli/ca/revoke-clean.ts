@@ -2,9 +2,10 @@
 import type { Command } from "commander";
 import { serialHex } from "../../ca/audit.js";
 import { parseReason, parseSerialHex, REASON_CODES } from "../../ca/revocation.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, reportResults } from "../shared.js";
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -31,7 +32,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const reason = opts.reason === undefined ? undefined : parseReason(opts.reason);
         const serials = opts.serial.map(parseSerialHex);
         const { reason: _r, serial: _s, force, ...flags } = opts;
-        const { ca: authority, by } = await openCa(settingsFrom(flags, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom(flags, io));
         let code: number = Exit.OK;
         if (names.length > 0) code = reportResults(io, await authority.revoke(names, by, reason), (n) => `Certificate for ${n} has been revoked`);
         if (serials.length > 0) {
@@ -49,7 +50,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
       guarded(io, setCode, async (...args) => {
         const names = args[0] as string[];
         const opts = args[1] as CommonFlags;
-        const { ca: authority, by } = await openCa(settingsFrom(opts, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom(opts, io));
         const results = await authority.clean(names, by, true);
         const code = reportResults(io, results, (n) => `Cleaned files related to ${n}`);
         return names.length === 0 ? Exit.USAGE : code;

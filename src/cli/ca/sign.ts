@@ -1,9 +1,10 @@
 /** `fleetca ca sign NAME... | --all [--allow-dns-alt-names] [--ttl DUR]`. */
 import type { Command } from "commander";
 import { parseDuration } from "../../config/index.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, reportResults } from "../shared.js";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
@@ -24,7 +25,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err("Error: pass either names or --all, not both.");
           return Exit.USAGE;
         }
-        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const signOpts = { by, allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttl ? parseDuration(opts.ttl) : undefined };
         const progress = (done: number, total: number) => io.progress(`signed ${done}/${total}`);
         const results = opts.all ? await authority.signAll(signOpts, progress) : await authority.signMany(names, signOpts, progress);

@@ -4,10 +4,11 @@ import path from "node:path";
 import type { Command } from "commander";
 import { generateCertificate } from "../../ca/generate.js";
 import { fingerprint } from "../../pki/fingerprint.js";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
 import { keySpecOf } from "../../config/index.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, splitList } from "../shared.js";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
@@ -18,7 +19,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
       guarded(io, setCode, async (...args) => {
         const [file, opts] = args as [string, CommonFlags & { name?: string }];
         const pem = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(path.resolve(io.cwd, file), "utf8");
-        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const name = opts.name ?? authority.parseRequest(pem).commonName;
         await authority.submitRequest(name, pem, by);
         io.out(`Submitted certificate request for ${name}; sign it with \`fleetca ca sign ${name}\``);
@@ -43,7 +44,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err(`Move these files away if you really want to generate a new key and certificate for ${name}.`);
           return Exit.FAILED;
         }
-        const { ca: authority, by } = await openCa(settings);
+        const { ca: authority, by } = await openExistingCa(settings);
         const key = keySpecOf(settings);
         const g = await generateCertificate(authority, name, { dnsAltNames: splitList(opts.dnsAltNames), key, by });
         fs.mkdirSync(out, { recursive: true });

@@ -6,9 +6,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
+import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
@@ -19,7 +20,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const file = args[0] as string;
         const opts = args[1] as CommonFlags;
         const upload = fs.readFileSync(file === "-" ? 0 : path.resolve(io.cwd, file), "utf8");
-        const { ca: authority, by } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const plan = await authority.updateCrls(upload, by);
         for (const c of plan.notNewer) io.err(`Kept the CRL of ${c.issuer}: the uploaded one (number ${c.to}) is not newer than the stored one (${c.from}).`);
         for (const i of plan.ignored) io.err(`Ignored a CRL of ${i}.`);

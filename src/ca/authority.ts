@@ -21,6 +21,7 @@ import { checkKeyPolicy } from "./key-policy.js";
 import { checkSigningPolicy } from "./policy.js";
 import { systemPrincipal, type Principal } from "./principal.js";
 import { Revoker, type RevokeTarget } from "./revoke.js";
+import { SUPERSEDED_WINDOW, supersededDetail, supersessions, type Supersession } from "./superseded.js";
 import { DEFAULT_REASON, type RevocationReason, type RevocationRecord } from "./revocation.js";
 import { SigningBatches } from "./signing-batches.js";
 import type { CaStore } from "./store.js";
@@ -133,11 +134,12 @@ export class CertificateAuthority extends CaReader {
    * Runs `fn`; a CaError it throws is audited as a refusal of `action` for `names` (the caller
    * learns why, and so does the trail), then thrown on.
    */
-  private async refusalsAudited<T>(action: AuditAction, by: Principal, names: string[], fn: () => Promise<T>, detail?: string): Promise<T> {
+  private async refusalsAudited<T>(action: AuditAction, by: Principal, names: string[], fn: () => Promise<T>, detail?: string | (() => string | undefined)): Promise<T> {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof CaError) await this.audited([this.record(action, by, { names: names.filter(isValidCertname), outcome: "refused", reason: e.message, detail })], false, e.kind);
+      const detailText = typeof detail === "function" ? detail() : detail;
+      if (e instanceof CaError) await this.audited([this.record(action, by, { names: names.filter(isValidCertname), outcome: "refused", reason: e.message, detail: detailText })], false, e.kind);
       throw e;
     }
   }
@@ -179,17 +181,26 @@ export class CertificateAuthority extends CaReader {
    * address); any other outcome is a "submitted" record, refusals with their reason.
    */
   async submitRequest(name: string, csrPem: string, by: Principal): Promise<SubmitResult> {
+    // Set when a request with another key is refused because one is pending: a node that lost its key (superseded.ts).
+    let superseding: string | undefined;
     const csr = await this.refusalsAudited("submitted", by, [name], async () => {
       // The name is checked first, before it can reach a path or a query; then Puppet's order:
       // the duplicate check by the CSR's CN comes before the CN/name comparison.
       validateCertname(name);
       const parsed = this.parseRequest(csrPem);
-      if (isValidCertname(parsed.commonName)) await this.checkDuplicate(parsed.commonName);
+      if (isValidCertname(parsed.commonName)) {
+        try {
+          await this.checkDuplicate(parsed.commonName);
+        } catch (e) {
+          if (parsed.commonName === name) superseding = await this.supersedingDetail(name, fingerprint(parsed.der));
+          throw e;
+        }
+      }
       if (parsed.commonName !== name) {
         throw new CaError("hostname-mismatch", `Instance name ${JSON.stringify(parsed.commonName)} does not match requested key ${JSON.stringify(name)}`);
       }
       return parsed;
-    });
+    }, () => superseding);
     const decision = await this.autosigner.decide(name, csrPem);
     const autosign = systemPrincipal("autosign", by.from);
     if (decision.sign && this.passesSigningPolicy(name, csr)) {
@@ -206,6 +217,29 @@ export class CertificateAuthority extends CaReader {
     // pending and the submitter is told why (the issuing path throws the policy's CaError).
     await this.issueFrom(name, csr, { kind: "request" }, { by: autosign }, decision.reason);
     return { state: "signed", autosign: decision };
+  }
+
+  /** The audit detail naming both fingerprints, when `name` has a pending request with another key than `sha256`. */
+  private async supersedingDetail(name: string, sha256: string): Promise<string | undefined> {
+    const { request } = await this.store.getIndexEntry(name, summarize);
+    return request && request.sha256 !== sha256 ? supersededDetail(request.sha256, sha256) : undefined;
+  }
+
+  /**
+   * Pending requests superseded by a refused newer request with another key (a node that lost its key), by name:
+   * from the most recent submission records, kept only where the pending request is still the one refused over.
+   */
+  async supersededRequests(names?: readonly string[]): Promise<Map<string, Supersession>> {
+    const records = await this.store.readAudit({ action: "submitted", limit: SUPERSEDED_WINDOW });
+    const found = supersessions(records);
+    const wanted = names ? new Set(names) : undefined;
+    const out = new Map<string, Supersession>();
+    for (const [name, s] of found) {
+      if (wanted && !wanted.has(name)) continue;
+      const { request } = await this.store.getIndexEntry(name, summarize);
+      if (request?.sha256 === s.pending) out.set(name, s);
+    }
+    return out;
   }
 
   private async checkDuplicate(name: string): Promise<void> {

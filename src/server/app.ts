@@ -24,6 +24,7 @@ import { ocspPlugin } from "./ocsp/index.js";
 import { metricsOf, opsPlugin } from "./ops/index.js";
 import { meterRequests } from "./ops/metrics.js";
 import { DEFAULT_BODY_LIMIT, PUPPET_CA_PREFIX, PUPPET_VERSION_HEADER, puppetCaPlugin, puppetErrorHandler, textBodies } from "./puppet-ca/index.js";
+import { reasonField, rememberReason } from "./refusal-reason.js";
 import { restoreContentType, routerNotFound } from "./reply.js";
 
 export { PUPPET_VERSION_HEADER } from "./puppet-ca/index.js";
@@ -80,8 +81,9 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
   });
 
   // Puts back the exact Content-Type a text route chose (reply.ts); nothing to do for the JSON API.
-  app.addHook("onSend", async (_request, reply, payload) => {
+  app.addHook("onSend", async (request, reply, payload) => {
     restoreContentType(reply);
+    rememberReason(request, reply, payload);
     return payload;
   });
 
@@ -98,6 +100,7 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
       client: principal.kind === "certificate" ? principal.name : "-",
+      ...reasonField(request),
     });
   });
 

@@ -1,6 +1,7 @@
 /** `fleetca ca list [--all] [--format json]`: the seed's `puppet cert list` output. */
 import type { Command } from "commander";
 import type { CertStatus } from "../../ca/status.js";
+import { letNewRequestIn, type Supersession } from "../../ca/superseded.js";
 import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
@@ -20,12 +21,17 @@ export function renderList(entries: Listed[], all: boolean): string[] {
   return renderChunks(entries.length, (i) => entries[i]!, all, Infinity);
 }
 
+/** What `list` adds to a pending request superseded by a refused newer one (a node that lost its key). */
+export function supersededNote(name: string, s: Supersession): string {
+  return ` (superseded: a newer request with another key, SHA256 ${s.refused}, was refused at ${s.time}; to let it in: ${letNewRequestIn(name)})`;
+}
+
 /**
  * renderList's lines joined by "\n" in chunks of up to `perChunk` lines. The entries are
  * fetched by index so that `list` can format straight from the store's entries, without
  * building 100,000 intermediate objects first.
  */
-function renderChunks(count: number, at: (i: number) => Listed, all: boolean, perChunk: number): string[] {
+function renderChunks(count: number, at: (i: number) => Listed, all: boolean, perChunk: number, notes?: ReadonlyMap<string, string>): string[] {
   // A loop, not Math.max(...): 100,000 arguments, and one array fewer.
   let widest = 0;
   for (let i = 0; i < count; i++) widest = Math.max(widest, at(i).name.length);
@@ -43,6 +49,7 @@ function renderChunks(count: number, at: (i: number) => Listed, all: boolean, pe
     const onlyOwnName = names.length === 1 && names[0]!.length === e.name.length + 4 && names[0]!.startsWith("DNS:") && names[0]!.endsWith(e.name);
     if (names.length > 0 && !onlyOwnName) line += ` (alt names: ${[...names].sort().map((a) => `"${a}"`).join(", ")})`;
     if (e.state === "revoked") line += " (certificate revoked)";
+    if (notes !== undefined && e.state === "requested") line += notes.get(e.name) ?? "";
     lines.push(line);
     if (lines.length >= perChunk) {
       chunks.push(lines.join("\n"));
@@ -77,7 +84,11 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         if (opts.format === "json") {
           const grouped: Record<string, CertStatus[]> = { requested: [] };
           if (opts.all) Object.assign(grouped, { signed: [], revoked: [] });
-          for (const e of await authority.statuses(wanted)) grouped[e.state]!.push(e);
+          const superseded = await authority.supersededRequests();
+          for (const e of await authority.statuses(wanted)) {
+            const s = e.state === "requested" ? superseded.get(e.name) : undefined;
+            grouped[e.state]!.push(s ? { ...e, superseded_by: { sha256: s.refused, refused_at: s.time, fix: letNewRequestIn(e.name) } } as CertStatus : e);
+          }
           io.out(JSON.stringify(grouped));
         } else {
           // Sorted by name already (the store's index is); only the fields printed are read.
@@ -94,7 +105,9 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           if (entries.length === 0 && !opts.all) io.err("No certificate requests are pending.");
           // A few large writes: 100,000 separate writes to a pipe cost more than formatting
           // them, and one 10 MB string copied twice more (newline, then bytes) costs memory.
-          for (const chunk of renderChunks(entries.length, at, Boolean(opts.all), 10_000)) io.out(chunk);
+          const notes = new Map<string, string>();
+          if (entries.some((e) => e.state === "requested")) for (const [name, s] of await authority.supersededRequests()) notes.set(name, supersededNote(name, s));
+          for (const chunk of renderChunks(entries.length, at, Boolean(opts.all), 10_000, notes)) io.out(chunk);
         }
         return Exit.OK;
       }),

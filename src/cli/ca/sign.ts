@@ -1,5 +1,6 @@
 /** `fleetca ca sign NAME... | --all [--allow-dns-alt-names] [--ttl DUR]`. */
 import type { Command } from "commander";
+import { letNewRequestIn } from "../../ca/superseded.js";
 import { parseDuration } from "../../config/index.js";
 import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
@@ -26,6 +27,15 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           return Exit.USAGE;
         }
         const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        // A request superseded by a refused newer one (the node lost this key): signing it hands the node a
+        // certificate it cannot use. Said before signing; the operator may mean it (the key was found again).
+        for (const [name, s] of await authority.supersededRequests(opts.all ? undefined : names)) {
+          io.err(
+            `Warning: the pending request for ${name} (SHA256 ${s.pending}) was superseded: the node sent a new request with another key ` +
+              `(SHA256 ${s.refused}) at ${s.time}, refused because this one was pending. Its certificate is for a key the node no longer has. ` +
+              `To let the node's new request in instead: ${letNewRequestIn(name)} (the node then submits it again).`,
+          );
+        }
         const signOpts = { by, allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttl ? parseDuration(opts.ttl) : undefined };
         const progress = (done: number, total: number) => io.progress(`signed ${done}/${total}`);
         const results = opts.all ? await authority.signAll(signOpts, progress) : await authority.signMany(names, signOpts, progress);

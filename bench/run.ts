@@ -2,7 +2,8 @@
  * The benchmark runner (`npm run bench`, which builds first):
  *
  *   npm run bench                                  every scenario at full size (~15 min here)
- *   npm run bench -- --scenario revoke             one scenario (enroll, signall, list, revoke, ocsp, server)
+ *   npm run bench -- --scenario revoke             one scenario (enroll, pinned, signall, list, revoke, ocsp, server)
+ *   npm run bench -- --only pinned                 the same (--only is --scenario); crash, curve and cores run only when named
  *   npm run bench -- --scenario enroll --n 300     a smaller N for that scenario
  *   npm run bench -- --quick                       every scenario small (results go to results/tmp/quick)
  *   npm run bench -- --puppetserver                also Puppet Server (bench/puppetserver.sh installs it;
@@ -23,25 +24,33 @@ import { revokeScenario } from "./scenarios/revoke.js";
 import { signAllScenario } from "./scenarios/signall.js";
 import { puppetServerScenarios } from "./scenarios/puppetserver.js";
 import { ocspScenarios } from "./scenarios/ocsp.js";
+import { pinnedScenario } from "./scenarios/pinned.js";
+import { crashScenario } from "./scenarios/crash.js";
 
-const ALL = ["enroll", "signall", "list", "revoke", "ocsp"] as const;
+const ALL = ["enroll", "pinned", "signall", "list", "revoke", "ocsp"] as const;
+/** Run only when named (long, or hard on the machine): `--only crash`, `--only curve`, `--only cores`. */
+const EXTRA = ["server", "puppetserver", "crash", "curve", "cores"] as const;
 
 const { values } = parseArgs({
   options: {
-    scenario: { type: "string", short: "s", default: ALL.join(",") },
+    scenario: { type: "string", short: "s" },
+    only: { type: "string" },
     n: { type: "string", short: "n" },
     c: { type: "string", short: "c", default: "16" },
     quick: { type: "boolean", default: false },
     puppetserver: { type: "boolean", default: process.env.FLEETCA_BENCH_PUPPETSERVER === "1" },
     out: { type: "string" },
+    /** Another build's bin/fleetca.js to alternate with (pinned): a same-run comparison. */
+    baseline: { type: "string" },
   },
 });
 
 const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
-const chosen = values.scenario!.split(",").map((s) => s.trim()).filter(Boolean);
+// --only is --scenario under another name: one measurement on its own, one command.
+const chosen = (values.only ?? values.scenario ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
 for (const s of chosen) {
-  if (!(ALL as readonly string[]).includes(s) && s !== "server" && s !== "puppetserver") {
-    console.error(`unknown scenario "${s}"; choose from ${[...ALL, "server", "puppetserver"].join(", ")}`);
+  if (!(ALL as readonly string[]).includes(s) && !(EXTRA as readonly string[]).includes(s)) {
+    console.error(`unknown scenario "${s}"; choose from ${[...ALL, ...EXTRA].join(", ")}`);
     process.exit(2);
   }
 }
@@ -74,6 +83,10 @@ if (wants("enroll") || wants("server")) {
   await quiet("enroll");
   for (const r of await enrollScenarios({ n: size(2000, 300), concurrency: Number(values.c), command, serverOnly: !wants("enroll") })) save(r);
 }
+if (wants("pinned")) {
+  await quiet("pinned");
+  save(await pinnedScenario({ n: size(2000, 300), pending: size(10_000, 500), concurrency: Number(values.c), command, baseline: values.baseline }));
+}
 if (wants("signall")) await quiet("signall");
 if (wants("signall")) save(await signAllScenario({ pending: size(10_000, 500), command }));
 if (wants("list")) await quiet("list");
@@ -86,6 +99,10 @@ if (wants("revoke")) {
 if (wants("ocsp")) {
   await quiet("ocsp");
   for (const r of await ocspScenarios({ n: size(1000, 100), durationMs: quick ? 2000 : 10_000, concurrency: Number(values.c), command })) save(r);
+}
+if (wants("crash")) {
+  await quiet("crash");
+  save(await crashScenario({ kills: n ?? (quick ? 10 : 60), concurrency: Number(values.c), command }));
 }
 if (values.puppetserver || wants("puppetserver")) {
   await quiet("puppetserver");

@@ -23,10 +23,12 @@ export interface CliRun {
  * Runs `fleetca ARGS` as a child process and times it from spawn to exit. `entry` is how to
  * run the CLI: the built bin/fleetca.js by default; tests pass a tsx entry instead.
  */
-export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string[] = [FLEETCA_BIN]): Promise<CliRun> {
+export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string[] = [FLEETCA_BIN], cpus?: string): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...entry, ...args], {
+    const argv = [...entry, ...args];
+    // `cpus`: the cores it may use (taskset -c), for the pinned measurements.
+    const child = spawn(cpus === undefined ? process.execPath : "taskset", cpus === undefined ? argv : ["-c", cpus, process.execPath, ...argv], {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

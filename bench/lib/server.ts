@@ -10,6 +10,13 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { FLEETCA_BIN, TMP_DIR } from "./paths.js";
 
+/**
+ * Every simulated agent connects from 127.0.0.1, where a fleet comes from as many addresses
+ * as it has hosts: the per-source flood protection (csr_rate) is off, or it would refuse all
+ * but the first hundred submissions of a run.
+ */
+const BENCH_ENV = { FLEETCA_CSR_RATE: "0" };
+
 export interface RunningServer {
   pid: number;
   url: string;
@@ -44,6 +51,8 @@ export interface ServerOptions {
   entry?: string[];
   /** Extra environment (FLEETCA_* settings). */
   env?: NodeJS.ProcessEnv;
+  /** Cores the server may run on (taskset -c), e.g. "0"; unset: any. */
+  cpus?: string;
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
@@ -57,7 +66,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = openSync(logFile, "w");
   const t0 = performance.now();
-  const child = spawn(process.execPath, args, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...o.env } });
+  // taskset execs node in place, so the child's pid is the server's (for /proc).
+  const [file, argv] = o.cpus === undefined ? [process.execPath, args] : ["taskset", ["-c", o.cpus, process.execPath, ...args]];
+  const child = spawn(file, argv, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...BENCH_ENV, ...o.env } });
   closeSync(log);
   let exited: string | undefined;
   child.once("exit", (code, signal) => (exited = `exited with ${code ?? signal}`));

@@ -107,7 +107,11 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   // Metrics (/metrics) hang off the edge: the CA's meter port and a timed store (server/ops/metrics.ts).
   const { ServerMetrics } = await import("../server/ops/metrics.js");
   const metrics = new ServerMetrics();
-  const store = metrics.timedStore(await openStore(settings.store, path.resolve(settings.cadir)));
+  const rawStore = await openStore(settings.store, path.resolve(settings.cadir));
+  // A store with a commit journal (the file store) brings its files up to date after a crash before anything is served.
+  const fromJournal = await (rawStore as { recover?: () => Promise<{ batches: number; certificates: number } | undefined> }).recover?.();
+  if (fromJournal && fromJournal.certificates > 0) log.warn({ fromJournal }, `Recovered ${fromJournal.certificates} certificate file(s) from the commit journal after a crash`);
+  const store = metrics.timedStore(rawStore);
   if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
   const created = await ensureCa(store, settings);
   const deps: ServerDeps = { ca: makeCa(store, settings, log, audit, metrics.meter), settings, log, metrics };

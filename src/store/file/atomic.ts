@@ -72,9 +72,36 @@ export function tempWriterPid(file: string): number | undefined {
  * Returns the stats of the new file (rename keeps size and mtime), so callers can
  * remember what they wrote without another stat.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, opts: { syncDir?: boolean } = {}): Promise<Stats> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number, opts: { syncDir?: boolean; sync?: boolean } = {}): Promise<Stats> {
   // A caller writing many files into one directory passes syncDir: false and fsyncs it once.
+  // sync: false (no fsync at all, still whole or absent for readers): for files rebuilt from
+  // the commit journal after a crash (commit-journal.ts), whose durability is the journal's.
+  if (opts.sync === false) return replaceUnsynced(path, data, mode);
   return replaceViaTemp(path, mode, opts.syncDir !== false, async (fd) => writeAll(fd, data));
+}
+
+/** The temporary file and rename of replaceViaTemp without its fsyncs, all synchronous (microseconds). */
+function replaceUnsynced(path: string, data: string | Uint8Array, mode: number): Stats {
+  const tmp = join(dirname(path), tempNameFor(path));
+  const fd = openSync(tmp, "wx", mode);
+  let stats: Stats;
+  try {
+    fchmodSync(fd, mode);
+    writeAll(fd, data);
+    stats = fstatSync(fd);
+    closeSync(fd);
+  } catch (err) {
+    closeQuietly(fd);
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  return stats;
 }
 
 /**
@@ -156,11 +183,12 @@ function writeAllAt(fd: number, buf: Uint8Array, position: number): void {
  * is what the inventory and the index journal rely on. Returns the file's stats right
  * after the write, so a caller can tell from the size whether anyone else appended in between.
  */
-export async function appendLine(path: string, text: string, mode = 0o644): Promise<Stats> {
+export async function appendLine(path: string, text: string, mode = 0o644, opts: { sync?: boolean } = {}): Promise<Stats> {
   const fd = openSync(path, "a", mode);
   try {
     writeAll(fd, text.endsWith("\n") ? text : `${text}\n`);
-    await fsync(fd);
+    // sync: false for appends whose durability is the commit journal's, or a cache's.
+    if (opts.sync !== false) await fsync(fd);
     return fstatSync(fd);
   } finally {
     closeSync(fd);
@@ -175,7 +203,7 @@ export async function appendLine(path: string, text: string, mode = 0o644): Prom
  * record, then a newline), so the torn line stays alone, to be skipped by readers, instead
  * of swallowing the start of the first record written after it.
  */
-export async function appendLog(path: string, text: string, mode: number, seal = "\n"): Promise<Stats> {
+export async function appendLog(path: string, text: string, mode: number, seal = "\n", opts: { sync?: boolean } = {}): Promise<Stats> {
   const fd = openForAppend(path, mode);
   try {
     const st = fstatSync(fd);
@@ -186,7 +214,7 @@ export async function appendLog(path: string, text: string, mode: number, seal =
       if (readSync(fd, last, 0, 1, st.size - 1) === 1 && last[0] !== 0x0a) out = `${seal}${out}`;
     }
     writeAll(fd, out);
-    await fsync(fd);
+    if (opts.sync !== false) await fsync(fd);
     return fstatSync(fd);
   } finally {
     closeSync(fd);

@@ -166,8 +166,10 @@ export class IndexCache {
    * directory and inventory markers go on the last record of their kind, so a reader that
    * applies the batch ends where record() would have left it. Call inside `mutex`.
    */
-  async recordBatch(ops: BatchOp[]): Promise<void> {
+  async recordBatch(ops: BatchOp[], opts: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return;
+    // sync: false when the batch is already in the commit journal (commit-journal.ts): no fsyncs here.
+    const sync = opts.sync !== false;
     await this.catchUp();
     const kinds = [...new Set(ops.map((o) => o.kind))];
     for (const kind of kinds) {
@@ -178,14 +180,14 @@ export class IndexCache {
       if (lines.length === 0) return undefined;
       const text = lines.join("");
       const invBefore = this.invSize;
-      const invAfter = (await appendLine(this.layout.inventory, text, MODES.inventory)).size;
+      const invAfter = (await appendLine(this.layout.inventory, text, MODES.inventory, { sync })).size;
       return invBefore !== undefined && invAfter === invBefore + Buffer.byteLength(text) ? invAfter : undefined;
     };
     const before = new Map<Kind, string | undefined>();
     for (const kind of kinds) before.set(kind, await mtimeNs(this.layout.dirFor(kind)));
     const puts = ops.filter((o) => o.entry);
     const dels = ops.filter((o) => !o.entry);
-    const syncDirs = (batch: BatchOp[]) => Promise.all([...new Set(batch.map((o) => o.kind))].map((k) => fsyncDir(this.layout.dirFor(k))));
+    const syncDirs = async (batch: BatchOp[]) => void (sync && (await Promise.all([...new Set(batch.map((o) => o.kind))].map((k) => fsyncDir(this.layout.dirFor(k))))));
     // The inventory lines and the certificate files are written side by side (one round of
     // fsyncs instead of two under the CA lock). A crash between them can leave a certificate
     // without its inventory line, the window Puppet Server's own CA has (it writes the

@@ -26,7 +26,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
+import { appendLog, isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
@@ -38,6 +38,8 @@ import { findTempFiles, removeStaleTempFiles } from "./recover.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
 import { FileAccounts } from "./accounts.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
+import { CommitJournal, currentBoot, sha256Hex, type JournalBatch, type JournalOp } from "./commit-journal.js";
+import { checkpointIfLarge, noteJournalSize, recoverFromJournal, sizeOf, type RepairReport } from "./journal-repair.js";
 
 export { assertSafeName } from "./layout.js";
 
@@ -56,6 +58,9 @@ export class FileStore implements CaStore, LeftoverStore {
   private readonly audit: AuditLog;
   private readonly revocations: RevocationFile;
   private readonly accounts: FileAccounts;
+  private readonly commits: CommitJournal;
+  /** What the last recovery at lock time repaired (undefined: nothing needed checking). */
+  lastRepair?: RepairReport;
 
   constructor(cadir: string, opts: FileStoreOptions = {}) {
     this.location = resolve(cadir);
@@ -65,6 +70,17 @@ export class FileStore implements CaStore, LeftoverStore {
     this.audit = AuditLog.for(this.layout.audit);
     this.revocations = RevocationFile.for(this.layout);
     this.accounts = new FileAccounts(this.location);
+    this.commits = new CommitJournal(this.layout.commitJournal);
+  }
+
+  /**
+   * Brings Puppet's files up to date from the commit journal (commit-journal.ts) after a
+   * crash; the server calls it before it answers. Every withLock does the same check first.
+   */
+  async recover(): Promise<RepairReport | undefined> {
+    if (!(await exists(this.layout.cadir))) return undefined;
+    await this.withLock(async () => undefined);
+    return this.lastRepair;
   }
 
   /** Opens the store and removes what crashed writers left behind (recover.ts). */
@@ -157,6 +173,9 @@ export class FileStore implements CaStore, LeftoverStore {
     return queue.run(async () => {
       const release = await this.acquireFileLock();
       try {
+        // The last holder may have died between the commit journal's fsync and Puppet's files.
+        const repaired = await recoverFromJournal(this.layout, this.commits);
+        if (repaired) this.lastRepair = repaired;
         return await held.run(new Set([...(outer ?? []), path]), fn);
       } finally {
         await release();
@@ -170,7 +189,9 @@ export class FileStore implements CaStore, LeftoverStore {
       throw new Error("allocateSerial must be called inside withLock: two processes could otherwise issue the same serial");
     }
     const serial = await this.peekSerial();
-    await writeFileAtomic(this.layout.serial, formatSerialHex(serial + 1n), MODES.publicFile);
+    // Not fsynced: every certificate's batch in the commit journal carries the counter, and a
+    // serial whose certificate never reached the journal was never handed out.
+    await writeFileAtomic(this.layout.serial, formatSerialHex(serial + 1n), MODES.publicFile, { sync: false });
     return serial;
   }
 
@@ -180,7 +201,7 @@ export class FileStore implements CaStore, LeftoverStore {
       throw new Error("allocateSerials must be called inside withLock: two processes could otherwise issue the same serial");
     }
     const serial = await this.peekSerial();
-    await writeFileAtomic(this.layout.serial, formatSerialHex(serial + BigInt(count)), MODES.publicFile);
+    await writeFileAtomic(this.layout.serial, formatSerialHex(serial + BigInt(count)), MODES.publicFile, { sync: false });
     return serial;
   }
 
@@ -190,30 +211,50 @@ export class FileStore implements CaStore, LeftoverStore {
       throw new Error("returnSerials must be called inside withLock: another process could allocate in between");
     }
     if ((await this.peekSerial()) !== end) return false;
-    await writeFileAtomic(this.layout.serial, formatSerialHex(from), MODES.publicFile);
+    await writeFileAtomic(this.layout.serial, formatSerialHex(from), MODES.publicFile, { sync: false });
     return true;
   }
 
   /**
-   * putCertificate + deleteRequest for a batch (BatchStore): one inventory append and one
-   * index append for all of them, the files written in parallel, every request removed
-   * only after every certificate is on disk. Call inside withLock.
+   * putCertificate + deleteRequest for a batch (BatchStore): the batch goes into the commit
+   * journal first (one append, one fdatasync off the event loop: its durable record), then
+   * Puppet's files are written from it without an fsync each: signed/NAME.pem, one
+   * inventory append, the requests removed, the serial counter it carries, the audit lines.
+   * Call inside withLock.
    */
   async commitSigned(items: SignedCommit[]): Promise<void> {
     if (items.length === 0) return;
+    const L = this.layout;
     const audit = encodeAudit(items.flatMap((it) => (it.audit ? [it.audit] : [])));
-    const ops: BatchOp[] = items.map((it) => {
-      const path = this.layout.pemPath("certificate", it.name);
-      return { kind: "certificate", name: it.name, entry: it.entry, inventoryLine: formatInventoryLine(it.inventory), write: () => writeFileAtomic(path, it.certPem, MODES.publicFile, { syncDir: false }) };
-    });
+    const ops: JournalOp[] = [];
+    const bops: BatchOp[] = [];
+    let next = await this.peekSerial();
+    for (const it of items) {
+      const path = L.pemPath("certificate", it.name);
+      const line = formatInventoryLine(it.inventory);
+      const inv = line.endsWith("\n") ? line : `${line}\n`;
+      ops.push({ op: "cert", name: it.name, pem: it.certPem, inv });
+      if (it.inventory.serial >= next) next = it.inventory.serial + 1n;
+      bops.push({ kind: "certificate", name: it.name, entry: it.entry, inventoryLine: inv, write: () => writeFileAtomic(path, it.certPem, MODES.publicFile, { sync: false }) });
+    }
     for (const it of items) {
       if (it.removeRequest === false) continue;
-      const path = this.layout.pemPath("request", it.name);
-      ops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path, { syncDir: false })) });
+      const path = L.pemPath("request", it.name);
+      const csr = await readOptional(path);
+      if (csr === undefined) continue;
+      ops.push({ op: "unreq", name: it.name, sha: sha256Hex(csr) });
+      bops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path, { syncDir: false })) });
     }
-    // The audit lines go beside the batch's own writes (one more fsync in the same round, shared
-    // with any other appends waiting), and are durable before this resolves.
-    await settleAll([this.index.mutex.run(() => this.index.recordBatch(ops)), this.audit.write(audit)]);
+    const batch: JournalBatch = { boot: currentBoot(), pid: process.pid, serial: formatSerialHex(next).trim(), invAt: sizeOf(L.inventory), ops };
+    if (audit) {
+      batch.audit = audit;
+      batch.auditAt = sizeOf(L.audit);
+    }
+    const size = await this.commits.append(batch);
+    noteJournalSize(this.commits, size);
+    await this.index.mutex.run(() => this.index.recordBatch(bops, { sync: false }));
+    if (audit) await appendLog(L.audit, audit, MODES.records, "\n", { sync: false });
+    await checkpointIfLarge(this.commits, size);
   }
 
   async peekSerial(): Promise<bigint> {
@@ -259,7 +300,12 @@ export class FileStore implements CaStore, LeftoverStore {
     return readOptional(this.layout.pemPath("certificate", name));
   }
 
+  /** Journaled (commit-journal.ts) before the file goes, so a replay after a reboot cannot bring it back. Call inside withLock. */
   async deleteCertificate(name: string): Promise<boolean> {
+    const path = this.layout.pemPath("certificate", name);
+    if (!(await exists(path))) return this.remove("certificate", name);
+    const batch: JournalBatch = { boot: currentBoot(), pid: process.pid, ops: [{ op: "uncert", name }] };
+    noteJournalSize(this.commits, await this.commits.append(batch));
     return this.remove("certificate", name);
   }
 
@@ -409,8 +455,13 @@ export class FileStore implements CaStore, LeftoverStore {
     return this.accounts.pruneSessions(idleBefore, createdBefore);
   }
 
+  /**
+   * Nothing is held between calls (locks are released by withLock, files closed after each
+   * use); a non-empty commit journal is checkpointed, so the next start has nothing to check.
+   */
   async close(): Promise<void> {
-    // Nothing is held between calls: locks are released by withLock, files closed after each use.
+    if (this.commits.size() === 0 || !(await exists(this.layout.cadir))) return;
+    await this.withLock(() => this.commits.checkpoint().then(() => noteJournalSize(this.commits, 0)));
   }
 
   private async put(kind: Kind, name: string, pem: string, entry: IndexEntry, inventoryLine?: string): Promise<void> {

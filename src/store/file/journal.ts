@@ -251,7 +251,9 @@ export class JournalFile {
       }
     }
     const text = records.map((r) => `${encodeRecord(r)}\n`).join("");
-    const st = await appendLine(this.path, text);
+    // Not fsynced: this is a cache checked against the directories on every refresh, so lines a
+    // power cut loses are found again from the files (the durable record is commit-journal.ts).
+    const st = await appendLine(this.path, text, 0o644, { sync: false });
     // Nobody appended since our last read: skip our own lines instead of parsing them back
     // (after a rebuild that is 100,000 lines).
     if (st.ino === this.ino && st.size === this.offset + Buffer.byteLength(text)) {

@@ -33,6 +33,8 @@ export class Layout {
   /** Not Puppet's: fleetca's lock and index live beside Puppet's files and are ignored by Puppet. */
   readonly lock: string;
   readonly journal: string;
+  /** The durable journal of certificate changes (commit-journal.ts); not a cache. */
+  readonly commitJournal: string;
   /** fleetca's audit trail, one JSON object per line (audit-log.ts). */
   readonly audit: string;
   /** fleetca's revocation records, tab-separated (revocations.ts); the CRL is a view of them. */
@@ -52,6 +54,7 @@ export class Layout {
     this.signed = join(cadir, "signed");
     this.lock = join(cadir, ".fleetca.lock");
     this.journal = join(cadir, "fleetca_index.jsonl");
+    this.commitJournal = join(cadir, "fleetca_journal.log");
     this.audit = join(cadir, "audit.log");
     this.revocations = join(cadir, "fleetca_revocations.tsv");
   }

@@ -26,6 +26,7 @@ import { puppetServerScenarios } from "./scenarios/puppetserver.js";
 import { ocspScenarios } from "./scenarios/ocsp.js";
 import { pinnedScenario } from "./scenarios/pinned.js";
 import { crashScenario } from "./scenarios/crash.js";
+import { curveScenario } from "./scenarios/curve.js";
 
 const ALL = ["enroll", "pinned", "signall", "list", "revoke", "ocsp"] as const;
 /** Run only when named (long, or hard on the machine): `--only crash`, `--only curve`, `--only cores`. */
@@ -103,6 +104,11 @@ if (wants("ocsp")) {
 if (wants("crash")) {
   await quiet("crash");
   save(await crashScenario({ kills: n ?? (quick ? 10 : 60), concurrency: Number(values.c), command }));
+}
+if (wants("curve")) {
+  await quiet("curve");
+  const top = size(1_000_000, 20_000);
+  save(await curveScenario({ levels: [top / 100, top / 10, top], command, outDir: out }));
 }
 if (values.puppetserver || wants("puppetserver")) {
   await quiet("puppetserver");

@@ -15,6 +15,7 @@ import { API_PREFIX } from "../src/server/api/index.js";
 import { API_ROUTES } from "../src/server/api/routes.js";
 import { BUILTIN_RULES, ruleFor, type Rule } from "../src/server/auth.js";
 import { buildApp } from "../src/server/app.js";
+import { CONSOLE_PREFIX, CONSOLE_ROUTES } from "../src/server/console/index.js";
 import { OCSP_ROUTES } from "../src/server/ocsp/index.js";
 import { OPS_ROUTES } from "../src/server/ops/index.js";
 import { PUPPET_CA_PREFIX } from "../src/server/puppet-ca/index.js";
@@ -50,7 +51,7 @@ const expectedAllowed = (rule: Rule, kind: CallerKind): boolean =>
 const NODE = "node.test";
 
 interface Cell {
-  surface: "puppet-ca" | "ops" | "api" | "ocsp";
+  surface: "puppet-ca" | "ops" | "api" | "ocsp" | "console";
   method: string;
   url: string;
   rule: string;
@@ -70,6 +71,7 @@ const CELLS: Cell[] = [
   ...cellsOf("ops", "", OPS_ROUTES),
   ...cellsOf("api", API_PREFIX, API_ROUTES),
   ...cellsOf("ocsp", "", OCSP_ROUTES),
+  ...cellsOf("console", CONSOLE_PREFIX, CONSOLE_ROUTES),
 ];
 
 let f: Fixture;
@@ -101,8 +103,12 @@ async function call(cell: Cell, kind: CallerKind) {
 }
 
 function denied(cell: Cell, r: { statusCode: number; body: string; headers: Record<string, unknown> }): boolean {
+  if (cell.surface === "api") {
+    // Refused by the rule: 403 with a role, 401 without a session or certificate (a handler's own 401 names no rule).
+    const body = JSON.parse(r.body) as { kind?: string; message?: string };
+    return (r.statusCode === 403 && body.kind === "forbidden") || (r.statusCode === 401 && body.kind === "unauthenticated" && / is not allowed for /.test(body.message ?? ""));
+  }
   if (r.statusCode !== 403) return false;
-  if (cell.surface === "api") return (JSON.parse(r.body) as { kind?: string }).kind === "forbidden";
   return r.body.startsWith("Forbidden request:") && r.headers["content-type"] === undefined;
 }
 
@@ -116,6 +122,8 @@ describe("the route x caller matrix", () => {
       ...OPS_ROUTES.map((r) => `${r.method} ${r.url}`),
       ...API_ROUTES.map((r) => `${r.method} ${API_PREFIX}${r.url}`),
       ...OCSP_ROUTES.map((r) => `${r.method} ${r.url}`),
+      // "/" is registered as /console (and answers /console/ too).
+      ...CONSOLE_ROUTES.map((r) => `${r.method} ${CONSOLE_PREFIX}${r.url === "/" ? "" : r.url}`),
     ];
     assert.deepEqual([...registered].sort(), [...fromTables].sort());
     for (const cell of CELLS) assert.equal(ruleFor(BUILTIN_RULES, cell.method, cell.url).name, cell.rule, `${cell.method} ${cell.url}`);
@@ -153,9 +161,9 @@ describe("the route x caller matrix", () => {
     // A node may not read even its own status (Puppet's default); an admin may.
     assert.equal(await status("own", "GET", `${PUPPET_CA_PREFIX}/certificate_status/${NODE}`), 403);
     assert.equal(await status("admin", "GET", `${PUPPET_CA_PREFIX}/certificate_status/${NODE}`), 200);
-    // The JSON API: admin (or the console's viewer) only.
+    // The JSON API: admin (or the console's viewer) only; 401 without a usable certificate or session.
     for (const [kind, code] of [
-      ["none", 403], ["own", 403], ["renewedAway", 403], ["revoked", 403], ["foreign", 403], ["expired", 403], ["notYetValid", 403], ["admin", 200], ["adminListed", 200],
+      ["none", 401], ["own", 403], ["renewedAway", 403], ["revoked", 401], ["foreign", 401], ["expired", 401], ["notYetValid", 401], ["admin", 200], ["adminListed", 200],
     ] as const) {
       assert.equal(await status(kind, "GET", `${API_PREFIX}/ca`), code, kind);
     }

@@ -49,12 +49,13 @@ function load(dir: string): Map<string, Buffer> {
   return out;
 }
 
+/** "/" answers both /console and /console/ (fastify's prefixTrailingSlash); the page links its assets absolutely. */
+export const CONSOLE_ROUTES: readonly RouteSpec[] = Object.keys(ASSETS).map((url): RouteSpec => ({ method: "GET", url, rule: "console" }));
+
 export function consolePlugin(_deps: ServerDeps, dir = ASSET_DIR) {
   return async (app: FastifyInstance): Promise<void> => {
     const files = load(dir);
-    // "/" answers both /console and /console/ (fastify's prefixTrailingSlash); the page links its assets absolutely.
-    const specs = Object.keys(ASSETS).map((url): RouteSpec => ({ method: "GET", url, rule: "console" }));
-    addRoutes(app, CONSOLE_PREFIX, specs, (spec) => async (_request, reply) => {
+    addRoutes(app, CONSOLE_PREFIX, CONSOLE_ROUTES, (spec) => async (_request, reply) => {
       secure(reply);
       const body = files.get(spec.url);
       if (!body) return reply.code(503).type("text/plain; charset=utf-8").send(`The console is not built on this server: run \`npm run build\` (it writes ${dir}).\n`);

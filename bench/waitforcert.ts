@@ -75,7 +75,15 @@ const port = Number(new URL(server.url).port);
 const caPem = await new LeanConnection({ host: "127.0.0.1", port }).request("GET", `${API}/certificate/ca`).then((r) => r.body);
 
 const statuses: Record<string, number> = {};
+/** The first errors of each kind of step (at most 5 each), and how many there were. */
 const errors: string[] = [];
+const errorKinds: Record<string, number> = {};
+let errorCount = 0;
+function fail(kind: string, message: string): void {
+  errorCount++;
+  errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  if (errorKinds[kind] <= 5) errors.push(message);
+}
 const latencies: number[] = [];
 let inFlight = 0;
 /** Requests sent or answered during the current second (for "CPU between polls"). */
@@ -86,7 +94,7 @@ function expect(what: string, r: { status: number; body: string }, status: numbe
   const key = `${what} ${r.status}`;
   statuses[key] = (statuses[key] ?? 0) + 1;
   if (r.status === status && (!body || body.test(r.body))) return true;
-  if (errors.length < 20) errors.push(`${what}: expected ${status}, got ${r.status} ${r.body.slice(0, 160)}`);
+  fail(what, `${what}: expected ${status}, got ${r.status} ${r.body.slice(0, 160)}`);
   return false;
 }
 
@@ -118,7 +126,7 @@ async function cycle(agent: AgentIdentity, i: number, first: boolean, signed: bo
     expect("GET certificate/NAME (waiting)", cert, 404);
     return undefined;
   } catch (e) {
-    if (errors.length < 20) errors.push(`${agent.name}: ${(e as Error).message}`);
+    fail(`${signed ? "after signing" : "waiting"}: ${(e as Error).message.replace(/^\S+ \S+: /, "")}`, `${agent.name}: ${(e as Error).message}`);
     return undefined;
   } finally {
     cycles++;
@@ -149,7 +157,7 @@ const sampler = setInterval(() => {
 console.error(`waitforcert bench: ${N} agents, each polling every ${WAIT_MS / 1000} s for ${DURATION_MS / 60_000} min against ${server.url} (pid ${server.pid})`);
 const progress = setInterval(() => {
   const last = samples.at(-1);
-  console.error(`  ${Math.round((performance.now() - t0) / 1000)} s: ${cycles} polls, ${errors.length} errors, RSS ${Math.round((last?.rssKb ?? 0) / 1024)} MB`);
+  console.error(`  ${Math.round((performance.now() - t0) / 1000)} s: ${cycles} polls, ${errorCount} errors, RSS ${Math.round((last?.rssKb ?? 0) / 1024)} MB`);
 }, 30_000);
 
 // Waiting: each agent polls on its own schedule until the time is up.
@@ -180,7 +188,7 @@ await Promise.all(
     await new Promise((r) => setTimeout(r, (RAMP_MS * i) / N));
     const pem = await cycle(agent, i, false, true);
     if (pem && checkCertificate(pem, agent, ca, check)) received++;
-    else if (pem && errors.length < 20) errors.push(`${agent.name}: its certificate failed the checks`);
+    else if (pem) fail("certificate checks", `${agent.name}: its certificate failed the checks`);
   }),
 );
 clearInterval(sampler);
@@ -197,7 +205,6 @@ const mb = (kb: number) => Math.round(kb / 102.4) / 10;
 const rss = during.map((s) => s.rssKb);
 const firstMinute = during.filter((s) => s.t <= 60).map((s) => s.rssKb);
 const lastMinute = during.filter((s) => s.t > during.length - 60).map((s) => s.rssKb);
-const errorCount = errors.length;
 const polls = Object.entries(statuses).filter(([k]) => k.startsWith("GET certificate/NAME")).reduce((a, [, v]) => a + v, 0);
 
 const result: ScenarioResult = {
@@ -223,6 +230,7 @@ const result: ScenarioResult = {
     polls,
     cycles,
     statuses,
+    errorKinds,
     errors,
     requestLatencyMs: summarizeLatency(latencies),
     signAllMs: Math.round(signMs),

@@ -266,11 +266,16 @@ export function crlStateFromDer(der: Buffer): CrlState {
   const top = readTlv(der, 0);
   const [tbsT] = children(der, expectTag(top, Tag.SEQUENCE, "CertificateList"));
   const f = children(der, expectTag(tbsT, Tag.SEQUENCE, "TBSCertList"));
+  // A field the structure needs but the CRL lacks is a DerError, never a TypeError (fuzzed: test/fuzz).
+  const need = (t: Tlv | undefined, what: string): Tlv => {
+    if (!t) throw new DerError(`missing ${what}`);
+    return t;
+  };
   let i = 0;
   if (f[0]?.tag === Tag.INTEGER) i++;
   i++; // signature algorithm
-  const issuer = slice(der, f[i++]!);
-  const thisUpdate = decodeTime(der, f[i++]!);
+  const issuer = slice(der, need(f[i++], "issuer"));
+  const thisUpdate = decodeTime(der, need(f[i++], "thisUpdate"));
   let nextUpdate = thisUpdate;
   if (f[i] && (f[i]!.tag === Tag.UTC_TIME || f[i]!.tag === Tag.GENERALIZED_TIME)) nextUpdate = decodeTime(der, f[i++]!);
   let entries: Buffer = Buffer.alloc(0);
@@ -291,9 +296,9 @@ export function crlStateFromDer(der: Buffer): CrlState {
   if (f[i]?.tag === 0xa0) {
     const exts = readTlv(der, f[i]!.contentStart, f[i]!.end);
     for (const e of children(der, exts)) {
-      const [o] = children(der, e);
-      const extOid = decodeOid(content(der, o!));
-      const val = content(der, children(der, e).at(-1)!);
+      const parts = children(der, e);
+      const extOid = decodeOid(content(der, expectTag(parts[0], Tag.OID, "extension id")));
+      const val = content(der, expectTag(parts.length > 1 ? parts.at(-1) : undefined, Tag.OCTET_STRING, "extension value"));
       if (extOid === OID.crlNumber) crlNumber = decodeInteger(content(val, readTlv(val, 0)));
       if (extOid === OID.authorityKeyIdentifier) {
         const aki = readTlv(val, 0);

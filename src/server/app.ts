@@ -17,6 +17,7 @@ import { principalLabel } from "../ca/principal.js";
 import { apiPlugin, API_PREFIX } from "./api/index.js";
 import { AccessDenied, authorize, authPath, declaredRule, rulesFor, UNRULED } from "./auth.js";
 import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
+import { frameworkErrors } from "./framework-errors.js";
 import type { ServerDeps } from "./deps.js";
 import { wasRefused } from "./flood.js";
 import { CONSOLE_PREFIX, consolePlugin } from "./console/index.js";
@@ -52,6 +53,8 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
     return503OnClosing: true,
     // Certnames may be up to 253 characters (ca/names.ts); fastify's default stops at 100.
     routerOptions: { maxParamLength: MAX_NAME_LENGTH },
+    // A longer name, or a malformed %-escape, is refused before routing: say why (framework-errors.ts).
+    frameworkErrors,
     // No route declares a JSON schema; without this, fastify loads ajv and fast-json-stringify
     // (about 170 ms of startup) for nothing.
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },

@@ -27,6 +27,7 @@ import { ocspScenarios } from "./scenarios/ocsp.js";
 import { pinnedScenario } from "./scenarios/pinned.js";
 import { crashScenario } from "./scenarios/crash.js";
 import { curveScenario } from "./scenarios/curve.js";
+import { coresScenario } from "./scenarios/cores.js";
 
 const ALL = ["enroll", "pinned", "signall", "list", "revoke", "ocsp"] as const;
 /** Run only when named (long, or hard on the machine): `--only crash`, `--only curve`, `--only cores`. */
@@ -104,6 +105,10 @@ if (wants("ocsp")) {
 if (wants("crash")) {
   await quiet("crash");
   save(await crashScenario({ kills: n ?? (quick ? 10 : 60), concurrency: Number(values.c), command }));
+}
+if (wants("cores")) {
+  await quiet("cores");
+  save(await coresScenario({ n: size(2000, 300), concurrency: Number(values.c), command }));
 }
 if (wants("curve")) {
   await quiet("curve");

@@ -7,5 +7,8 @@ export const ROOT = resolve(BENCH_DIR, "..");
 export const RESULTS_DIR = join(BENCH_DIR, "results");
 /** Gitignored: cached agent keys, CA directories, CSR files. Safe to delete. */
 export const TMP_DIR = join(RESULTS_DIR, "tmp");
-/** The built CLI (`npm run bench` builds first), run as an operator would. */
-export const FLEETCA_BIN = join(ROOT, "bin", "fleetca.js");
+/**
+ * The built CLI (`npm run bench` builds first), run as an operator would; FLEETCA_BENCH_BIN
+ * names another build (a copy kept aside while the tree changes under a long run).
+ */
+export const FLEETCA_BIN = process.env.FLEETCA_BENCH_BIN ? resolve(process.env.FLEETCA_BENCH_BIN) : join(ROOT, "bin", "fleetca.js");

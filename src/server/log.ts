@@ -9,7 +9,12 @@ import type { LogLevel } from "../config/index.js";
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes to stdout: lines that arrive while a write is in flight go out
+  // together in the next one, so a busy server makes one write per batch of requests
+  // instead of one synchronous write(2) per line on its event loop (the pinned profile in
+  // docs/performance.md). A quiet server still writes each line at once. pino flushes what
+  // is left when the process exits; a SIGKILL can lose the lines of the write in flight.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /**

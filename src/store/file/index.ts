@@ -47,6 +47,9 @@ export type FileStoreOptions = LockOptions;
 
 /** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
+/** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
+const holds = new Map<string, { waiting: number; file?: { release: () => Promise<void>; since: number } }>();
+const HANDOVER_MS = 50;
 /** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
 const queues = new Map<string, AsyncMutex>();
 
@@ -170,15 +173,30 @@ export class FileStore implements CaStore, LeftoverStore {
     }
     let queue = queues.get(path);
     if (!queue) queues.set(path, (queue = new AsyncMutex()));
+    let hold = holds.get(path);
+    if (!hold) holds.set(path, (hold = { waiting: 0 }));
+    const h = hold;
+    h.waiting++;
     return queue.run(async () => {
-      const release = await this.acquireFileLock();
-      try {
+      h.waiting--;
+      if (!h.file) {
+        h.file = { release: await this.acquireFileLock(), since: Date.now() };
         // The last holder may have died between the commit journal's fsync and Puppet's files.
         const repaired = await recoverFromJournal(this.layout, this.commits);
         if (repaired) this.lastRepair = repaired;
+      }
+      try {
         return await held.run(new Set([...(outer ?? []), path]), fn);
       } finally {
-        await release();
+        // Another caller in this process is queued (a busy server: the next batch of serials
+        // or certificates): the file lock passes to it instead of being removed and made again
+        // (a file created and unlinked per batch), for at most HANDOVER_MS, so other
+        // processes still get their turn.
+        if (h.waiting === 0 || Date.now() - h.file.since >= HANDOVER_MS) {
+          const { release } = h.file;
+          h.file = undefined;
+          await release();
+        }
       }
     });
   }

@@ -1,0 +1,101 @@
+/**
+ * Using every core (issue 15): enrollment throughput with the server pinned to one core and
+ * to both, and with two server processes (one per core) on the same CA directory, the
+ * agents split between them, as a cluster behind a load balancer would be. This machine
+ * has two cores, so in the two-core runs the load generator shares a core with the server;
+ * its CPU per enrollment is reported beside each figure. The limit is `openssl speed` on
+ * the same cores in the same run (-multi 2 for both).
+ *
+ *   npm run bench -- --only cores              RSA-4096 and P-256, N=2,000 (P-256: 4,000)
+ *   npm run bench -- --only cores --n 300
+ */
+import { agentIdentities } from "../lib/agents.js";
+import { freshCa, type CaKeyType } from "../lib/fleetca.js";
+import { runLoad, round } from "../lib/load.js";
+import { pinnedOpensslRate } from "../lib/pin.js";
+import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
+import { cpuMsOf, startServer } from "../lib/server.js";
+import { pinnedEnroll, type PinnedRun } from "./pinned.js";
+
+export interface CoresOptions {
+  n: number;
+  concurrency: number;
+  command: string;
+}
+
+interface TwoServers {
+  keyType: CaKeyType;
+  perSecond: number;
+  failed: number;
+  serverCpuPerEnrollmentMs: number;
+  limit: number;
+}
+
+/** Two `fleetca server` processes on one CA directory, one per core, each given half the agents. */
+async function twoServers(keyType: CaKeyType, n: number, concurrency: number): Promise<TwoServers> {
+  const cadir = await freshCa(`cores-${keyType}`, keyType);
+  const agents = await agentIdentities(n, "ec", "enroll");
+  // The first start makes the server's certificate; the second finds it.
+  const a = await startServer({ cadir, cpus: "0" });
+  const b = await startServer({ cadir, cpus: "1" });
+  try {
+    const warm = await agentIdentities(20, "ec", `warm-${keyType}`);
+    await runLoad({ url: a.url, agents: warm.slice(0, 10), concurrency: 4, opensslSample: 0 });
+    await runLoad({ url: b.url, agents: warm.slice(10), concurrency: 4, opensslSample: 0 });
+    const cpu0 = cpuMsOf(a.pid) + cpuMsOf(b.pid);
+    const t0 = performance.now();
+    const half = Math.ceil(n / 2);
+    const [la, lb] = await Promise.all([
+      runLoad({ url: a.url, agents: agents.slice(0, half), concurrency: Math.ceil(concurrency / 2) }),
+      runLoad({ url: b.url, agents: agents.slice(half), concurrency: Math.floor(concurrency / 2) }),
+    ]);
+    const wall = performance.now() - t0;
+    const cpu = cpuMsOf(a.pid) + cpuMsOf(b.pid) - cpu0;
+    const limit = pinnedOpensslRate(keyType, "0,1");
+    return { keyType, perSecond: round(((la.succeeded + lb.succeeded) / wall) * 1000), failed: la.failed + lb.failed, serverCpuPerEnrollmentMs: round(cpu / n, 2), limit: round(limit) };
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+}
+
+function row(label: string, r: PinnedRun): Row {
+  return {
+    measurement: `${r.keyType}: ${label}`,
+    fleetca: `${fmt.rate(r.load.perSecond)}; server ${fmt.ms(r.serverCpuPerEnrollmentMs)} CPU per enrollment`,
+    compare: `limit of core(s) ${r.serverCpus}: ${fmt.rate(r.limit)} → ${fmt.pct(r.load.perSecond / r.limit)}; load generator ${fmt.ms(r.load.clientCpuPerEnrollmentMs)} per enrollment on core ${r.loadCpus}`,
+    met: r.load.failed === 0 ? null : false,
+  };
+}
+
+export async function coresScenario(o: CoresOptions): Promise<ScenarioResult> {
+  const rows: Row[] = [];
+  const data: Record<string, unknown> = {};
+  for (const keyType of ["rsa-4096", "ec-p256"] as CaKeyType[]) {
+    const n = keyType === "ec-p256" ? o.n * 2 : o.n;
+    const one = await pinnedEnroll(keyType, n, o.concurrency, "0", "1");
+    const two = await pinnedEnroll(keyType, n, o.concurrency, "0,1", "1");
+    const pair = await twoServers(keyType, n, o.concurrency);
+    rows.push(row("one server, one core (load on the other)", one), row("one server, both cores (load shares core 1)", two));
+    rows.push({
+      measurement: `${keyType}: two servers on one CA directory, one per core (load shares both)`,
+      fleetca: `${fmt.rate(pair.perSecond)}; servers ${fmt.ms(pair.serverCpuPerEnrollmentMs)} CPU per enrollment`,
+      compare: `limit of both cores ${fmt.rate(pair.limit)} → ${fmt.pct(pair.perSecond / pair.limit)}; ×${(pair.perSecond / one.load.perSecond).toFixed(2)} one server on one core, ×${(pair.perSecond / two.load.perSecond).toFixed(2)} one server on both`,
+      met: pair.failed === 0 ? null : false,
+    });
+    data[keyType] = { one, two, pair };
+  }
+  return {
+    scenario: "cores",
+    title: "using every core: one and two pinned cores, one and two server processes",
+    command: o.command,
+    when: new Date().toISOString(),
+    machine: machine(),
+    rows,
+    limits:
+      "One server process signs on the libuv pool, one signature per core, so RSA-4096 uses every core it is given; everything else is on its one event loop, " +
+      "which is what binds P-256. Two processes on one CA directory share the CA lock (a file) and follow each other's index journal. docs/performance.md explains " +
+      "the growth to 16 or 64 cores and to several servers on one PostgreSQL from these figures.",
+    data,
+  };
+}

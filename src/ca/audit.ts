@@ -12,6 +12,7 @@ export const AUDIT_ACTIONS = [
   "setup", "imported", "settings-reloaded", "pruned", "crl-refreshed",
   "crl-updated",
   "user-added", "user-changed", "user-deleted", "login", "login-locked", "logout", "autosign-edited",
+  "backup", "regenerated", "reenroll-dismissed", "extended",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -58,7 +58,7 @@ export interface IndexEntry {
 export type Summarize = (name: string, kind: "request" | "certificate", pem: string) => IndexEntry;
 
 /** Console users and sessions (AccountStore) are part of the contract: servers sharing a store share them. */
-export interface CaStore extends AccountStore {
+export interface CaStore extends AccountStore, ArchivableStore, TrackingStore {
   /** Human-readable location, printed at startup ("/var/lib/fleetca/ca", "postgres://host/db"). */
   readonly location: string;
 
@@ -222,4 +222,70 @@ export interface RequestTimesStore {
 
 export function isRequestTimesStore(store: CaStore): store is CaStore & RequestTimesStore {
   return typeof (store as Partial<RequestTimesStore>).requestTimes === "function";
+}
+
+// ---------------------------------------------------------------- archives (ca/lifecycle)
+
+/**
+ * One piece of a store's archive: a file of the CA directory (path relative to it, its mode),
+ * a directory, or a batch of a table's rows (PostgreSQL: "table/<name>/<n>"). The lifecycle
+ * code writes these into an archive without knowing what they are; only the store that made
+ * them can put them back.
+ */
+export interface ArchiveItem {
+  path: string;
+  type: "file" | "dir";
+  /** Unix permission bits. */
+  mode: number;
+  data: Uint8Array;
+}
+
+/** Part of the contract: a whole-store snapshot out, and a whole-store replacement in. */
+export interface ArchivableStore {
+  /** What kind of store wrote an archive ("file", "postgres", "memory"): it restores only into the same kind. */
+  readonly archiveKind: string;
+  /** Every piece of the store. Call inside withLock, so the snapshot is consistent. */
+  exportArchive(): AsyncIterable<ArchiveItem>;
+  /**
+   * Replaces everything the store holds with `items`, all or nothing: if reading `items`
+   * fails (a damaged archive), the store is left as it was. Call inside withLock.
+   */
+  importArchive(items: AsyncIterable<ArchiveItem>): Promise<void>;
+}
+
+// ---------------------------------------------------------------- re-enrollment tracking
+
+/** A regeneration in progress: the old CA's nodes are tracked until they hold a new-CA certificate. */
+export interface RegenerationState {
+  mode: "compromise" | "rotate";
+  startedAt: Date;
+  oldCaFingerprint: string;
+  newCaFingerprint: string;
+  /** Serials from this one on were issued by the new CA: a node holding one has re-enrolled. */
+  firstNewSerial: bigint;
+  /** rotate: until when the old CA is still trusted; its certificate is kept for that. */
+  overlapUntil?: Date;
+  oldCaCertPem?: string;
+}
+
+export interface TrackedNode {
+  name: string;
+  lastSeenAt?: Date;
+  lastSeenAddress?: string;
+  /** Set when an operator took the node off the list (it will not come back). */
+  dismissedAt?: Date;
+}
+
+/** Shared through the store, so every server on one PostgreSQL store sees the same list. */
+export interface TrackingStore {
+  /** Replaces any earlier tracking with a new regeneration and the names of the old CA's nodes. */
+  startTracking(state: RegenerationState, names: string[]): Promise<void>;
+  /** The regeneration being tracked and its nodes, or undefined when none is. */
+  readTracking(): Promise<{ state: RegenerationState; nodes: TrackedNode[] } | undefined>;
+  /** A tracked node presented an old-CA certificate; unknown names are ignored. */
+  markSeen(name: string, at: Date, address: string): Promise<void>;
+  /** Takes a node off the list; false when it is not tracked. */
+  dismissNode(name: string, at: Date): Promise<boolean>;
+  /** Ends tracking (the rotation's overlap is over, or a restore put the old CA back). */
+  stopTracking(): Promise<void>;
 }

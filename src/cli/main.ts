@@ -11,6 +11,7 @@ import * as submitGenerate from "./ca/submit-generate.js";
 import * as audit from "./ca/audit.js";
 import * as crl from "./ca/crl.js";
 import * as updateCrls from "./ca/update-crls.js";
+import * as lifecycle from "./ca/lifecycle.js";
 import { registerExtensions } from "./registry.js";
 import { VERSION } from "./version.js";
 
@@ -26,7 +27,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     .showSuggestionAfterError()
     .version(VERSION, "-V, --version", "print the version of fleetca");
   const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
-  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls]) m.register(ca, io, setCode);
+  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);
   for (const c of [program, ca, ...ca.commands]) c.exitOverride();
   try {

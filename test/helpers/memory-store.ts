@@ -7,7 +7,7 @@
 import { auditMatches } from "../../src/ca/audit.js";
 import { reasonFromCode } from "../../src/ca/revocation.js";
 import type {
-  AuditQuery, AuditRecord, BatchStore, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
+  ArchiveItem, AuditQuery, AuditRecord, BatchStore, RegenerationState, TrackedNode, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
 } from "../../src/ca/store.js";
 import { StoreConflictError, type ConsoleSession, type ConsoleUser } from "../../src/ca/store.js";
 import { listCrlEntries } from "../../src/pki/crl.js";
@@ -248,6 +248,69 @@ export class MemoryStore implements CaStore, BatchStore {
     return n;
   }
 
+  // ---------------------------------------------------------------- archives and tracking
+
+  readonly archiveKind = "memory";
+  private tracking?: { state: RegenerationState; nodes: Map<string, TrackedNode> };
+
+  /** The whole state as one item: JSON with bigints, Dates and Maps tagged (encodeState), the same bytes for the same state. */
+  async *exportArchive(): AsyncIterable<ArchiveItem> {
+    const state = {
+      material: this.material, serial: this.serial, requests: this.requests, certs: this.certs, inventory: this.inventory,
+      revocations: this.revocations, audit: this.audit, users: this.users, sessions: this.sessions, tracking: this.tracking,
+    };
+    yield { path: "memory-store", type: "file", mode: 0o600, data: new TextEncoder().encode(encodeState(state)) };
+  }
+
+  /** All or nothing: the items are read whole before anything is replaced. */
+  async importArchive(items: AsyncIterable<ArchiveItem>): Promise<void> {
+    let data: Uint8Array | undefined;
+    for await (const item of items) if (item.path === "memory-store") data = item.data;
+    if (!data) throw new Error("the archive holds no memory-store item");
+    const s = decodeState(new TextDecoder().decode(data)) as {
+      material?: CaMaterial; serial: bigint; requests: MemoryStore["requests"]; certs: MemoryStore["certs"]; inventory: InventoryEntry[];
+      revocations: Map<bigint, RevocationRecord>; audit: AuditRecord[]; users: Map<string, ConsoleUser>; sessions: Map<string, ConsoleSession>;
+      tracking?: MemoryStore["tracking"];
+    };
+    this.material = s.material;
+    this.serial = s.serial;
+    for (const [mine, theirs] of [[this.requests, s.requests], [this.certs, s.certs], [this.users, s.users], [this.sessions, s.sessions]] as [Map<unknown, unknown>, Map<unknown, unknown>][]) {
+      mine.clear();
+      for (const [k, v] of theirs) mine.set(k, v);
+    }
+    this.inventory = s.inventory;
+    this.revocations = s.revocations;
+    this.audit.length = 0;
+    this.audit.push(...s.audit);
+    this.tracking = s.tracking;
+    this.version++;
+  }
+
+  async startTracking(state: RegenerationState, names: string[]): Promise<void> {
+    this.tracking = { state: { ...state }, nodes: new Map(names.map((name) => [name, { name }])) };
+  }
+
+  async readTracking(): Promise<{ state: RegenerationState; nodes: TrackedNode[] } | undefined> {
+    if (!this.tracking) return undefined;
+    return { state: { ...this.tracking.state }, nodes: [...this.tracking.nodes.values()].map((n) => ({ ...n })) };
+  }
+
+  async markSeen(name: string, at: Date, address: string): Promise<void> {
+    const n = this.tracking?.nodes.get(name);
+    if (n) Object.assign(n, { lastSeenAt: at, lastSeenAddress: address });
+  }
+
+  async dismissNode(name: string, at: Date): Promise<boolean> {
+    const n = this.tracking?.nodes.get(name);
+    if (!n) return false;
+    n.dismissedAt = at;
+    return true;
+  }
+
+  async stopTracking(): Promise<void> {
+    this.tracking = undefined;
+  }
+
   async close(): Promise<void> {}
 
   private ca(): CaMaterial {
@@ -266,4 +329,27 @@ export class MemoryStore implements CaStore, BatchStore {
       this.revocations.set(e.serial, { serial: e.serial, name, revokedAt: e.date, reason: reasonFromCode(e.reasonCode), by: "crl" });
     }
   }
+}
+
+/** JSON that keeps bigints, Dates and Maps (tagged objects), for the memory store's archive. */
+function encodeState(v: unknown): string {
+  return JSON.stringify(v, function (this: Record<string, unknown>, key, value: unknown) {
+    const raw = this[key];
+    if (raw instanceof Date) return { $date: raw.toISOString() };
+    if (typeof raw === "bigint") return { $bigint: raw.toString() };
+    if (raw instanceof Map) return { $map: [...raw.entries()] };
+    return value;
+  });
+}
+
+function decodeState(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (value && typeof value === "object" && !Array.isArray(value)) {
+      const o = value as Record<string, unknown>;
+      if (typeof o.$date === "string") return new Date(o.$date);
+      if (typeof o.$bigint === "string") return BigInt(o.$bigint);
+      if (Array.isArray(o.$map)) return new Map(o.$map as [unknown, unknown][]);
+    }
+    return value;
+  });
 }

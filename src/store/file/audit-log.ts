@@ -26,6 +26,11 @@ const logs = new Map<string, AuditLog>();
 const CHUNK = 1 << 20;
 
 export class AuditLog {
+  /** Drops this process's instance for a directory whose files were replaced whole (a restore). */
+  static forget(key: string): void {
+    logs.delete(key);
+  }
+
   static for(path: string): AuditLog {
     let log = logs.get(path);
     if (!log) logs.set(path, (log = new AuditLog(path)));

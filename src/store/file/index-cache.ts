@@ -51,6 +51,11 @@ interface DirState {
 const caches = new Map<string, IndexCache>();
 
 export class IndexCache {
+  /** Drops this process's instance for a directory whose files were replaced whole (a restore). */
+  static forget(key: string): void {
+    caches.delete(key);
+  }
+
   static for(layout: Layout): IndexCache {
     let cache = caches.get(layout.cadir);
     if (!cache) caches.set(layout.cadir, (cache = new IndexCache(layout)));

@@ -12,11 +12,14 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { chmod, mkdir, rename, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import {
   StoreConflictError,
+  type ArchiveItem,
   type AuditQuery,
   type AuditRecord,
+  type RegenerationState,
+  type TrackedNode,
   type CaMaterial,
   type CaStore,
   type IndexEntry,
@@ -36,6 +39,8 @@ import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js
 import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
 import { findTempFiles, removeStaleTempFiles } from "./recover.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
+import { TrackingFile } from "./tracking.js";
+import { exportTree, importTree } from "./tree.js";
 import { FileAccounts } from "./accounts.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
 import { CommitJournal, currentBoot, sha256Hex, type JournalBatch, type JournalOp } from "./commit-journal.js";
@@ -57,9 +62,11 @@ export class FileStore implements CaStore, LeftoverStore {
   readonly location: string;
   private readonly layout: Layout;
   private readonly lock: FileLock;
-  private readonly index: IndexCache;
-  private readonly audit: AuditLog;
-  private readonly revocations: RevocationFile;
+  private index: IndexCache;
+  private audit: AuditLog;
+  private revocations: RevocationFile;
+  private readonly tracking: TrackingFile;
+  readonly archiveKind = "file";
   private readonly accounts: FileAccounts;
   private readonly commits: CommitJournal;
   /** What the last recovery at lock time repaired (undefined: nothing needed checking). */
@@ -72,6 +79,7 @@ export class FileStore implements CaStore, LeftoverStore {
     this.index = IndexCache.for(this.layout);
     this.audit = AuditLog.for(this.layout.audit);
     this.revocations = RevocationFile.for(this.layout);
+    this.tracking = new TrackingFile(join(this.location, "fleetca_regeneration.jsonl"));
     this.accounts = new FileAccounts(this.location);
     this.commits = new CommitJournal(this.layout.commitJournal);
   }
@@ -471,6 +479,47 @@ export class FileStore implements CaStore, LeftoverStore {
   }
   pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
     return this.accounts.pruneSessions(idleBefore, createdBefore);
+  }
+
+  // ---------------------------------------------------------------- archives and tracking (ca/lifecycle)
+
+  /** Every file of the CA directory with its mode, but the lock and writers' temporary files. */
+  exportArchive(): AsyncIterable<ArchiveItem> {
+    return exportTree(this.location);
+  }
+
+  /**
+   * Replaces the whole CA directory (tree.ts: written beside it, then swapped in), and drops
+   * this process's caches of it, which describe the directory that was replaced.
+   */
+  async importArchive(items: AsyncIterable<ArchiveItem>): Promise<void> {
+    await importTree(this.location, items);
+    IndexCache.forget(this.location);
+    AuditLog.forget(this.layout.audit);
+    RevocationFile.forget(this.location);
+    this.index = IndexCache.for(this.layout);
+    this.audit = AuditLog.for(this.layout.audit);
+    this.revocations = RevocationFile.for(this.layout);
+  }
+
+  startTracking(state: RegenerationState, names: string[]): Promise<void> {
+    return this.tracking.start(state, names);
+  }
+
+  readTracking(): Promise<{ state: RegenerationState; nodes: TrackedNode[] } | undefined> {
+    return this.tracking.read();
+  }
+
+  markSeen(name: string, at: Date, address: string): Promise<void> {
+    return this.tracking.seen(name, at, address);
+  }
+
+  dismissNode(name: string, at: Date): Promise<boolean> {
+    return this.tracking.dismiss(name, at);
+  }
+
+  stopTracking(): Promise<void> {
+    return this.tracking.stop();
   }
 
   /**

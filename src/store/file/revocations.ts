@@ -47,6 +47,11 @@ interface FileMark {
 const stores = new Map<string, RevocationFile>();
 
 export class RevocationFile {
+  /** Drops this process's instance for a directory whose files were replaced whole (a restore). */
+  static forget(key: string): void {
+    stores.delete(key);
+  }
+
   static for(layout: Layout): RevocationFile {
     let r = stores.get(layout.cadir);
     if (!r) stores.set(layout.cadir, (r = new RevocationFile(layout)));

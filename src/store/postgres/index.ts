@@ -15,11 +15,13 @@
 import { hostname } from "node:os";
 import pg from "pg";
 import type {
-  AuditQuery, AuditRecord, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
+  ArchiveItem, AuditQuery, AuditRecord, CaMaterial, RegenerationState, TrackedNode, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
 } from "../../ca/store.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
 import { PostgresAccounts } from "./accounts.js";
+import { exportRows, importRows } from "./archive.js";
 import { allocateSerials, commitSigned } from "./batch.js";
+import * as tracking from "./tracking.js";
 import { copyRows, type CopyCounts } from "./copy.js";
 import { AdvisoryLock } from "./lock.js";
 import { assertSubject, initializeIn, inventoryParams, type InitializeOptions } from "./material.js";
@@ -338,6 +340,40 @@ export class PostgresStore implements CaStore {
   }
   pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
     return this.accounts.pruneSessions(idleBefore, createdBefore);
+  }
+
+  // ---------------------------------------------------------------- archives and tracking (ca/lifecycle)
+
+  readonly archiveKind = "postgres";
+
+  /** Every row of every fleetca table, from one snapshot (archive.ts). */
+  exportArchive(): AsyncIterable<ArchiveItem> {
+    return exportRows(this.pool);
+  }
+
+  /** Replaces every row in one transaction (archive.ts). */
+  importArchive(items: AsyncIterable<ArchiveItem>): Promise<void> {
+    return importRows(this.pool, items);
+  }
+
+  startTracking(state: RegenerationState, names: string[]): Promise<void> {
+    return tracking.startTracking(this.pool, state, names);
+  }
+
+  readTracking(): Promise<{ state: RegenerationState; nodes: TrackedNode[] } | undefined> {
+    return tracking.readTracking(this.pool);
+  }
+
+  markSeen(name: string, at: Date, address: string): Promise<void> {
+    return tracking.markSeen(this.pool, name, at, address);
+  }
+
+  dismissNode(name: string, at: Date): Promise<boolean> {
+    return tracking.dismissNode(this.pool, name, at);
+  }
+
+  stopTracking(): Promise<void> {
+    return tracking.stopTracking(this.pool);
   }
 
   async close(): Promise<void> {

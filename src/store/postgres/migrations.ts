@@ -146,6 +146,19 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS console_sessions_user ON fleetca.console_sessions (username);
   `,
+  // Re-enrollment tracking after a CA regeneration (store/postgres/tracking.ts), shared by every server.
+  `
+  CREATE TABLE IF NOT EXISTS fleetca.regeneration (
+    id    smallint PRIMARY KEY CHECK (id = 1),
+    state jsonb NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS fleetca.reenroll_nodes (
+    name           text PRIMARY KEY,
+    last_seen_at   timestamptz,
+    last_seen_addr text,
+    dismissed_at   timestamptz
+  );
+  `,
 ];
 
 /** The schema version this build writes; a database ahead of it was migrated by a newer fleetca. */

@@ -1,0 +1,76 @@
+/** Re-enrollment tracking on PostgreSQL: one regeneration row and one row per tracked node. */
+import type pg from "pg";
+import type { RegenerationState, TrackedNode } from "../../ca/store.js";
+import { SCHEMA as S } from "./migrations.js";
+import { inTransaction } from "./tx.js";
+
+interface StateJson {
+  mode: RegenerationState["mode"];
+  startedAt: string;
+  oldCaFingerprint: string;
+  newCaFingerprint: string;
+  firstNewSerial: string;
+  overlapUntil?: string;
+  oldCaCertPem?: string;
+}
+
+export async function startTracking(pool: pg.Pool, state: RegenerationState, names: string[]): Promise<void> {
+  const json: StateJson = {
+    mode: state.mode,
+    startedAt: state.startedAt.toISOString(),
+    oldCaFingerprint: state.oldCaFingerprint,
+    newCaFingerprint: state.newCaFingerprint,
+    firstNewSerial: state.firstNewSerial.toString(16),
+    ...(state.overlapUntil ? { overlapUntil: state.overlapUntil.toISOString() } : {}),
+    ...(state.oldCaCertPem ? { oldCaCertPem: state.oldCaCertPem } : {}),
+  };
+  await inTransaction(pool, async (c) => {
+    await c.query(`DELETE FROM ${S}.reenroll_nodes`);
+    await c.query(`INSERT INTO ${S}.regeneration (id, state) VALUES (1, $1::jsonb) ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state`, [JSON.stringify(json)]);
+    for (let i = 0; i < names.length; i += 10_000) {
+      await c.query(`INSERT INTO ${S}.reenroll_nodes (name) SELECT unnest($1::text[])`, [names.slice(i, i + 10_000)]);
+    }
+  });
+}
+
+export async function readTracking(pool: pg.Pool): Promise<{ state: RegenerationState; nodes: TrackedNode[] } | undefined> {
+  const { rows } = await pool.query<{ state: StateJson }>(`SELECT state FROM ${S}.regeneration WHERE id = 1`);
+  const j = rows[0]?.state;
+  if (!j) return undefined;
+  const { rows: nodes } = await pool.query<{ name: string; last_seen_at: Date | null; last_seen_addr: string | null; dismissed_at: Date | null }>(
+    `SELECT name, last_seen_at, last_seen_addr, dismissed_at FROM ${S}.reenroll_nodes ORDER BY name COLLATE "C"`,
+  );
+  return {
+    state: {
+      mode: j.mode,
+      startedAt: new Date(j.startedAt),
+      oldCaFingerprint: j.oldCaFingerprint,
+      newCaFingerprint: j.newCaFingerprint,
+      firstNewSerial: BigInt(`0x${j.firstNewSerial}`),
+      ...(j.overlapUntil ? { overlapUntil: new Date(j.overlapUntil) } : {}),
+      ...(j.oldCaCertPem ? { oldCaCertPem: j.oldCaCertPem } : {}),
+    },
+    nodes: nodes.map((n) => ({
+      name: n.name,
+      ...(n.last_seen_at ? { lastSeenAt: n.last_seen_at } : {}),
+      ...(n.last_seen_addr ? { lastSeenAddress: n.last_seen_addr } : {}),
+      ...(n.dismissed_at ? { dismissedAt: n.dismissed_at } : {}),
+    })),
+  };
+}
+
+export async function markSeen(pool: pg.Pool, name: string, at: Date, address: string): Promise<void> {
+  await pool.query(`UPDATE ${S}.reenroll_nodes SET last_seen_at = $2, last_seen_addr = $3 WHERE name = $1`, [name, at, address]);
+}
+
+export async function dismissNode(pool: pg.Pool, name: string, at: Date): Promise<boolean> {
+  const r = await pool.query(`UPDATE ${S}.reenroll_nodes SET dismissed_at = $2 WHERE name = $1`, [name, at]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+export async function stopTracking(pool: pg.Pool): Promise<void> {
+  await inTransaction(pool, async (c) => {
+    await c.query(`DELETE FROM ${S}.reenroll_nodes`);
+    await c.query(`DELETE FROM ${S}.regeneration`);
+  });
+}

@@ -22,8 +22,12 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 function sourceCopy(name: string): string {
   const d = path.join(dir, name);
   fs.mkdirSync(d);
-  for (const f of ["package.json", "tsconfig.json", "tsconfig.build.json"]) fs.copyFileSync(path.join(ROOT, f), path.join(d, f));
-  for (const f of ["bin", "src"]) fs.cpSync(path.join(ROOT, f), path.join(d, f), { recursive: true });
+  // Every tracked top-level entry the build may read (src, web, scripts, bin, configs), not tests or docs.
+  const tracked = execFileSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" }).split("\n").map((f) => f.split("/")[0]!);
+  for (const f of new Set(tracked)) {
+    if (!f || ["test", "bench", "docs", ".ci"].includes(f) || !fs.existsSync(path.join(ROOT, f))) continue;
+    fs.cpSync(path.join(ROOT, f), path.join(d, f), { recursive: true });
+  }
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(d, "node_modules"));
   return d;
 }
@@ -94,7 +98,7 @@ describe("install and run", () => {
   });
 
   test("the systemd unit: simple, SIGHUP reload, its own user and directories, hardened, and systemd-analyze verify accepts it", (t) => {
-    const unit = fs.readFileSync(path.join(ROOT, "systemd/fleetca.service"), "utf8");
+    const unit = fs.readFileSync(path.join(ROOT, "deploy/systemd/fleetca.service"), "utf8");
     for (const line of [
       /^Type=(simple|notify)$/m,
       /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m,

@@ -36,6 +36,7 @@ export type AgentErrorKind =
 /** What fixes a failure; the CLI prints these as commands with the user's own flags. */
 export type Remedy =
   | { on: "ca"; action: "clean" | "sign" | "sign-with-alt-names"; certname: string }
+  | { on: "ca"; action: "fingerprint-ca" }
   | { on: "agent"; action: "clean" | "clean-all" | "bootstrap" | "bootstrap-pinned" }
   | { on: "agent"; action: "check-clock" }
   | { note: string };

@@ -6,7 +6,7 @@
 import { fingerprint } from "../pki/fingerprint.js";
 import { rfcName } from "../pki/name.js";
 import { AgentError } from "./errors.js";
-import { caChanged, failureError } from "./failures.js";
+import { caChanged, failureError, serverCertSeen } from "./failures.js";
 import type { SslFile } from "./ssldir.js";
 import type { State, StepContext } from "./states.js";
 import { caFingerprint, caSubject, parseCaBundle, parseCrlFor, peerIssuedBy, type CaBundle, type TrustMaterial } from "./trust.js";
@@ -57,7 +57,7 @@ async function fetchCa(ctx: StepContext): Promise<CaBundle> {
   if (r.value.peer) {
     const check = peerIssuedBy(r.value.peer, bundle);
     if (!check.ok) {
-      const seen = check.peer ? `the server presented ${rfcName(check.peer.subject)}, issued by ${rfcName(check.peer.issuer)} (SHA256 ${fingerprint(check.peer.der)})` : "its certificate could not be read";
+      const seen = check.peer ? serverCertSeen(rfcName(check.peer.subject), rfcName(check.peer.issuer), fingerprint(check.peer.der)) : "its certificate could not be read";
       throw caChanged(`trust the CA served by ${client.caUrl}`, bundle, seen);
     }
   }

@@ -57,7 +57,15 @@ export function fixContext(flags: AgentFlags, settings: Settings): FixContext {
     const fromDefault = (settingSources(settings).server ?? "default").startsWith("default");
     server = fromDefault ? " --server <CA server>" : ` --server ${shellQuote(settings.server)}`;
   }
-  return { certname: settings.certname, nodeFlags: node, serverFlags: server };
+  // The enrollment flags too (docs/agent.md: fixes repeat the flags you used), so that a pasted bootstrap makes the
+  // same kind of key and waits the same way.
+  const f = flags as AgentFlags & Record<string, unknown>;
+  const enroll = pick([
+    ["--waitforcert", f.waitforcert], ["--maxwaitforcert", f.maxwaitforcert], ["--dns-alt-names", f.dnsAltNames], ["--csr-attributes", f.csrAttributes],
+    ["--key-type", f.keyType], ["--keylength", f.keylength], ["--curve", f.curve], ["--hostcert-renewal-interval", f.hostcertRenewalInterval],
+    ["--ca-refresh-interval", f.caRefreshInterval], ["--crl-refresh-interval", f.crlRefreshInterval],
+  ]);
+  return { certname: settings.certname, nodeFlags: node, serverFlags: server, enrollFlags: enroll, pinFlag: pick([["--ca-fingerprint", f.caFingerprint]]) };
 }
 
 /** Runs an agent action, printing an AgentError with its fix (and everything else as the shared guard does). */

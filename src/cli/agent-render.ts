@@ -87,10 +87,17 @@ export interface FixContext {
   nodeFlags: string;
   /** e.g. " --server ca.example.com --port 8140". */
   serverFlags: string;
+  /** Bootstrap's own flags as typed (" --waitforcert 0 --key-type ec"), repeated in a bootstrap fix. */
+  enrollFlags?: string;
+  /** " --ca-fingerprint FP" when one was typed (dropped where the fix needs the new CA's). */
+  pinFlag?: string;
 }
 
 function remedyLine(r: Remedy, f: FixContext): string {
   if ("note" in r) return `  ${r.note}`;
+  if (r.on === "ca" && r.action === "fingerprint-ca") {
+    return "  on the CA server:  fleetca ca fingerprint ca   (Puppet Server: openssl x509 -noout -fingerprint -sha256 -in \"$(puppet config print cacert --section server)\")";
+  }
   if (r.on === "ca") {
     // The same fix on a Puppet Server CA, which speaks the same protocol.
     if (r.action === "clean") return `  on the CA server:  fleetca ca clean ${r.certname}   (Puppet Server: puppetserver ca clean --certname ${r.certname})`;
@@ -103,9 +110,9 @@ function remedyLine(r: Remedy, f: FixContext): string {
     case "clean-all":
       return `  on this node:      fleetca agent clean --all${f.nodeFlags}`;
     case "bootstrap":
-      return `  on this node:      fleetca agent bootstrap${f.serverFlags}${f.nodeFlags}`;
+      return `  on this node:      fleetca agent bootstrap${f.serverFlags}${f.nodeFlags}${f.enrollFlags ?? ""}${f.pinFlag ?? ""}`;
     case "bootstrap-pinned":
-      return `  on this node:      fleetca agent bootstrap${f.serverFlags}${f.nodeFlags} --ca-fingerprint <new CA fingerprint>`;
+      return `  on this node:      fleetca agent bootstrap${f.serverFlags}${f.nodeFlags}${f.enrollFlags ?? ""} --ca-fingerprint <new CA fingerprint>`;
     case "check-clock":
       return "  on this node:      check the clock (timedatectl status, or chronyc tracking), turn on NTP (timedatectl set-ntp true), then run the command again";
   }

@@ -15,11 +15,8 @@ import * as lifecycle from "./ca/lifecycle.js";
 import { registerExtensions } from "./registry.js";
 import { VERSION } from "./version.js";
 
-export async function run(argv: string[], io: Io): Promise<number> {
-  let code: number = Exit.OK;
-  const setCode = (c: number) => {
-    code = c;
-  };
+/** The whole command tree (also read by the help test and the settings reference generator). */
+export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   const program = new Command("fleetca")
     .description("a Puppet-compatible certificate authority for fleets of machines")
     .exitOverride()
@@ -30,6 +27,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
   for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);
   for (const c of [program, ca, ...ca.commands]) c.exitOverride();
+  return program;
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  let code: number = Exit.OK;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {

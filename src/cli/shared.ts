@@ -1,5 +1,5 @@
 /** Pieces every command uses: option sets, error printing, name lists. */
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { isCaError } from "../ca/errors.js";
 import { ConfigError } from "../config/index.js";
 import { Exit } from "./exit-codes.js";
@@ -12,7 +12,7 @@ export function caOptions(cmd: Command): Command {
   return cmd
     .option("--config <file>", "fleetca YAML config file")
     .option("--cadir <dir>", "CA directory (Puppet Server layout)")
-    .addOption(new Option("--store <url>", "store: file: (default) or postgres://…").hideHelp());
+    .option("--store <url>", "store: file: (default, Puppet's layout under --cadir) or postgres://user@host/db");
 }
 
 /** Prints one line per failure and returns the exit code for a many-names command. */

@@ -1,7 +1,8 @@
 /** `fleetca ca print NAME...`, `fleetca ca fingerprint NAME... [--digest]`, `fleetca ca verify NAME...`. */
 import type { Command } from "commander";
 import { parseCertificatePem } from "../../pki/certificate.js";
-import { describeCertificate } from "../../pki/describe.js";
+import { parseCsrPem } from "../../pki/csr.js";
+import { describeCertificate, describeRequest } from "../../pki/describe.js";
 import { fingerprint } from "../../pki/fingerprint.js";
 import { fromPem } from "../../pki/pem.js";
 import { CaError } from "../../ca/errors.js";
@@ -27,14 +28,24 @@ async function perName(io: Io, names: string[], fn: (name: string) => Promise<vo
 }
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
-  caOptions(ca.command("print").description("print certificates in human-readable form"))
+  caOptions(ca.command("print").description("print certificates (or pending requests, when a name has no certificate) in human-readable form"))
     .argument("<names...>", "certnames ('ca' for the CA certificate)")
     .action(
       guarded(io, setCode, async (...args) => {
         const [names, opts] = args as [string[], CommonFlags];
         const { ca: authority } = await openExistingCa(settingsFrom(opts, io));
         return perName(io, names, async (name) => {
-          for (const l of describeCertificate(parseCertificatePem(await authority.getCertificatePem(name)))) io.out(l);
+          let lines: string[];
+          try {
+            lines = describeCertificate(parseCertificatePem(await authority.getCertificatePem(name)));
+          } catch (e) {
+            if (!(e instanceof CaError) || e.kind !== "not-found") throw e;
+            const pem = await authority.getRequestPem(name).catch(() => {
+              throw new CaError("not-found", `Could not find a certificate or request for ${name}; \`fleetca ca list --all\` shows the names this CA has`);
+            });
+            lines = describeRequest(parseCsrPem(pem));
+          }
+          for (const l of lines) io.out(l);
         });
       }),
     );

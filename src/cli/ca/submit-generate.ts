@@ -7,9 +7,16 @@ import { fingerprint } from "../../pki/fingerprint.js";
 import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { keySpecOf } from "../../config/index.js";
+import { keySpecOf, parseDuration } from "../../config/index.js";
 import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, splitList } from "../shared.js";
+
+/** Writes through a temporary file and a rename, so a reader never sees half a CA certificate or CRL. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.promises.writeFile(tmp, text, { mode: 0o644 });
+  await fs.promises.rename(tmp, file);
+}
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
   caOptions(ca.command("submit").description("add a CSR made elsewhere as a pending request (its key never leaves that system)"))
@@ -19,10 +26,14 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
       guarded(io, setCode, async (...args) => {
         const [file, opts] = args as [string, CommonFlags & { name?: string }];
         const pem = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(path.resolve(io.cwd, file), "utf8");
-        const { ca: authority, by } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
-        const name = opts.name ?? authority.parseRequest(pem).commonName;
+        const { ca: authority, by, settings } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
+        const parsed = authority.parseRequest(pem);
+        const name = opts.name ?? parsed.commonName;
         await authority.submitRequest(name, pem, by);
-        io.out(`Submitted certificate request for ${name}; sign it with \`fleetca ca sign ${name}\``);
+        // A request with alt names other than its own DNS name is refused by a plain sign unless allow_subject_alt_names is on.
+        const extraNames = parsed.altNames.filter((n) => n !== `DNS:${name}`);
+        const flag = extraNames.length > 0 && !settings.allowSubjectAltNames ? " --allow-dns-alt-names" : "";
+        io.out(`Submitted certificate request for ${name}${extraNames.length > 0 ? ` (alt names: ${extraNames.join(", ")})` : ""}; sign it with \`fleetca ca sign${flag} ${name}\``);
         return Exit.OK;
       }),
     );
@@ -31,9 +42,11 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
     .option("--dns-alt-names <names>", "comma-separated subject alternative names (DNS: implied; IP:a.b.c.d allowed)")
     .option("--out <dir>", "where to write <name>.key.pem and <name>.pem (default: current directory)")
     .option("--key-type <type>", "rsa (default) or ec")
+    .option("--ttl <duration>", "validity of the certificate (e.g. 90d, 1y); default ca_ttl")
     .action(
       guarded(io, setCode, async (...args) => {
-        const [name, opts] = args as [string, CommonFlags & { dnsAltNames?: string; out?: string; keyType?: string }];
+        const [name, opts] = args as [string, CommonFlags & { dnsAltNames?: string; out?: string; keyType?: string; ttl?: string }];
+        const ttlSeconds = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
         const settings = settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store, keyType: opts.keyType }, io);
         const out = path.resolve(io.cwd, opts.out ?? ".");
         const keyFile = path.join(out, `${name}.key.pem`);
@@ -46,12 +59,19 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         }
         const { ca: authority, by } = await openExistingCa(settings);
         const key = keySpecOf(settings);
-        const g = await generateCertificate(authority, name, { dnsAltNames: splitList(opts.dnsAltNames), key, by });
+        const g = await generateCertificate(authority, name, { dnsAltNames: splitList(opts.dnsAltNames), key, by, ttlSeconds });
         fs.mkdirSync(out, { recursive: true });
         fs.writeFileSync(keyFile, g.keyPem, { mode: 0o600, flag: "wx" });
         fs.writeFileSync(certFile, g.certPem, { mode: 0o644, flag: "wx" });
         io.out(`Saved private key for ${name} to ${keyFile}`);
         io.out(`Saved certificate for ${name} to ${certFile} (SHA256 ${fingerprint(g.cert.der)})`);
+        // What the system needs to trust its peers and check revocation, as an agent's ssldir holds them (certs/ca.pem,
+        // crl.pem). Replaced when present: it is this CA's, and the newer CRL is the one to use.
+        const caFile = path.join(out, "ca.pem");
+        const crlFile = path.join(out, "crl.pem");
+        await replaceFile(caFile, await authority.caCertificatePem());
+        await replaceFile(crlFile, await authority.crlPem());
+        io.out(`Saved the CA certificate to ${caFile} and its CRL to ${crlFile}`);
         return Exit.OK;
       }),
     );

@@ -100,12 +100,12 @@ describe("CSR content an anonymous caller controls", () => {
     assert.deepEqual(JSON.parse(all.body).signed, ["good.test"]);
   });
 
-  test("PEM scanning is linear: a body of unterminated BEGIN lines is rejected quickly", () => {
-    const body = "-----BEGIN A-----".repeat(Math.floor((1024 * 1024) / 17));
-    const started = process.hrtime.bigint();
+  // No clock in the assertion: a quadratic scan of 16 MB of unterminated BEGIN lines takes
+  // hours, so this test's own timeout is what catches it; a linear one finishes in seconds
+  // even on a loaded machine.
+  test("PEM scanning is linear: 16 MB of unterminated BEGIN lines finish with no block", { timeout: 120_000 }, () => {
+    const body = "-----BEGIN A-----".repeat(Math.floor((16 * 1024 * 1024) / 17));
     assert.deepEqual(pemBlocks(body), []);
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    assert.ok(ms < 200, `took ${ms.toFixed(0)} ms for 1 MB`);
   });
 });
 

@@ -206,9 +206,8 @@ describe("PostgreSQL store", { skip }, () => {
     const held = a.withLock(() => new Promise<void>((r) => (release = r)));
     await sleep(100);
     await sql.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1", [0x74636101]);
-    const t = performance.now();
+    // A lock left held would hang here until the test's timeout: entering at all is the check.
     assert.equal(await b.withLock(async () => "entered"), "entered");
-    assert.ok(performance.now() - t < 5000);
     release();
     await assert.rejects(held, /failed while the lock was held/);
     assert.equal(await a.withLock(async () => "again"), "again", "the store recovers");

@@ -29,6 +29,7 @@ import { parseOcspRequest } from "../../src/pki/ocsp.js";
 import { fromPem, PemError, pemBlocks } from "../../src/pki/pem.js";
 import { API_PREFIX } from "../../src/server/api/index.js";
 import { API_ROUTES } from "../../src/server/api/routes.js";
+import { CONSOLE_PREFIX, CONSOLE_ROUTES } from "../../src/server/console/index.js";
 import { OCSP_ROUTES } from "../../src/server/ocsp/index.js";
 import { OPS_ROUTES } from "../../src/server/ops/index.js";
 import { PUPPET_CA_PREFIX } from "../../src/server/puppet-ca/index.js";
@@ -194,6 +195,7 @@ const ROUTES: Route[] = [
   ...API_ROUTES.map((spec) => ({ method: spec.method, url: API_PREFIX + spec.url, spec })),
   ...OPS_ROUTES.map((spec) => ({ method: spec.method, url: spec.url, spec })),
   ...OCSP_ROUTES.map((spec) => ({ method: spec.method, url: spec.url, spec })),
+  ...CONSOLE_ROUTES.map((spec) => ({ method: spec.method, url: CONSOLE_PREFIX + (spec.url === "/" ? "" : spec.url), spec })),
 ];
 
 const CONTENT_TYPES = ["text/plain", "application/json", "application/x-www-form-urlencoded", "application/ocsp-request", "text/pson", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "", "*/*", "text/plain; charset=bogus"];
@@ -208,6 +210,10 @@ function bodyFor(r: Random, route: Route, s: Seeds): string | Buffer | undefined
   if (u.includes("certificate_status/")) return mutateJson(r, { desired_state: r.pick(["signed", "revoked"]), cert_ttl: 3600 });
   if (u.endsWith("/sign") || u.endsWith("/clean")) return mutateJson(r, { certnames: [oddName(r), "node.test"] });
   if (u.includes("/generate/")) return mutateJson(r, { dns_alt_names: ["DNS:x.test"] });
+  if (u.includes("/actions/")) return mutateJson(r, { names: [oddName(r), "node.test"], confirm: [], reason: "keyCompromise" });
+  if (u.endsWith("/session")) return mutateJson(r, { user: oddName(r), password: "correct horse battery" });
+  if (u.includes("/users")) return mutateJson(r, { name: oddName(r), role: r.pick(["viewer", "operator", "admin", "root"]), password: "0123456789ab" });
+  if (u.endsWith("/autosign")) return mutateJson(r, { patterns: ["*.example.com", oddName(r)] });
   if (u.endsWith("/revocations")) return mutateJson(r, { names: [oddName(r)], serials: ["2"], reason: "keyCompromise" });
   if (route.method === "GET" || route.method === "DELETE") return r.chance(0.8) ? undefined : mutateJson(r, {});
   return mutateJson(r, {});
@@ -218,6 +224,7 @@ function urlFor(r: Random, route: Route, s: Seeds): string {
     .replace(":name", () => oddName(r))
     .replace(":serial", () => r.pick(["2", "0x2", "1F", "-1", "zz", "0", "ffffffffffffffffffffffffffffffffffffffffffff", oddName(r)]))
     .replace(":service", () => r.pick(["ca", "x", oddName(r)]))
+    .replace(":user", () => r.pick(["alice", "admin", oddName(r)]))
     .replace("*", () => (r.chance(0.5) ? encodeURIComponent(mutateBytes(r, s.ocspDer).toString("base64")) : oddName(r)));
   if (r.chance(0.3)) {
     const n = 1 + r.int(3);

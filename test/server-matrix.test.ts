@@ -187,7 +187,7 @@ describe("the route x caller matrix", () => {
     ]);
   });
 
-  test("a certificate renewed away counts until it is revoked; the renewal stays", async () => {
+  test("a certificate renewed away counts until it is revoked (by serial, or by name with its renewal)", async () => {
     const expirations = { surface: "puppet-ca", method: "GET", url: `${PUPPET_CA_PREFIX}/expirations`, rule: "" } as const;
     assert.equal((await call(expirations, "renewedAway")).statusCode, 200);
     // It may not mint another certificate: only the one the CA holds now is renewed.
@@ -196,5 +196,12 @@ describe("the route x caller matrix", () => {
     await f.ca.revokeSerials([parseCertificateDer(ids.renewedAway.der).serial], TEST_BY);
     assert.equal((await call(expirations, "renewedAway")).statusCode, 403);
     assert.equal((await call(expirations, "own")).statusCode, 200, "the current certificate is untouched");
+    // Revoking by name reaches both: the current certificate and the one renewed away.
+    const before = await f.issue("twice.test");
+    const after = await f.ca.renew(parseCertificateDer(before.der), TEST_BY);
+    const get = (der: Buffer) => f.app.inject({ method: "GET", url: `${PUPPET_CA_PREFIX}/expirations`, headers: { "x-test-peer": der.toString("base64") } });
+    assert.deepEqual([(await get(before.der)).statusCode, (await get(after.der)).statusCode], [200, 200]);
+    await f.ca.revoke(["twice.test"], TEST_BY);
+    assert.deepEqual([(await get(before.der)).statusCode, (await get(after.der)).statusCode], [403, 403]);
   });
 });

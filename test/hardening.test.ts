@@ -17,8 +17,9 @@ import { bitString, bool, integer, octets, oid, seq, set, tlv, utf8 } from "../s
 import { generateKeyPair, loadPrivateKey, signAsync, signatureSchemeFor, spkiDer } from "../src/pki/keys.js";
 import { cnName } from "../src/pki/name.js";
 import { OID } from "../src/pki/oids.js";
+import { caPermissionProblems } from "../src/host/startup-checks.js";
 import { FileStore } from "../src/store/file/index.js";
-import { opensslCsr } from "./helpers/cli.js";
+import { fleetca, opensslCsr } from "./helpers/cli.js";
 import { openssl, tmpDir, verifyWithCrl } from "./helpers/openssl.js";
 
 const base: CaSettings = { caTtl: 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false };
@@ -201,4 +202,57 @@ describe("malformed DER in a request's extensions", () => {
     assert.equal(v.ok, false);
     assert.match(v.problems.join("; "), /relying parties cannot read it/);
   });
+});
+
+describe("who becomes an administrator", () => {
+  test("a name on admin_allow_list is never autosigned: it stays pending, saying why", async () => {
+    const { ca } = await makeCa({ adminAllowList: ["admin.example.com"] }, AUTOSIGN_ON);
+    for (const name of ["admin.example.com", "admin.example.com."]) {
+      const r = await ca.submitRequest(name, opensslCsr(name).csrPem, agent);
+      assert.equal(r.state, "requested", name);
+      assert.match(r.autosign!.reason, /on admin_allow_list: an administrator's certificate is signed by hand/);
+      await ca.deleteRequest(name, operator);
+    }
+    assert.equal((await ca.submitRequest("node.example.com", opensslCsr("node.example.com").csrPem, agent)).state, "signed");
+  });
+
+  for (const [label, autosign] of [["autosign true", "true"], ["a glob that matches it", "GLOB"]] as const) {
+    test(`the server refuses to start with an allow-listed admin and ${label}`, async () => {
+      const d = tmpDir();
+      let value: string = autosign;
+      if (autosign === "GLOB") {
+        value = path.join(d, "autosign.conf");
+        fs.writeFileSync(value, "# agents\n*.example.com\n");
+      }
+      const config = path.join(d, "fleetca.yaml");
+      fs.writeFileSync(config, `cadir: ${d}/ca\nssldir: ${d}/ssl\nkey_type: ec\nbind: 127.0.0.1\nport: 1\nautosign: ${value}\nadmin_allow_list: [ops.example.com]\n`);
+      const r = await fleetca(["server", "--config", config]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /ops\.example\.com is on admin_allow_list and autosign would sign it/);
+      assert.match(r.stderr, autosign === "GLOB" ? /'\*\.example\.com' \(line 2 of .*autosign\.conf\) matches it/ : /autosign is true/);
+      assert.match(r.stderr, /The server did not start/);
+    });
+  }
+});
+
+describe("the CA's file modes", () => {
+  for (const [label, what, mode, fix] of [
+    ["a world-readable CA key", "ca_key.pem", 0o644, /The CA key .*ca_key\.pem is open to every user on this host \(mode 0644\).*chmod o-rwx/],
+    ["a world-writable CA directory", "signed", 0o777, /The CA directory .*signed is writable by every user on this host \(mode 0777\).*chmod o-w/],
+  ] as const) {
+    test(`${label}: the server refuses to start and says how to fix the modes (ca_permissions: refuse)`, async () => {
+      const d = tmpDir();
+      const config = path.join(d, "fleetca.yaml");
+      fs.writeFileSync(config, `cadir: ${d}/ca\nssldir: ${d}/ssl\nkey_type: ec\nbind: 127.0.0.1\nport: 1\n`);
+      await setupCa(new FileStore(path.join(d, "ca")), { caName: "Puppet CA: modes", key: EC, caTtl: 86_400 * 365, now: new Date() });
+      fs.chmodSync(path.join(d, "ca", what), mode);
+      const r = await fleetca(["server", "--config", config]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, fix);
+      assert.match(r.stderr, /set ca_permissions: warn to start anyway/);
+      assert.deepEqual(caPermissionProblems(path.join(d, "ca")).length, 1);
+      fs.chmodSync(path.join(d, "ca", what), what === "signed" ? 0o750 : 0o600);
+      assert.deepEqual(caPermissionProblems(path.join(d, "ca")), []);
+    });
+  }
 });

@@ -40,6 +40,8 @@ export interface CaSettings extends IssuerSettings {
   crlTtl?: number;
   /** A CRL signed again because it is due (refreshCrl) also drops the entries of expired certificates. */
   autoPrune?: boolean;
+  /** Names that are administrators by name (admin_allow_list): never autosigned, whatever autosign says. */
+  adminAllowList?: readonly string[];
 }
 
 export interface CaDeps {
@@ -201,7 +203,7 @@ export class CertificateAuthority extends CaReader {
       }
       return parsed;
     }, () => superseding);
-    const decision = await this.autosigner.decide(name, csrPem);
+    const decision = await this.autosignDecision(name, csrPem);
     const autosign = systemPrincipal("autosign", by.from);
     if (decision.sign && this.passesSigningPolicy(name, csr)) {
       // Signed straight from the submission: storing the request only to delete it a moment
@@ -240,6 +242,18 @@ export class CertificateAuthority extends CaReader {
       if (request?.sha256 === s.pending) out.set(name, s);
     }
     return out;
+  }
+
+  /**
+   * Autosign's answer, except for a name on admin_allow_list (or its trailing-dot twin): that
+   * certificate is an administrator's, so an operator signs it by hand, whatever autosign says.
+   */
+  private async autosignDecision(name: string, csrPem: string): Promise<{ sign: boolean; reason: string }> {
+    const admins = this.settings.adminAllowList ?? [];
+    if (admins.includes(name) || admins.includes(trailingDotTwin(name))) {
+      return { sign: false, reason: `${name} is on admin_allow_list: an administrator's certificate is signed by hand (fleetca ca sign ${name})` };
+    }
+    return this.autosigner.decide(name, csrPem);
   }
 
   private async checkDuplicate(name: string): Promise<void> {

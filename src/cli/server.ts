@@ -6,6 +6,7 @@
  * stdout carries the JSON log lines only (one per request and per state change); the
  * human summary at startup goes to stderr, so `fleetca server | jq` works.
  */
+import { accessSync, constants, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
@@ -17,6 +18,7 @@ import type { CaStore } from "../ca/store.js";
 import { fileName, SETTING_KEYS, settingSources, type Settings } from "../config/index.js";
 import { autosignerFor } from "../host/autosign.js";
 import { Ssldir } from "../host/ssldir.js";
+import { adminAutosignProblems, caPermissionProblems } from "../host/startup-checks.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { ServerDeps } from "../server/deps.js";
 import { ensureCa, ensureServerIdentity, SERVER, serverAltNames } from "../server/identity.js";
@@ -80,6 +82,29 @@ function makeCa(store: CaStore, settings: Settings, log: Logger, observe: (r: Au
   });
 }
 
+/**
+ * Problems that stop the server (host/startup-checks.ts): an admin name autosign would sign, always;
+ * the CA's file modes unless ca_permissions is "warn", when they are logged instead.
+ */
+function startupProblems(settings: Settings, log: Logger): string[] {
+  const isExecutable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  const refused = adminAutosignProblems(settings.adminAllowList, settings.autosign, isExecutable).map((p) => p.message);
+  if (settings.store === "file:") {
+    for (const p of caPermissionProblems(path.resolve(settings.cadir))) {
+      if (settings.caPermissions === "refuse") refused.push(`${p.message} Or set ca_permissions: warn to start anyway.`);
+      else log.warn({ setting: p.setting }, p.message);
+    }
+  }
+  return refused;
+}
+
 /** The settings a reload changed, by their file names (`autosign, log_level`). */
 function changedSettings(before: Settings, after: Settings): string[] {
   return SETTING_KEYS.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map(fileName);
@@ -114,6 +139,13 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   const store = metrics.timedStore(rawStore);
   if (!(await store.isInitialized())) io.err(`No CA in ${store.location}: creating one (${settings.keyType === "ec" ? `EC ${settings.curve}` : `RSA ${settings.keylength}`})...`);
   const created = await ensureCa(store, settings);
+  const refused = startupProblems(settings, log);
+  if (refused.length > 0) {
+    for (const m of refused) io.err(`Error: ${m}`);
+    io.err("The server did not start.");
+    await store.close();
+    return Exit.FAILED;
+  }
   const deps: ServerDeps = { ca: makeCa(store, settings, log, audit, metrics.meter), settings, log, metrics };
   // Revocations recorded but missing from the CRL (a crash between the two) are published now.
   const repaired = await deps.ca.repairCrl();

@@ -17,7 +17,9 @@ import { CaError } from "./errors.js";
 import { Issuer, type IssuerSettings, type IssueSource } from "./issue.js";
 import { isValidCertname, trailingDotTwin, validateCertname } from "./names.js";
 import { CaReader } from "./reader.js";
+import { checkCa, type CheckReport } from "./check.js";
 import { checkKeyPolicy } from "./key-policy.js";
+import { removeSignedRequests, type SignedRequest } from "./recovery.js";
 import { checkSigningPolicy } from "./policy.js";
 import { systemPrincipal, type Principal } from "./principal.js";
 import { Revoker, type RevokeTarget } from "./revoke.js";
@@ -508,6 +510,22 @@ export class CertificateAuthority extends CaReader {
         return plan;
       }),
     );
+  }
+
+  /** `ca check` (check.ts): what is inconsistent in the store, and with `repair`, fixed. */
+  check(opts: { repair: boolean; by: Principal }): Promise<CheckReport> {
+    return checkCa({
+      store: this.store, clock: this.clock, repairCrl: () => this.repairCrl(),
+      resignCrl: async () => void (await this.refreshCrl(opts.by, { force: true })),
+    }, opts);
+  }
+
+  /**
+   * Recovery at open: a request whose certificate was stored just before a crash is removed
+   * (recovery.ts), so the next sign --all does not sign it again. Returns the names.
+   */
+  async recoverInterrupted(): Promise<SignedRequest[]> {
+    return removeSignedRequests(this.store, this.clock);
   }
 
   /** Puts into the CRL every revocation record it lacks (after a crash between the two). */

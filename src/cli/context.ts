@@ -33,9 +33,15 @@ export interface CaContext {
   by: Principal;
 }
 
-export async function openCa(settings: Settings): Promise<CaContext> {
-  const store = await openStore(settings.store, path.resolve(settings.cadir));
+/**
+ * Opens the store and the CA. Unless `recover: false` (`ca check`, which reports what it finds),
+ * what a crash left half done is finished first (ca/recovery.ts; the file store removes its
+ * stale temporary files as it opens).
+ */
+export async function openCa(settings: Settings, opts: { recover?: boolean } = {}): Promise<CaContext> {
+  const store = await openStore(settings.store, path.resolve(settings.cadir), { recover: opts.recover !== false });
   const ca = new CertificateAuthority({ store, settings });
+  if (opts.recover !== false && (await store.isInitialized())) await ca.recoverInterrupted();
   return { settings, store, ca, by: localPrincipal(os.userInfo().username, os.hostname()) };
 }
 

@@ -12,6 +12,7 @@ import * as audit from "./ca/audit.js";
 import * as crl from "./ca/crl.js";
 import * as updateCrls from "./ca/update-crls.js";
 import * as lifecycle from "./ca/lifecycle.js";
+import * as check from "./ca/check.js";
 import { registerExtensions } from "./registry.js";
 import { VERSION } from "./version.js";
 
@@ -24,7 +25,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .showSuggestionAfterError()
     .version(VERSION, "-V, --version", "print the version of fleetca");
   const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
-  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle]) m.register(ca, io, setCode);
+  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle, check]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);
   for (const c of [program, ca, ...ca.commands]) c.exitOverride();
   return program;

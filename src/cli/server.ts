@@ -150,6 +150,9 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   // Revocations recorded but missing from the CRL (a crash between the two) are published now.
   const repaired = await deps.ca.repairCrl();
   if (repaired > 0) log.warn({ added: repaired }, `crl repaired: the CRL lacked ${repaired} recorded revocation(s); they are in it now`);
+  // Requests whose certificates were stored just before a crash are done (ca/recovery.ts).
+  const settled = await deps.ca.recoverInterrupted();
+  if (settled.length > 0) log.warn({ names: settled.map((s) => s.name) }, `recovery: removed ${settled.length} request(s) already signed before a crash`);
   const files = new Ssldir(serverSsldir(settings));
   const hostName = os.hostname();
 

@@ -2,8 +2,9 @@
 import type { CaStore } from "../ca/store.js";
 import { FileStore } from "./file/index.js";
 
-export async function openStore(store: string, cadir: string): Promise<CaStore> {
-  if (store === "file:" || store === "file" || store === "") return FileStore.open(cadir);
+/** `recover: false` leaves what crashed writers left behind, for `ca check` to report. */
+export async function openStore(store: string, cadir: string, opts: { recover?: boolean } = {}): Promise<CaStore> {
+  if (store === "file:" || store === "file" || store === "") return opts.recover === false ? new FileStore(cadir) : FileStore.open(cadir);
   if (/^postgres(ql)?:\/\//.test(store)) {
     // Loaded on demand: a file-store CA never loads the pg driver.
     const { PostgresStore } = await import("./postgres/index.js");

@@ -53,15 +53,6 @@ const OUT = values.out ?? (full ? RESULTS_DIR : join(TMP_DIR, "quick"));
 const command = `npm run bench:waitforcert${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
 const API = "/puppet-ca/v1";
 
-// Self-stopping: whatever happens, nothing outlives this.
-const HARD_LIMIT_MS = DURATION_MS + WAIT_MS + 180_000;
-const running: { kill?: () => void } = {};
-const hardStop = setTimeout(() => {
-  console.error(`waitforcert bench: still running after ${HARD_LIMIT_MS / 1000} s; killing the server and giving up`);
-  running.kill?.();
-  process.exit(1);
-}, HARD_LIMIT_MS);
-hardStop.unref();
 
 /** One simulated machine per agent: 127.1.0.1, 127.1.0.2, ... (the whole of 127/8 is loopback). */
 const addressOf = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
@@ -71,6 +62,16 @@ rmSync(join(TMP_DIR, "waitforcert"), { recursive: true, force: true });
 const agents = await agentIdentities(N, "ec", "wfc");
 // The machine is shared: wait (up to 5 min) for the others' jobs to calm down, and say what it was.
 const loadAverageAtStart = Math.round((await waitQuiet(2, 300_000)) * 100) / 100;
+
+// Self-stopping, from here (after the wait for a quiet machine): whatever happens, nothing outlives this.
+const HARD_LIMIT_MS = DURATION_MS + WAIT_MS + 180_000;
+const running: { kill?: () => void } = {};
+const hardStop = setTimeout(() => {
+  console.error(`waitforcert bench: still running after ${HARD_LIMIT_MS / 1000} s; killing the server and giving up`);
+  running.kill?.();
+  process.exit(1);
+}, HARD_LIMIT_MS);
+hardStop.unref();
 const server = await startServer({ cadir, autosign: false, env: { FLEETCA_KEY_TYPE: "ec" }, logFile: join(TMP_DIR, "waitforcert", "server.log"), timeoutMs: 60_000 });
 running.kill = () => server.child.kill("SIGKILL");
 const port = Number(new URL(server.url).port);

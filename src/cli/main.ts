@@ -11,6 +11,7 @@ import * as submitGenerate from "./ca/submit-generate.js";
 import * as audit from "./ca/audit.js";
 import * as crl from "./ca/crl.js";
 import * as updateCrls from "./ca/update-crls.js";
+import * as migrate from "./ca/migrate.js";
 import * as lifecycle from "./ca/lifecycle.js";
 import * as check from "./ca/check.js";
 import { registerExtensions } from "./registry.js";
@@ -25,7 +26,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .showSuggestionAfterError()
     .version(VERSION, "-V, --version", "print the version of fleetca");
   const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
-  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle, check]) m.register(ca, io, setCode);
+  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle, check, migrate]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);
   for (const c of [program, ca, ...ca.commands]) c.exitOverride();
   return program;

@@ -63,27 +63,55 @@ function grantsOf(name: string, altNames: string[], extensions: NamedExtension[]
   return [...extra.map((n) => `alt name ${n}`), ...extensions.filter((e) => e.grantsAccess).map((e) => `${e.name}=${e.value}`)];
 }
 
+/**
+ * What a page shows of a request beyond the index, kept by name and fingerprint: a request
+ * never changes under the same fingerprint, so the CSR is read, parsed and dated once, and
+ * the pending list polled every few seconds costs a filter of the index, not 50 file reads.
+ */
+interface RequestFacts {
+  extensions: NamedExtension[];
+  submittedAt?: Date;
+}
+const FACTS_KEPT = 20_000;
+const factsByCa = new WeakMap<CertificateAuthority, Map<string, RequestFacts>>();
+
+async function requestFacts(ca: CertificateAuthority, items: readonly Listed[]): Promise<Map<string, RequestFacts>> {
+  let cache = factsByCa.get(ca);
+  if (!cache) factsByCa.set(ca, (cache = new Map()));
+  const key = (l: Listed) => `${l.entry.name}/${l.entry.sha256}`;
+  const missing = items.filter((i) => !cache.has(key(i)));
+  if (missing.length > 0) {
+    const names = missing.map((i) => i.entry.name);
+    const times = isRequestTimesStore(ca.store) ? await ca.store.requestTimes(names) : new Map<string, Date>();
+    await Promise.all(
+      missing.map(async (item) => {
+        const pem = await ca.store.getRequest(item.entry.name);
+        let extensions: NamedExtension[] = [];
+        if (pem) {
+          try {
+            const csr = parseCsrPem(pem);
+            extensions = namedExtensions(csr.extensions.filter((e) => e.oid !== OID.subjectAltName), csr.altNames);
+          } catch {
+            // A request another tool left unreadable: listed with what the index knows.
+          }
+        }
+        const submittedAt = times.get(item.entry.name);
+        cache.set(key(item), { extensions, ...(submittedAt ? { submittedAt } : {}) });
+      }),
+    );
+    while (cache.size > FACTS_KEPT) cache.delete(cache.keys().next().value!);
+  }
+  return new Map(items.map((i) => [i.entry.name, cache.get(key(i))!]));
+}
+
 /** One page of pending requests, each with its extensions, grants and age. */
 export async function pendingPage(ca: CertificateAuthority, q: Omit<ListQuery, "states">): Promise<Page<PendingRequest>> {
   const page = await listEntries(ca, { ...q, states: ["requested"] });
-  const names = page.items.map((i) => i.entry.name);
-  const times = isRequestTimesStore(ca.store) ? await ca.store.requestTimes(names) : new Map<string, Date>();
-  const items = await Promise.all(
-    page.items.map(async (item): Promise<PendingRequest> => {
-      const pem = await ca.store.getRequest(item.entry.name);
-      let extensions: NamedExtension[] = [];
-      if (pem) {
-        try {
-          const csr = parseCsrPem(pem);
-          extensions = namedExtensions(csr.extensions.filter((e) => e.oid !== OID.subjectAltName), csr.altNames);
-        } catch {
-          // A request another tool left unreadable: listed with what the index knows.
-        }
-      }
-      const submittedAt = times.get(item.entry.name);
-      return { ...item, extensions, grants: grantsOf(item.entry.name, item.entry.altNames, extensions), ...(submittedAt ? { submittedAt } : {}) };
-    }),
-  );
+  const facts = await requestFacts(ca, page.items);
+  const items = page.items.map((item): PendingRequest => {
+    const { extensions, submittedAt } = facts.get(item.entry.name)!;
+    return { ...item, extensions, grants: grantsOf(item.entry.name, item.entry.altNames, extensions), ...(submittedAt ? { submittedAt } : {}) };
+  });
   return { ...page, items };
 }
 
@@ -105,20 +133,41 @@ const compareBy: Record<SortKey, (a: Listed, b: Listed) => number> = {
 };
 
 /**
- * A sorted page. The index is in name order; other orders sort every match (a stable sort,
- * so name breaks ties), which for 100,000 entries costs a few tens of milliseconds: the
- * sorted order is kept until the index changes (the same array from ca.entries()).
+ * A sorted page. The index is in name order; another order sorts every entry, which at
+ * 100,000 costs tens of milliseconds, so the sorted order is kept per CA and order, and used
+ * again while the index holds the same entries in the same states (checked entry by entry,
+ * by reference: well under a millisecond). The filters then run over the sorted order.
  */
+interface SortCache {
+  source: Listed[];
+  sorted: Listed[];
+}
+const sortsByCa = new WeakMap<CertificateAuthority, Map<string, SortCache>>();
+
+function sameEntries(a: readonly Listed[], b: readonly Listed[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.entry !== b[i]!.entry || a[i]!.state !== b[i]!.state) return false;
+  return true;
+}
+
 export async function sortedPage(ca: CertificateAuthority, q: ListQuery, sort: SortKey, descending: boolean): Promise<Page<Listed>> {
   if (sort === "name" && !descending) return listEntries(ca, q);
   const offset = q.offset ?? 0;
   const limit = q.limit ?? DEFAULT_PAGE;
   if (!Number.isSafeInteger(offset) || offset < 0) throw new CaError("invalid-request", `offset must be a whole number of 0 or more, not ${offset}`);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new CaError("invalid-request", `limit must be a whole number from 1 to ${MAX_PAGE}, not ${limit}`);
-  const all = (await ca.entries()).filter(matcher(q));
-  const cmp = compareBy[sort];
-  const sorted = sort === "name" ? all.reverse() : all.sort((a, b) => (descending ? cmp(b, a) : cmp(a, b)));
-  return { total: all.length, offset, limit, items: sorted.slice(offset, offset + limit) };
+  const source = await ca.entries();
+  let caches = sortsByCa.get(ca);
+  if (!caches) sortsByCa.set(ca, (caches = new Map()));
+  const key = `${sort}:${descending}`;
+  let cached = caches.get(key);
+  if (!cached || !sameEntries(cached.source, source)) {
+    const cmp = compareBy[sort];
+    const sorted = sort === "name" ? [...source].reverse() : [...source].sort((a, b) => (descending ? cmp(b, a) : cmp(a, b)));
+    caches.set(key, (cached = { source, sorted }));
+  }
+  const all = cached.sorted.filter(matcher(q));
+  return { total: all.length, offset, limit, items: all.slice(offset, offset + limit) };
 }
 
 /** A certificate's page: every field, and what the audit trail says about its name. */

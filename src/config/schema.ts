@@ -92,15 +92,15 @@ export interface Settings {
   readonly csrBurst: number;
   /** Pending requests the CA holds at most; a submission beyond is refused with 503 until some are signed or dropped. 0: no cap. */
   readonly maxPendingRequests: number;
-  /**
-   * Connection bounds (server/connections.ts), each a duration in seconds: the TLS handshake; a connection on which
-   * nothing moves (before its first request, or a response the client does not read); a kept-alive connection
-   * between requests; the request headers; the whole request, headers and body (trickled bodies).
-   */
+  /** Connection bounds (server/connections.ts): how long a TLS handshake may take before the connection is closed. */
   readonly handshakeTimeout: number;
+  /** How long a connection may stay silent (after the handshake before its first request, or a response the client does not read). */
   readonly idleTimeout: number;
+  /** How long a kept-alive connection may stay idle between two requests. */
   readonly keepAliveTimeout: number;
+  /** How long the client may take to send a request's headers (408 after); at most request_timeout. */
   readonly headersTimeout: number;
+  /** How long the client may take to send a whole request, headers and body (408 after: trickled bodies end here). */
   readonly requestTimeout: number;
   /** Open connections the server holds at most; more are closed as they arrive. */
   readonly maxConnections: number;

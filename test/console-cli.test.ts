@@ -78,3 +78,27 @@ test("console users: add, list, change the password, delete; hashes salted per u
   await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test("sessions end after 30 minutes idle, and 12 hours after login however busy", async () => {
+  const { MemoryStore } = await import("./helpers/memory-store.js");
+  const { localPrincipal } = await import("../src/ca/principal.js");
+  let now = Date.parse("2026-12-01T08:00:00Z");
+  const access = new ConsoleAccess(new MemoryStore(), () => new Date(now));
+  await access.addUser("ida", "viewer", "a long enough password", localPrincipal("root", "ca"));
+  const idle = await access.login("ida", "a long enough password", "10.0.0.1");
+  now += 29 * 60_000;
+  assert.ok(await access.resolve(idle.token, "10.0.0.1"), "used within 30 minutes: alive, and the use counts");
+  now += 29 * 60_000;
+  assert.ok(await access.resolve(idle.token, "10.0.0.1"));
+  now += 31 * 60_000;
+  assert.equal(await access.resolve(idle.token, "10.0.0.1"), undefined, "31 minutes unused: ended");
+
+  const busy = await access.login("ida", "a long enough password", "10.0.0.1");
+  const end = now + 12 * 3600_000;
+  while (now + 10 * 60_000 < end) {
+    now += 10 * 60_000;
+    assert.ok(await access.resolve(busy.token, "10.0.0.1"));
+  }
+  now = end + 60_000;
+  assert.equal(await access.resolve(busy.token, "10.0.0.1"), undefined, "12 hours after login: ended, used or not");
+});

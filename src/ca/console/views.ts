@@ -14,7 +14,7 @@ import type { AuditRecord } from "../audit.js";
 import type { CertificateAuthority } from "../authority.js";
 import { CaError } from "../errors.js";
 import { extraAltNames } from "../policy.js";
-import { certificateByName, DEFAULT_PAGE, listEntries, matcher, MAX_PAGE, type CertificateDetail, type Listed, type ListQuery, type Page } from "../queries.js";
+import { certificateByName, DEFAULT_PAGE, listedEntries, listEntries, matcher, MAX_PAGE, type CertificateDetail, type Listed, type ListQuery, type Page } from "../queries.js";
 import { isRequestTimesStore } from "../store.js";
 
 /** One extension as people read it: Puppet's short name when it has one, else the OID. */
@@ -139,7 +139,7 @@ const compareBy: Record<SortKey, (a: Listed, b: Listed) => number> = {
  * by reference: well under a millisecond). The filters then run over the sorted order.
  */
 interface SortCache {
-  source: Listed[];
+  source: readonly Listed[];
   sorted: Listed[];
 }
 const sortsByCa = new WeakMap<CertificateAuthority, Map<string, SortCache>>();
@@ -156,12 +156,12 @@ export async function sortedPage(ca: CertificateAuthority, q: ListQuery, sort: S
   const limit = q.limit ?? DEFAULT_PAGE;
   if (!Number.isSafeInteger(offset) || offset < 0) throw new CaError("invalid-request", `offset must be a whole number of 0 or more, not ${offset}`);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new CaError("invalid-request", `limit must be a whole number from 1 to ${MAX_PAGE}, not ${limit}`);
-  const source = await ca.entries();
+  const source = await listedEntries(ca);
   let caches = sortsByCa.get(ca);
   if (!caches) sortsByCa.set(ca, (caches = new Map()));
   const key = `${sort}:${descending}`;
   let cached = caches.get(key);
-  if (!cached || !sameEntries(cached.source, source)) {
+  if (!cached || (cached.source !== source && !sameEntries(cached.source, source))) {
     const cmp = compareBy[sort];
     const sorted = sort === "name" ? [...source].reverse() : [...source].sort((a, b) => (descending ? cmp(b, a) : cmp(a, b)));
     caches.set(key, (cached = { source, sorted }));

@@ -288,4 +288,10 @@ export interface TrackingStore {
   dismissNode(name: string, at: Date): Promise<boolean>;
   /** Ends tracking (the rotation's overlap is over, or a restore put the old CA back). */
   stopTracking(): Promise<void>;
+  /**
+   * Removes every pending request and certificate at once (a regeneration after a compromise:
+   * the old CA's are void, and a node re-enrolling under the same name must not meet them).
+   * The inventory, revocation records and audit trail stay. Call inside withLock.
+   */
+  clearIssued(): Promise<{ requests: number; certificates: number }>;
 }

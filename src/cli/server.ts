@@ -160,7 +160,10 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
     const identity = await ensureServerIdentity(deps.ca, settings, files, hostName);
     const caPem = await deps.ca.caCertificatePem();
     await files.writeCa(caPem, await deps.ca.crlPem());
-    return { identity, tls: { keyPem: identity.keyPem, certPem: identity.certPem, caPem } };
+    // A rotation's overlap (ca regenerate --mode rotate): TLS accepts the old CA's certificates too.
+    const tracking = await store.readTracking();
+    const overlap = tracking?.state.oldCaCertPem && tracking.state.overlapUntil && Date.now() < tracking.state.overlapUntil.getTime();
+    return { identity, tls: { keyPem: identity.keyPem, certPem: identity.certPem, caPem: overlap ? caPem + tracking.state.oldCaCertPem : caPem } };
   };
   const { identity, tls } = await loadTls();
   // OCSP: signed by a responder certificate kept in the ssldir (issued now if needed), or the CA key.
@@ -207,10 +210,21 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   // Puppet Server keeps its own ssldir's crl.pem in step with the CA's on every revoke; so
   // does fleetca, for revokes made here or by the CLI (seen within a second via the store).
   let syncedCrl = await deps.ca.crlPem();
+  let syncedCa = await deps.ca.caCertificatePem();
   const crlSync = setInterval(() => {
     void deps.ca
       .crlPem()
       .then(async (pem) => {
+        // A regenerated or restored CA (ca/lifecycle): new TLS trust and server certificate, no restart.
+        const caPem = await deps.ca.caCertificatePem();
+        if (caPem !== syncedCa) {
+          // Tried again every second until it works: `ca regenerate` writes the server's new
+          // certificate into the ssldir a moment after the new CA lands in the store.
+          running.reloadTls((await loadTls()).tls);
+          syncedCa = caPem;
+          const cert = (await deps.ca.current()).cert;
+          log.warn({ fingerprint: fingerprint(cert.der) }, `ca changed: now serving the CA ${fingerprint(cert.der)}; certificates of the previous CA are refused (after the overlap, in a rotation) and their nodes must re-enroll`);
+        }
         if (pem === syncedCrl) return;
         syncedCrl = pem;
         await files.writeCa(await deps.ca.caCertificatePem(), pem);

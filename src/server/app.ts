@@ -65,6 +65,8 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
   app.addHook("onRequest", async (request) => {
     const identity = await identify(request, peer, deps.ca, deps.settings);
     setIdentity(request, identity);
+    // A node of a regenerated CA's list: said for every request, whatever the route allows (ca/lifecycle).
+    if (identity.principal.refused?.startsWith("issued by the previous CA")) deps.log.warn({ client: request.ip }, `client certificate ${identity.principal.refused}`);
     const path = pathOf(request);
     const params = request.params as { name?: unknown } | undefined;
     const subject = typeof params?.name === "string" ? params.name : undefined;

@@ -60,6 +60,7 @@ export const BUILTIN_RULES: readonly Rule[] = Object.freeze([
   rule("api autosign edit",        "exact",  `${API}/autosign`,                         ["PUT"],                   "admin"),
   rule("api actions",              "prefix", `${API}/actions/`,                         ["POST"],                  "admin", "operator"),
   rule("api revoke",               "exact",  `${API}/revocations`,                      ["POST"],                  "admin", "operator"),
+  rule("api regeneration dismiss", "exact",  `${API}/regeneration/dismiss`,            ["POST"],                  "admin", "operator"),
   rule("api read",                 "prefix", `${API}/`,                                 ["GET"],                   "admin", "viewer"),
   rule("console",                  "prefix", "/console",                                ["GET"],                   "anonymous"),
   rule("ocsp",                     "prefix", "/ocsp",                                   ["GET", "POST"],           "anonymous"),

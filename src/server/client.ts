@@ -11,7 +11,8 @@ import type { TLSSocket } from "node:tls";
 import type { FastifyRequest } from "fastify";
 import type { CertificateAuthority } from "../ca/authority.js";
 import { anonymous, certificatePrincipal, type Principal } from "../ca/principal.js";
-import { parseCertificateDer, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
+import { Sightings } from "../ca/lifecycle/tracking.js";
+import { parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { extensionText } from "../pki/extensions.js";
 import { PP_CLI_AUTH } from "../pki/oids.js";
 import type { Settings } from "../config/index.js";
@@ -96,7 +97,15 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
     checked = { cert, caCert: material.cert.der, signedByCa };
     perSocket.set(socket, checked);
   }
-  const why = refusal(checked, material.crl.serials, presented.tlsVerified, Date.now());
+  let why = refusal(checked, material.crl.serials, presented.tlsVerified, Date.now());
+  if (why === "issued by another CA") {
+    const previous = await previousCa(ca, checked.cert);
+    if (previous === "trusted") why = undefined;
+    else if (previous === "tracked") {
+      why = `issued by the previous CA: ${checked.cert.commonName} must re-enroll (puppet ssl clean, or fleetca agent clean, then run the agent)`;
+      void sightingsOf(ca).note(checked.cert.commonName, new Date(), from).catch(() => undefined);
+    }
+  }
   if (why) return sessionOrAnonymous(request, ca, anonymous(from, why));
   const { cert } = checked;
   const admin = cliAuth(cert) || settings.adminAllowList.includes(cert.commonName);
@@ -107,6 +116,50 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
 async function sessionOrAnonymous(request: FastifyRequest, ca: CertificateAuthority, fallback: Principal): Promise<Identity> {
   const live = await requestSession(request, ca.store);
   return live ? { principal: live.principal, session: live.session } : { principal: fallback };
+}
+
+/**
+ * A certificate of the CA a regeneration replaced (ca/lifecycle): "trusted" during a
+ * rotation's overlap (signed by the old CA, which is kept until the deadline), "tracked"
+ * when its node is one being waited for, else undefined. The tracking record is read at
+ * most once a second per process.
+ */
+async function previousCa(ca: CertificateAuthority, cert: ParsedCertificate): Promise<"trusted" | "tracked" | undefined> {
+  const t = await trackingOf(ca);
+  if (!t) return undefined;
+  const old = t.oldCa;
+  if (old && t.overlapUntil && Date.now() < t.overlapUntil.getTime() && cert.issuerDer.equals(old.subjectDer) && verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, old.spki)) {
+    return "trusted";
+  }
+  return t.names.has(cert.commonName) ? "tracked" : undefined;
+}
+
+interface TrackingView {
+  names: ReadonlySet<string>;
+  oldCa?: ParsedCertificate;
+  overlapUntil?: Date;
+}
+const trackingCache = new WeakMap<object, { at: number; view: Promise<TrackingView | undefined> }>();
+const sightings = new WeakMap<object, Sightings>();
+
+function trackingOf(ca: CertificateAuthority): Promise<TrackingView | undefined> {
+  const hit = trackingCache.get(ca.store);
+  if (hit && Date.now() - hit.at < 1000) return hit.view;
+  const view = ca.store.readTracking().then((t) =>
+    t && {
+      names: new Set(t.nodes.map((n) => n.name)),
+      ...(t.state.oldCaCertPem ? { oldCa: parseCertificatePem(t.state.oldCaCertPem) } : {}),
+      ...(t.state.overlapUntil ? { overlapUntil: t.state.overlapUntil } : {}),
+    },
+  );
+  trackingCache.set(ca.store, { at: Date.now(), view });
+  return view;
+}
+
+function sightingsOf(ca: CertificateAuthority): Sightings {
+  let s = sightings.get(ca.store);
+  if (!s) sightings.set(ca.store, (s = new Sightings(ca.store)));
+  return s;
 }
 
 const identities = new WeakMap<FastifyRequest, Identity>();

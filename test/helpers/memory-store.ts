@@ -311,6 +311,13 @@ export class MemoryStore implements CaStore, BatchStore {
     this.tracking = undefined;
   }
 
+  async clearIssued(): Promise<{ requests: number; certificates: number }> {
+    const counts = { requests: this.requests.size, certificates: this.certs.size };
+    this.requests.clear();
+    this.certs.clear();
+    return counts;
+  }
+
   async close(): Promise<void> {}
 
   private ca(): CaMaterial {

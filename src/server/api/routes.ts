@@ -14,6 +14,7 @@ import { nameParam } from "../deps.js";
 import type { RouteSpec } from "../routing.js";
 import { actionParam, expiryParam, limitParam, offsetParam, queryOf, searchParam, serialParam, sinceParam, stateParam } from "./params.js";
 import { CONSOLE_ROUTES } from "./console-routes.js";
+import { REGENERATION_ROUTES } from "./regeneration-routes.js";
 import { certificateViewJson, listedJson, pageJson, pendingJson, revocationJson, serialJson, summaryJson } from "./render.js";
 
 export interface ApiRoute extends RouteSpec {
@@ -95,6 +96,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   } },
 
   ...CONSOLE_ROUTES,
+  ...REGENERATION_ROUTES,
 ];
 
 function sortParam(q: Map<string, string>): SortKey {

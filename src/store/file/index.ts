@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { chmod, mkdir, rename, stat } from "node:fs/promises";
+import { chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
   StoreConflictError,
@@ -29,7 +29,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { appendLog, isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
+import { appendLog, fsyncDir, isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
@@ -520,6 +520,32 @@ export class FileStore implements CaStore, LeftoverStore {
 
   stopTracking(): Promise<void> {
     return this.tracking.stop();
+  }
+
+  /**
+   * requests/ and signed/ renamed aside and replaced by empty directories (two renames each,
+   * not one unlink per file: 100,000 certificates go in a moment), then the old ones removed.
+   * The index follows the new directories (their mtimes changed) on its next refresh.
+   */
+  async clearIssued(): Promise<{ requests: number; certificates: number }> {
+    // Nothing in the commit journal may be repaired back into the emptied directories.
+    await this.commits.checkpoint();
+    noteJournalSize(this.commits, 0);
+    const counts = { requests: 0, certificates: 0 };
+    const stamp = new Date().toISOString().replace(/[:.]/g, "");
+    for (const [dir, key] of [[this.layout.requests, "requests"], [this.layout.signed, "certificates"]] as const) {
+      const aside = `${dir}.cleared-${stamp}`;
+      const mode = (await stat(dir)).mode & 0o7777;
+      counts[key] = (await readdir(dir)).filter((f) => f.endsWith(".pem")).length;
+      await rename(dir, aside);
+      await mkdirExact(dir, mode);
+      await fsyncDir(this.layout.cadir);
+      await rm(aside, { recursive: true, force: true });
+    }
+    await this.index.mutex.run(() => this.index.refresh(() => {
+      throw new Error("no file to summarize in emptied directories");
+    }));
+    return counts;
   }
 
   /**

@@ -376,6 +376,15 @@ export class PostgresStore implements CaStore {
     return tracking.stopTracking(this.pool);
   }
 
+  /** Both tables emptied in one transaction. */
+  async clearIssued(): Promise<{ requests: number; certificates: number }> {
+    return inTransaction(this.pool, async (c) => {
+      const r = await c.query(`DELETE FROM ${S}.requests`);
+      const k = await c.query(`DELETE FROM ${S}.certificates`);
+      return { requests: r.rowCount ?? 0, certificates: k.rowCount ?? 0 };
+    });
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -28,10 +28,11 @@ import { pinnedScenario } from "./scenarios/pinned.js";
 import { crashScenario } from "./scenarios/crash.js";
 import { curveScenario } from "./scenarios/curve.js";
 import { coresScenario } from "./scenarios/cores.js";
+import { journalScenario } from "./scenarios/journal.js";
 
 const ALL = ["enroll", "pinned", "signall", "list", "revoke", "ocsp"] as const;
 /** Run only when named (long, or hard on the machine): `--only crash`, `--only curve`, `--only cores`. */
-const EXTRA = ["server", "puppetserver", "crash", "curve", "cores"] as const;
+const EXTRA = ["server", "puppetserver", "crash", "curve", "cores", "journal"] as const;
 
 const { values } = parseArgs({
   options: {
@@ -105,6 +106,10 @@ if (wants("ocsp")) {
 if (wants("crash")) {
   await quiet("crash");
   save(await crashScenario({ kills: n ?? (quick ? 10 : 60), concurrency: Number(values.c), command }));
+}
+if (wants("journal")) {
+  await quiet("journal");
+  save(await journalScenario({ command, baseline: values.baseline, rounds: quick ? 1 : 3 }));
 }
 if (wants("cores")) {
   await quiet("cores");

@@ -20,6 +20,7 @@ import { cnName } from "../../src/pki/name.js";
 import { leafExtensions } from "../../src/pki/profile.js";
 import { formatInventoryLine, formatSerialHex } from "../../src/store/file/formats.js";
 import { encodeRecord, type JournalRecord } from "../../src/store/file/journal.js";
+import { syncFilesystem } from "../../src/store/file/commit-journal.js";
 import type { AgentIdentity } from "./agents.js";
 import { inProcessCa } from "./fleetca.js";
 
@@ -77,4 +78,7 @@ export async function growFixture(cadir: string, from: number, to: number, agent
     { op: "inv", size: statSync(join(cadir, "inventory.txt")).size },
   ];
   appendFileSync(indexPath, markers.map((r) => `${encodeRecord(r)}\n`).join(""));
+  // Written without fsync, the fixture's gigabytes would otherwise reach the disk during the
+  // measurements: the first fsync after them (a revoke's) waits for all of it on ext4.
+  await syncFilesystem(cadir);
 }

@@ -136,7 +136,8 @@ export async function crashScenario(o: CrashOptions): Promise<ScenarioResult> {
   let caPem: string | undefined;
   const t0 = performance.now();
   for (let round = 0; round < o.kills && cursor.next < agents.length; round++) {
-    const server = await startServer({ cadir });
+    // A generous wait: on a machine busy with other jobs a start can take many seconds.
+    const server = await startServer({ cadir, timeoutMs: 180_000 });
     restartMs.push(server.startMs);
     caPem ??= await fetchCaCertificate(server.url);
     // The store must be whole before the server answers: check what the last kill left.
@@ -152,7 +153,7 @@ export async function crashScenario(o: CrashOptions): Promise<ScenarioResult> {
     await load;
   }
   // One more start: it recovers from the last kill; then a clean stop.
-  const last = await startServer({ cadir });
+  const last = await startServer({ cadir, timeoutMs: 180_000 });
   await last.stop();
   const totals = checkStore(cadir, received, problems);
   const tried = await fleetcaCli(["ca", "check", "--cadir", cadir]);

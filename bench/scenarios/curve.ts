@@ -115,7 +115,7 @@ async function measure(cadir: string, certificates: number, fixtureMs: number, r
 }
 
 export async function curveScenario(o: CurveOptions): Promise<ScenarioResult> {
-  const cadir = await freshCa("curve", "ec-p256");
+  const cadir = await freshCa(`curve-${o.levels.at(-1)}`, "ec-p256");
   const [agent] = await agentIdentities(1, "ec", "curvekey");
   const points: CurvePoint[] = [];
   let have = 0;

@@ -26,7 +26,7 @@ import { Revoker, type RevokeTarget } from "./revoke.js";
 import { SUPERSEDED_WINDOW, supersededDetail, supersessions, type Supersession } from "./superseded.js";
 import { DEFAULT_REASON, type RevocationReason, type RevocationRecord } from "./revocation.js";
 import { SigningBatches } from "./signing-batches.js";
-import type { CaStore } from "./store.js";
+import type { CaStore, InventoryEntry } from "./store.js";
 import { requestEntry, summarize } from "./summarize.js";
 
 /**
@@ -425,7 +425,7 @@ export class CertificateAuthority extends CaReader {
     return this.store.withLock(async () => {
       const targets: RevokeTarget[] = [];
       const audit: AuditRecord[] = [];
-      const issued = await this.unexpiredByName();
+      const issued = await this.unexpiredByName(names);
       const results = await this.eachName(names, "revoked", by, audit, async (name) => {
         const { certificate, request } = await this.store.getIndexEntry(name, summarize);
         const serials = serialsOf(name, certificate?.serial, issued);
@@ -448,12 +448,15 @@ export class CertificateAuthority extends CaReader {
    * a renewal replaces the name's certificate file but the replaced certificate stays valid
    * until it expires, so revoking a name must revoke those too.
    */
-  private async unexpiredByName(): Promise<Map<string, bigint[]>> {
+  private async unexpiredByName(names?: readonly string[]): Promise<Map<string, bigint[]>> {
     const now = this.clock().getTime();
     // Those revoked already are left out: a name cleaned before is "not found", as in Puppet.
     const revoked = (await this.current(true)).crl.serials;
     const out = new Map<string, bigint[]>();
-    for (const e of await this.store.readInventory()) {
+    // A store that can find a few names' lines (the file store) spares parsing the whole inventory.
+    const store = this.store as CaStore & { readInventoryFor?: (names: readonly string[]) => Promise<InventoryEntry[]> };
+    const lines = names && store.readInventoryFor ? await store.readInventoryFor(names) : await this.store.readInventory();
+    for (const e of lines) {
       if (!e.subject.startsWith("/CN=") || e.notAfter.getTime() <= now || revoked.has(e.serial)) continue;
       const name = e.subject.slice(4);
       const list = out.get(name);
@@ -542,7 +545,7 @@ export class CertificateAuthority extends CaReader {
       const targets: RevokeTarget[] = [];
       const found: { name: string; serial?: bigint }[] = [];
       const refusals: AuditRecord[] = [];
-      const issued = await this.unexpiredByName();
+      const issued = await this.unexpiredByName(names);
       const out = await this.eachName(names, "cleaned", by, refusals, async (name) => {
         const { certificate, request } = await this.store.getIndexEntry(name, summarize);
         if (!certificate && !(removeRequest && request)) throw new CaError("not-found", `Could not find files to clean for ${name}`);

@@ -389,6 +389,28 @@ export class FileStore implements CaStore, LeftoverStore {
     return parseInventory((await readOptional(this.layout.inventory)) ?? "");
   }
 
+  /**
+   * The inventory lines of certificates issued to `names` (`/CN=NAME` subjects), without
+   * parsing the rest: a revoke or clean needs a few names' lines, and parsing a
+   * million-line inventory for them cost seconds. The file is searched as bytes.
+   */
+  async readInventoryFor(names: readonly string[]): Promise<InventoryEntry[]> {
+    const buf = await readOptionalBytes(this.layout.inventory);
+    if (!buf) return [];
+    const lines: string[] = [];
+    for (const name of new Set(names)) {
+      const needle = Buffer.from(` /CN=${name}\n`, "utf8");
+      for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + needle.length)) {
+        const start = buf.lastIndexOf(0x0a, at) + 1;
+        lines.push(buf.toString("utf8", start, at + needle.length));
+      }
+      // The last line may lack its newline.
+      const tail = Buffer.from(` /CN=${name}`, "utf8");
+      if (buf.length >= tail.length && buf.subarray(buf.length - tail.length).equals(tail)) lines.push(buf.toString("utf8", buf.lastIndexOf(0x0a, buf.length - 1) + 1));
+    }
+    return parseInventory(lines.join(""));
+  }
+
   async getCrl(): Promise<string> {
     return this.readCaFile(this.layout.caCrl);
   }

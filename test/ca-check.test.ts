@@ -81,6 +81,12 @@ describe("ca check on the file store", () => {
     assert.equal((await check(cadir)).report.ok, true);
   });
 
+  test("no CA where it looks: refused, saying where it looked", async () => {
+    const r = await fleetca(["ca", "check", "--cadir", path.join(tmpDir(), "nothing")]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /No CA found in cadir .*nothing/);
+  });
+
   test("a certificate not signed by this CA is reported and left for a person: exit 1 after --repair too", async () => {
     const cadir = await caWith(["a.example.com"]);
     const other = await caWith(["intruder.example.com"]);

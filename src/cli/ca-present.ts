@@ -27,8 +27,8 @@ export function noCaError(settings: Settings, location: string): CaError {
 }
 
 /** openCa, refusing with noCaError when the store holds no CA. Closes the store it opened before throwing. */
-export async function openExistingCa(settings: Settings): Promise<CaContext> {
-  const ctx = await openCa(settings);
+export async function openExistingCa(settings: Settings, opts: { recover?: boolean } = {}): Promise<CaContext> {
+  const ctx = await openCa(settings, opts);
   if (!(await ctx.store.isInitialized())) {
     await ctx.store.close();
     throw noCaError(settings, ctx.store.location);

@@ -7,7 +7,8 @@ import type { Command } from "commander";
 import type { CheckReport } from "../../ca/check.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
-import { openCa, settingsFrom, type CommonFlags } from "../context.js";
+import { openExistingCa } from "../ca-present.js";
+import { settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded } from "../shared.js";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
@@ -21,7 +22,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err(`Error: --format must be text or json, not "${opts.format}"`);
           return Exit.USAGE;
         }
-        const { ca: authority, by, store } = await openCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io), { recover: false });
+        const { ca: authority, by, store } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io), { recover: false });
         try {
           const report = await authority.check({ repair: opts.repair === true, by });
           if (opts.format === "json") io.out(JSON.stringify(report));

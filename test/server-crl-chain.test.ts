@@ -196,7 +196,7 @@ describe("an intermediate CA's CRL chain", () => {
     const now = new Date();
     const many = Array.from({ length: 3000 }, (_, i) => ({ serial: 0x100000n + BigInt(i), when: now }));
     const state = withRevocations(material.crl, many, now, new Date(now.getTime() + 86_400_000));
-    const published = await publishCrl(store, state, material.key, material.crlEncoded, material.outerCrlPem);
+    const published = await publishCrl(store, state, material.key!, material.crlEncoded, material.outerCrlPem);
     const file = fs.readFileSync(path.join(cadir, "ca_crl.pem"), "latin1");
     assert.ok(file.length > 64 * 1024);
     assert.equal(file, published.pem.toString("latin1") + material.outerCrlPem);

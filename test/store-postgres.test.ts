@@ -321,7 +321,7 @@ describe("PostgreSQL store", { skip }, () => {
     await assert.rejects(sql.query("TRUNCATE fleetca.audit"), /append-only/);
   });
 
-  test("a database at schema version 1 is upgraded at open, and the revocations its CRL lists become records", async () => {
+  test("a database at schema version 1 is upgraded at open: its clear CA key is encrypted and the operator told, its CRL's revocations become records", async () => {
     await sql.query("CREATE DATABASE fleetca_v1");
     const url = server.url.replace(/\/fleetca$/, "/fleetca_v1");
     let store = await PostgresStore.open(url);
@@ -332,12 +332,32 @@ describe("PostgreSQL store", { skip }, () => {
       for (const n of ["old1.example.com", "old2.example.com"]) await ca.sign(n, { by });
       for (const n of ["old2.example.com", "old1.example.com"]) await ca.revoke([n], by, "superseded");
       const crl = await store.getCrl();
-      // Back to version 1: what fleetca wrote before revocations were records.
+      const { keyPem } = await store.loadCaMaterial();
+      // Back to version 1: what fleetca wrote before revocations were records and the key was encrypted.
       const v1 = new pg.Client({ connectionString: url });
       await v1.connect();
       await v1.query("DROP TABLE fleetca.revocations, fleetca.audit; DROP FUNCTION fleetca.audit_append_only(); DELETE FROM fleetca.schema_migrations WHERE version >= 2");
+      await v1.query("DROP TRIGGER ca_changed ON fleetca.ca; DROP FUNCTION fleetca.ca_changed(); ALTER TABLE fleetca.ca DROP CONSTRAINT ca_one_key");
+      await v1.query("UPDATE fleetca.ca SET key_pem = $1; ALTER TABLE fleetca.ca DROP COLUMN key_sealed, ALTER COLUMN key_pem SET NOT NULL".replace("$1", `'${keyPem}'`));
       await store.close();
-      store = await PostgresStore.open(url);
+      // Without a passphrase: the key stays as it is, the operator is told, and nothing is signed.
+      const notices: string[] = [];
+      store = await PostgresStore.open(url, { passphrase: null, onNotice: (m) => notices.push(m) });
+      assert.match(notices.join("\n"), /stored in clear .*will not sign with it until it is encrypted: set FLEETCA_CA_PASSPHRASE/);
+      const keyless = new CertificateAuthority({ store, settings });
+      await submit(keyless, ["new1.example.com"]);
+      const refused = await keyless.sign("new1.example.com", { by }).catch((e: unknown) => e);
+      assert.ok(refused instanceof CaError && refused.kind === "key-unavailable", String(refused));
+      assert.match(refused.message, /stored in clear.*FLEETCA_CA_PASSPHRASE/);
+      await store.close();
+      // With one: sealed, told, and no PEM key left in the table.
+      notices.length = 0;
+      store = await PostgresStore.open(url, { onNotice: (m) => notices.push(m) });
+      assert.match(notices.join("\n"), /was stored in clear; it is now encrypted/);
+      const row = (await v1.query("SELECT key_pem, key_sealed::text AS sealed FROM fleetca.ca")).rows[0] as { key_pem: string | null; sealed: string };
+      assert.equal(row.key_pem, null);
+      assert.doesNotMatch(row.sealed, /PRIVATE KEY|MII/);
+      assert.equal((await store.loadCaMaterial()).keyPem, keyPem);
       assert.deepEqual((await v1.query("SELECT version FROM fleetca.schema_migrations ORDER BY version")).rows, allVersions());
       await v1.end();
       assert.equal(await store.getCrl(), crl);

@@ -58,7 +58,7 @@ export async function growFixture(cadir: string, from: number, to: number, agent
         serial, issuer: material.cert.subjectDer, subject: cnName(name), notBefore, notAfter, spki,
         extensions: leafExtensions({ commonName: name, spki, altNames: [], copied: [], caSpki: material.cert.spki, caIssuerDer: material.cert.issuerDer, caSerial: material.cert.serial }),
       },
-      material.key,
+      material.key!,
     );
     const path = join(signed, `${name}.pem`);
     writeFileSync(path, certToPem(der));

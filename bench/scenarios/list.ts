@@ -55,7 +55,7 @@ async function populate(cadir: string, entries: number): Promise<{ signed: numbe
         serial, issuer: material.cert.subjectDer, subject: cnName(name), notBefore, notAfter, spki,
         extensions: leafExtensions({ commonName: name, spki, altNames: [], copied: [], caSpki: material.cert.spki, caIssuerDer: material.cert.issuerDer, caSerial: material.cert.serial }),
       },
-      material.key,
+      material.key!,
     );
     writeFileSync(join(cadir, "signed", `${name}.pem`), certToPem(der));
     inventory += `${formatInventoryLine({ serial, notBefore, notAfter, subject: `/CN=${name}` })}\n`;

@@ -18,7 +18,7 @@
  */
 import type { ParsedCertificate } from "../pki/certificate.js";
 import { publishCrl } from "./crl-publish.js";
-import type { LoadedMaterial } from "./material.js";
+import { signingKey, type LoadedMaterial } from "./material.js";
 import type { CaStore } from "./store.js";
 import { crlInfo, crlInfoSignedBy, type CrlInfo } from "../pki/crl-info.js";
 import { crlToPem, resignedState } from "../pki/crl.js";
@@ -170,7 +170,7 @@ export const outerPemOf = (outer: readonly CrlInfo[]): string => outer.map((c) =
  */
 export async function publishWithOuter(store: CaStore, ca: LoadedMaterial, outer: string, now: Date, nextUpdate: Date): Promise<LoadedMaterial> {
   const state = resignedState(ca.crl, now, nextUpdate);
-  const published = await publishCrl(store, state, ca.key, ca.crlEncoded, outer);
+  const published = await publishCrl(store, state, signingKey(ca), ca.crlEncoded, outer);
   const crlPem = published.pem.toString("latin1") + outer;
   return { ...ca, crl: state, crlEncoded: published, outerCrlPem: outer, raw: { ...ca.raw, crlPem }, version: await store.materialVersion() };
 }

@@ -15,6 +15,8 @@ export const CA_ERROR_KINDS = [
   "not-initialized",
   "already-initialized",
   "invalid-ca-material",
+  // The CA key cannot be used here (no passphrase, a wrong one): nothing can be signed.
+  "key-unavailable",
 ] as const;
 
 export type CaErrorKind = (typeof CA_ERROR_KINDS)[number];

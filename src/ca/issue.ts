@@ -10,7 +10,7 @@ import { isPuppetExtension, PP_CLI_AUTH } from "../pki/oids.js";
 import { leafExtensions, ocspResponderExtensions } from "../pki/profile.js";
 import { auditRecord, type AuditRecord, type Meter } from "./audit.js";
 import { CaError } from "./errors.js";
-import type { LoadedMaterial } from "./material.js";
+import { signingKey, type LoadedMaterial } from "./material.js";
 import { isValidCertname, trailingDotTwin } from "./names.js";
 import { checkKeyPolicy, type KeyPolicy } from "./key-policy.js";
 import { checkSigningPolicy } from "./policy.js";
@@ -144,6 +144,8 @@ export class Issuer {
     // Renewals too: a weak key certified before the policy must not be certified again.
     if (source.kind !== "ocsp-responder") checkKeyPolicy(name, input.spki, this.d.settings);
     const ca = await this.d.material();
+    // Before a serial is taken: a CA without its key refuses without spending one.
+    const key = signingKey(ca);
     const now = this.d.clock();
     const ttl = input.ttlSeconds ?? this.d.settings.caTtl;
     // Puppet does not cap at the CA's own expiry, and neither does fleetca; only at what X.509 can say.
@@ -167,7 +169,7 @@ export class Issuer {
           caIssuerDer: ca.cert.issuerDer, caSerial: ca.cert.serial, cliAuth: input.cliAuth, where: this.d.settings,
         }),
       },
-      ca.key,
+      key,
     );
     const cert = parseCertificateDer(der);
     const audit = auditRecord(now, AUDIT_ACTION[source.kind], input.by, { names: [name], serials: [serial], detail: input.detail });

@@ -16,7 +16,9 @@ export interface LoadedMaterial {
   raw: CaMaterial;
   cert: ParsedCertificate;
   chain: ParsedCertificate[];
-  key: KeyObject;
+  /** Undefined when the store could not give it (keyProblem); signingKey() is how signing code gets it. */
+  key: KeyObject | undefined;
+  keyProblem?: string;
   crl: CrlState;
   /**
    * The CRLs that follow this CA's own in ca_crl.pem (an intermediate CA's outer CAs, PEM, ""
@@ -36,10 +38,18 @@ export function loadMaterial(raw: CaMaterial, version: string): LoadedMaterial {
   const chain = parseCertificateChain(raw.certPem);
   const cert = chain[0];
   if (!cert) throw new CaError("invalid-ca-material", "The CA certificate file holds no certificate; restore it from a backup or run `fleetca ca setup`.");
+  const base = { raw, cert, chain, crl: crlStateFromPem(raw.crlPem), outerCrlPem: outerCrlsPem(raw.crlPem), version };
+  if (raw.keyProblem !== undefined) return { ...base, key: undefined, keyProblem: raw.keyProblem };
   const key = loadPrivateKey(raw.keyPem, "CA private key");
   const pub = spkiDer(key);
   if (!pub.equals(cert.spki)) {
     throw new CaError("invalid-ca-material", "The CA private key does not match the CA certificate; restore both from the same backup.");
   }
-  return { raw, cert, chain, key, crl: crlStateFromPem(raw.crlPem), outerCrlPem: outerCrlsPem(raw.crlPem), version };
+  return { ...base, key };
+}
+
+/** The CA key for signing (certificates, CRLs, OCSP), or the reason it cannot be used as a typed error. */
+export function signingKey(m: LoadedMaterial): KeyObject {
+  if (m.key) return m.key;
+  throw new CaError("key-unavailable", `This CA cannot sign: ${m.keyProblem ?? "its private key is not available"}.`);
 }

@@ -26,6 +26,7 @@ import {
 import { CaError } from "./errors.js";
 import type { LoadedMaterial } from "./material.js";
 import type { CaReader } from "./reader.js";
+import { StoreUnavailableError } from "./store.js";
 import { reasonCode } from "./revocation.js";
 
 /** Signed answers kept; a FIFO past this (each entry is an answer of a few hundred bytes to 2 KB). */
@@ -222,7 +223,8 @@ function answerOf(e: Entry, cached: boolean): OcspAnswer {
 }
 
 function failure(e: unknown): OcspAnswer {
-  if (e instanceof OcspUnavailable || (e instanceof CaError && (e.kind === "not-initialized" || e.kind === "invalid-ca-material"))) {
+  const cannotNow = e instanceof StoreUnavailableError || (e instanceof CaError && e.kind === "key-unavailable");
+  if (cannotNow || e instanceof OcspUnavailable || (e instanceof CaError && (e.kind === "not-initialized" || e.kind === "invalid-ca-material"))) {
     return { der: ocspErrorResponse("tryLater"), status: "tryLater", reason: (e as Error).message };
   }
   return { der: ocspErrorResponse("internalError"), status: "internalError", reason: (e as Error)?.message, error: e };

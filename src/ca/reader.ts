@@ -12,7 +12,7 @@ import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { validateCertname } from "./names.js";
 import type { RevocationRecord } from "./revocation.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
-import type { CaStore, IndexEntry } from "./store.js";
+import { StoreUnavailableError, type CaStore, type IndexEntry } from "./store.js";
 import { summarize } from "./summarize.js";
 
 /** The result of checking one issued certificate against the CA and its CRL. */
@@ -41,12 +41,19 @@ export class CaReader {
     const now = Date.now();
     if (this.material && !force && now - this.lastVersionCheck < 250) return this.material;
     this.lastVersionCheck = now;
-    const version = await this.store.materialVersion();
-    if (!this.material || this.material.version !== version) {
-      if (!(await this.store.isInitialized())) {
-        throw new CaError("not-initialized", `No CA found at ${this.store.location}; create one with \`fleetca ca setup\` or import one with \`fleetca ca import\`.`);
+    try {
+      const version = await this.store.materialVersion();
+      if (!this.material || this.material.version !== version) {
+        if (!(await this.store.isInitialized())) {
+          throw new CaError("not-initialized", `No CA found at ${this.store.location}; create one with \`fleetca ca setup\` or import one with \`fleetca ca import\`.`);
+        }
+        this.material = loadMaterial(await this.store.loadCaMaterial(), version);
       }
-      this.material = loadMaterial(await this.store.loadCaMaterial(), version);
+    } catch (e) {
+      // The store out of reach: what was loaded is still this CA's certificate and latest known
+      // CRL, so reads go on being served from memory. Changes (force) need the store anyway.
+      if (e instanceof StoreUnavailableError && this.material && !force) return this.material;
+      throw e;
     }
     return this.material;
   }

@@ -7,7 +7,7 @@ import { resignedState, withoutSerials, withRevocations, type CrlState } from ".
 import type { AuditRecord } from "./audit.js";
 import { expiries } from "./crl-hygiene.js";
 import { publishCrl } from "./crl-publish.js";
-import type { LoadedMaterial } from "./material.js";
+import { signingKey, type LoadedMaterial } from "./material.js";
 import { principalLabel, type Principal } from "./principal.js";
 import { reasonCode, type RevocationReason, type RevocationRecord } from "./revocation.js";
 import type { CaStore } from "./store.js";
@@ -38,6 +38,8 @@ export class Revoker {
    */
   async revokeLocked(targets: RevokeTarget[], by: Principal, reason: RevocationReason, audit: AuditRecord[]): Promise<RevocationRecord[]> {
     const ca = await this.d.material();
+    // Nothing is recorded that the CRL could not then publish.
+    signingKey(ca);
     const now = this.d.clock();
     const seen = new Set<bigint>();
     const records: RevocationRecord[] = [];
@@ -96,7 +98,7 @@ export class Revoker {
 
   private async publishState(ca: LoadedMaterial, state: CrlState): Promise<void> {
     // An intermediate CA's outer CRLs stay after its own (crl-chain.ts).
-    const published = await publishCrl(this.d.store, state, ca.key, ca.crlEncoded, ca.outerCrlPem);
+    const published = await publishCrl(this.d.store, state, signingKey(ca), ca.crlEncoded, ca.outerCrlPem);
     this.d.published({ ...ca, crl: state, crlEncoded: published, raw: { ...ca.raw, crlPem: published.pem.toString("latin1") + ca.outerCrlPem }, version: await this.d.store.materialVersion() });
   }
 }

@@ -20,9 +20,15 @@ export type { AccountStore, ConsoleSession, ConsoleUser } from "./console/accoun
 /** The CA's own credentials. `certPem` may be a chain (CA first), as Puppet's ca_crt.pem. */
 export interface CaMaterial {
   certPem: string;
+  /** "" when the store cannot give the key (keyProblem says why). */
   keyPem: string;
   publicKeyPem: string;
   crlPem: string;
+  /**
+   * Why the key is not available (a PostgreSQL store without the passphrase, or with a wrong
+   * one): the CA still serves its certificate, CRL and certificates, and refuses to sign.
+   */
+  keyProblem?: string;
 }
 
 /** One line of Puppet's inventory.txt. */
@@ -294,4 +300,15 @@ export interface TrackingStore {
    * The inventory, revocation records and audit trail stay. Call inside withLock.
    */
   clearIssued(): Promise<{ requests: number; certificates: number }>;
+}
+
+/**
+ * The store cannot be reached (the database connection failed or was lost mid-request):
+ * nothing was changed that the caller was not told about, and trying again later may succeed.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, readonly retryAfterSeconds = 5) {
+    super(message);
+    this.name = "StoreUnavailableError";
+  }
 }

@@ -38,8 +38,12 @@ export interface CaContext {
  * what a crash left half done is finished first (ca/recovery.ts; the file store removes its
  * stale temporary files as it opens).
  */
-export async function openCa(settings: Settings, opts: { recover?: boolean } = {}): Promise<CaContext> {
-  const store = await openStore(settings.store, path.resolve(settings.cadir), { recover: opts.recover !== false });
+export async function openCa(
+  settings: Settings,
+  opts: { recover?: boolean; notice?: (m: string) => void } = {},
+): Promise<CaContext> {
+  const notice = opts.notice ?? ((m: string) => void process.stderr.write(`Warning: ${m}\n`));
+  const store = await openStore(settings.store, path.resolve(settings.cadir), { recover: opts.recover !== false, onNotice: notice });
   const ca = new CertificateAuthority({ store, settings });
   if (opts.recover !== false && (await store.isInitialized())) await ca.recoverInterrupted();
   return { settings, store, ca, by: localPrincipal(os.userInfo().username, os.hostname()) };

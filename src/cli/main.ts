@@ -14,6 +14,7 @@ import * as updateCrls from "./ca/update-crls.js";
 import * as migrate from "./ca/migrate.js";
 import * as lifecycle from "./ca/lifecycle.js";
 import * as check from "./ca/check.js";
+import * as passphrase from "./ca/passphrase.js";
 import { registerExtensions } from "./registry.js";
 import { VERSION } from "./version.js";
 
@@ -26,7 +27,7 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
     .showSuggestionAfterError()
     .version(VERSION, "-V, --version", "print the version of fleetca");
   const ca = program.command("ca").description("manage the certificate authority (on the CA host)");
-  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle, check, migrate]) m.register(ca, io, setCode);
+  for (const m of [list, sign, revokeClean, inspect, setup, submitGenerate, audit, crl, updateCrls, lifecycle, check, migrate, passphrase]) m.register(ca, io, setCode);
   registerExtensions(program, io, setCode);
   for (const c of [program, ca, ...ca.commands]) c.exitOverride();
   return program;

@@ -132,7 +132,15 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   // Metrics (/metrics) hang off the edge: the CA's meter port and a timed store (server/ops/metrics.ts).
   const { ServerMetrics } = await import("../server/ops/metrics.js");
   const metrics = new ServerMetrics();
-  const rawStore = await openStore(settings.store, path.resolve(settings.cadir));
+  const rawStore = await openStore(settings.store, path.resolve(settings.cadir), {
+    watch: true,
+    onNotice: (message) => {
+      io.err(`Warning: ${message}`);
+      log.warn({ msg: "store notice", notice: message });
+    },
+    onWatch: (live, why) =>
+      live ? log.info({ msg: "store notifications: listening" }) : log.warn({ msg: "store notifications lost; reading versions until they are back", why }),
+  });
   // A store with a commit journal (the file store) brings its files up to date after a crash before anything is served.
   const fromJournal = await (rawStore as { recover?: () => Promise<{ batches: number; certificates: number } | undefined> }).recover?.();
   if (fromJournal && fromJournal.certificates > 0) log.warn({ fromJournal }, `Recovered ${fromJournal.certificates} certificate file(s) from the commit journal after a crash`);
@@ -192,6 +200,10 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   }
 
   const material = await deps.ca.current();
+  if (material.keyProblem) {
+    io.err(`Warning: serving the CA certificate, CRL and certificates only; signing is refused: ${material.keyProblem}`);
+    log.warn({ msg: "signing refused", why: material.keyProblem });
+  }
   const caFingerprint = fingerprint(material.cert.der);
   const enrollHost = settings.certname;
   io.err(`CA "${material.cert.commonName}" in ${store.location}${created ? " (created now)" : ""}`);

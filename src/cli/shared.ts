@@ -35,7 +35,7 @@ export function reportError(io: Io, e: unknown): number {
   const err = e as Error & { code?: string };
   // Parse errors, store conflicts, and system or database errors (they carry a `code`:
   // ENOENT, ECONNREFUSED, a PostgreSQL SQLSTATE) are the user's to fix: no stack trace.
-  const userFacing = ["PemError", "DerError", "CsrError", "StoreConflictError", "AltNameError"];
+  const userFacing = ["PemError", "DerError", "CsrError", "StoreConflictError", "AltNameError", "StoreUnavailableError"];
   if (userFacing.includes(err?.name) || typeof err?.code === "string") {
     io.err(`Error: ${err.message}`);
     return Exit.FAILED;

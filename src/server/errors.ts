@@ -3,7 +3,10 @@
  * without a status a compile error. Routes that must answer differently for Puppet
  * compatibility (a CSR PUT answers every policy failure with 400) say so where they do it.
  */
+import type { FastifyReply } from "fastify";
+import type { Logger } from "pino";
 import type { CaErrorKind } from "../ca/errors.js";
+import type { StoreUnavailableError } from "../ca/store.js";
 
 export const STATUS_BY_KIND: Readonly<Record<CaErrorKind, number>> = Object.freeze({
   "invalid-name": 400,
@@ -19,6 +22,8 @@ export const STATUS_BY_KIND: Readonly<Record<CaErrorKind, number>> = Object.free
   "not-initialized": 503,
   "already-initialized": 409,
   "invalid-ca-material": 500,
+  // Another server with the passphrase can sign; this one cannot until it is given it.
+  "key-unavailable": 503,
 });
 
 /** A response decided by a route (bad JSON, missing key...), with Puppet's content type. */
@@ -32,4 +37,14 @@ export class HttpError extends Error {
     super(message);
     this.name = "HttpError";
   }
+}
+
+/**
+ * A request the store could not complete (the database went away mid-request): 503 with
+ * Retry-After, and one log line saying why. Returns the message for the body.
+ */
+export function storeUnavailable(e: StoreUnavailableError, log: Pick<Logger, "warn">, path: string, reply: FastifyReply): string {
+  reply.header("retry-after", String(e.retryAfterSeconds));
+  log.warn({ path, retryAfter: e.retryAfterSeconds }, `answered 503: ${e.message}`);
+  return `${e.message} (Retry-After: ${e.retryAfterSeconds} s)`;
 }

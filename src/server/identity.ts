@@ -8,7 +8,7 @@ import { CaError } from "../ca/errors.js";
 import { generateCertificate } from "../ca/generate.js";
 import { systemPrincipal } from "../ca/principal.js";
 import { setupCa } from "../ca/setup.js";
-import type { CaStore } from "../ca/store.js";
+import { StoreConflictError, type CaStore } from "../ca/store.js";
 import { keySpecOf, type Settings } from "../config/index.js";
 import { parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { loadPrivateKey, spkiDer } from "../pki/keys.js";
@@ -25,10 +25,20 @@ export interface IdentityFiles {
 export const SERVER = systemPrincipal("fleetca server");
 
 
-/** Creates the CA if the store has none. Returns true when it did. */
+/**
+ * Creates the CA if the store has none. Returns true when it did. Servers started together on
+ * an empty shared store all try; the store lets one write its CA (StoreConflictError for the
+ * others), and the others serve that one.
+ */
 export async function ensureCa(store: CaStore, settings: Settings, now = new Date()): Promise<boolean> {
   if (await store.isInitialized()) return false;
-  await setupCa(store, { caName: settings.caName, key: keySpecOf(settings), caTtl: settings.caTtl, crlTtl: settings.crlTtl, now, by: SERVER });
+  try {
+    await setupCa(store, { caName: settings.caName, key: keySpecOf(settings), caTtl: settings.caTtl, crlTtl: settings.crlTtl, now, by: SERVER });
+  } catch (e) {
+    const lost = e instanceof StoreConflictError || (e instanceof CaError && e.kind === "already-initialized");
+    if (lost && (await store.isInitialized())) return false;
+    throw e;
+  }
   return true;
 }
 

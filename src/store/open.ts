@@ -2,13 +2,25 @@
 import type { CaStore } from "../ca/store.js";
 import { FileStore } from "./file/index.js";
 
-/** `recover: false` leaves what crashed writers left behind, for `ca check` to report. */
-export async function openStore(store: string, cadir: string, opts: { recover?: boolean } = {}): Promise<CaStore> {
+export interface OpenOptions {
+  /** What the operator must be told about the store (a CA key left in clear, or sealed now). */
+  onNotice?: (message: string) => void;
+  /** A long-running server: learn of changes made by others as they happen (PostgreSQL's LISTEN). */
+  watch?: boolean;
+  onWatch?: (live: boolean, why?: string) => void;
+  /** `false` leaves what crashed writers left behind, for `ca check` to report. */
+  recover?: boolean;
+  /** Where FLEETCA_CA_PASSPHRASE(_FILE) is read; default the process's environment. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function openStore(store: string, cadir: string, opts: OpenOptions = {}): Promise<CaStore> {
   if (store === "file:" || store === "file" || store === "") return opts.recover === false ? new FileStore(cadir) : FileStore.open(cadir);
   if (/^postgres(ql)?:\/\//.test(store)) {
     // Loaded on demand: a file-store CA never loads the pg driver.
     const { PostgresStore } = await import("./postgres/index.js");
-    return PostgresStore.open(store);
+    const { passphraseFrom } = await import("./passphrase.js");
+    return PostgresStore.open(store, { ...opts, passphrase: passphraseFrom(opts.env ?? process.env) ?? null });
   }
   throw new Error(`Unknown store "${store}": use "file:" for the on-disk Puppet layout or a postgres://user@host/db URL`);
 }

@@ -21,7 +21,15 @@ export interface PgServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The CA key passphrase every test store on PostgreSQL uses, as production must have one
+ * (the store keeps the key only encrypted). Set in the test process's environment, so
+ * stores opened here and server processes started from here find it as fleetca would.
+ */
+export const TEST_PASSPHRASE = "correct horse battery staple (tests only)";
+
 export async function startPg(): Promise<PgServer> {
+  process.env.FLEETCA_CA_PASSPHRASE ??= TEST_PASSPHRASE;
   // Directly under the temp dir: as root the cluster runs as "postgres", which must reach it.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetca-pg-"));
   const stop = async () => void (await run("bash", [SCRIPT, "stop", dir], { timeout: 60_000 }));

@@ -156,7 +156,7 @@ async function datedIdentity(ca: CertificateAuthority, name: string, notBefore: 
         caSerial: material.cert.serial, cliAuth: opts.cliAuth,
       }),
     },
-    material.key,
+    material.key!,
   );
   return { name, certPem: certToPem(der), keyPem: privateKeyToPem(keys.privateKey), der: parseCertificateDer(der).der };
 }

@@ -7,7 +7,7 @@ import { STATUS_BY_KIND } from "../errors.js";
 
 export type ApiErrorKind =
   | CaErrorKind | "forbidden" | "unsupported-media-type" | "payload-too-large" | "internal"
-  | "unauthenticated" | "csrf" | "locked-out";
+  | "unauthenticated" | "csrf" | "locked-out" | "unavailable";
 
 export const API_STATUS: Readonly<Record<ApiErrorKind, number>> = Object.freeze({
   ...STATUS_BY_KIND,
@@ -18,6 +18,8 @@ export const API_STATUS: Readonly<Record<ApiErrorKind, number>> = Object.freeze(
   unauthenticated: 401,
   csrf: 403,
   "locked-out": 429,
+  // The store could not be reached; Retry-After says when to try again.
+  unavailable: 503,
 });
 
 /** The body of every JSON API error. */

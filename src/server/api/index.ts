@@ -5,6 +5,8 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isCaError } from "../../ca/errors.js";
+import { StoreUnavailableError } from "../../ca/store.js";
+import { storeUnavailable } from "../errors.js";
 import { principalLabel } from "../../ca/principal.js";
 import { AccessDenied } from "../auth.js";
 import { LoginError } from "../../ca/console/access.js";
@@ -62,6 +64,7 @@ function errorHandler(deps: ServerDeps) {
       return fail(reply, e.kind, e.message);
     }
     if (isCaError(e)) return fail(reply, e.kind, e.message);
+    if (e instanceof StoreUnavailableError) return fail(reply, "unavailable", storeUnavailable(e, deps.log, request.url.split("?")[0] ?? "/", reply));
     if (e.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return fail(reply, "unsupported-media-type", "The JSON API takes request bodies as application/json only.");
     if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") return fail(reply, "payload-too-large", `The request body is larger than ${API_BODY_LIMIT} bytes.`);
     if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) return fail(reply, "invalid-request", e.message);

@@ -19,6 +19,7 @@ import type { Settings } from "../../config/index.js";
 import { certToPem, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../../pki/certificate.js";
 import { generateKeyPair, loadPrivateKey, privateKeyToPem, spkiDer, type KeySpec } from "../../pki/keys.js";
 import { ocspSigningKey, type OcspSigningKey } from "../../pki/ocsp.js";
+import { signingKey } from "../../ca/material.js";
 import { SERVER, type IdentityFiles } from "../identity.js";
 
 /** The CA key as the signer, one object per CA certificate (the responder's cache is keyed on it). */
@@ -26,7 +27,7 @@ export function caSigner(ca: () => CertificateAuthority): () => Promise<OcspSign
   let last: { pem: string; signer: OcspSigningKey } | undefined;
   return async () => {
     const m = await ca().current();
-    if (last?.pem !== m.raw.certPem) last = { pem: m.raw.certPem, signer: ocspSigningKey(m.key, m.cert.spki) };
+    if (last?.pem !== m.raw.certPem) last = { pem: m.raw.certPem, signer: ocspSigningKey(signingKey(m), m.cert.spki) };
     return last.signer;
   };
 }

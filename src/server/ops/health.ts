@@ -46,9 +46,9 @@ export async function readiness(ca: CertificateAuthority, now = new Date()): Pro
     return [store, { name: "ca key", ok: false, detail: `not loaded: ${why(e)}` }, { name: "crl", ok: false, detail: "not checked: the CA is not loaded" }];
   }
   const key: Check =
-    material.key.type === "private"
+    material.key?.type === "private"
       ? { name: "ca key", ok: true, detail: `loaded (${material.key.asymmetricKeyType ?? "key"}), CA certificate valid until ${material.cert.notAfter.toISOString()}` }
-      : { name: "ca key", ok: false, detail: "the CA's private key is not loaded" };
+      : { name: "ca key", ok: false, detail: material.keyProblem ?? "the CA's private key is not loaded" };
   const next = material.crl.nextUpdate;
   const crl: Check =
     next.getTime() > now.getTime()

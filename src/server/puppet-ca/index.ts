@@ -6,9 +6,10 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isCaError } from "../../ca/errors.js";
+import { StoreUnavailableError } from "../../ca/store.js";
 import { AccessDenied } from "../auth.js";
 import { nameParam, type ServerDeps } from "../deps.js";
-import { HttpError, STATUS_BY_KIND } from "../errors.js";
+import { HttpError, STATUS_BY_KIND, storeUnavailable } from "../errors.js";
 import { markRefused, SubmissionLimiter } from "../flood.js";
 import { respond, ROUTER_NAME, routerNotFound, TYPE } from "../reply.js";
 import { addRoutes, specOf } from "../routing.js";
@@ -32,6 +33,7 @@ export function puppetErrorHandler(deps: ServerDeps) {
     const e = error as Error & { statusCode?: number; code?: string };
     if (e instanceof AccessDenied) return respond(reply, 403, e.message, null);
     if (e instanceof HttpError) return respond(reply, e.status, e.message, e.contentType);
+    if (e instanceof StoreUnavailableError) return respond(reply, 503, storeUnavailable(e, deps.log, request.url.split("?")[0] ?? "/", reply), TYPE.textUtf8);
     const route = specOf<PuppetRoute>(request);
     if (isCaError(e)) {
       if ((e.kind === "not-found" || e.kind === "invalid-name") && route?.notFound) {

@@ -14,22 +14,28 @@
  */
 import { hostname } from "node:os";
 import pg from "pg";
-import type {
-  ArchiveItem, AuditQuery, AuditRecord, CaMaterial, RegenerationState, TrackedNode, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
+import {
+  StoreUnavailableError,
+  type ArchiveItem, type AuditQuery, type AuditRecord, type CaMaterial, type RegenerationState, type TrackedNode, type CaStore, type IndexEntry, type InventoryEntry,
+  type RevocationRecord, type SignedCommit, type Summarize,
 } from "../../ca/store.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
+import { PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphraseFrom } from "../passphrase.js";
 import { PostgresAccounts } from "./accounts.js";
 import { exportRows, importRows } from "./archive.js";
 import { allocateSerials, commitSigned } from "./batch.js";
 import * as tracking from "./tracking.js";
 import { copyRows, type CopyCounts } from "./copy.js";
+import { hostPool, isUnreachable, NotPrimaryError } from "./hosts.js";
 import { AdvisoryLock } from "./lock.js";
 import { assertSubject, initializeIn, inventoryParams, type InitializeOptions } from "./material.js";
 import { migrate, SCHEMA } from "./migrations.js";
 import * as records from "./records.js";
 import { certParams, entryParams, indexQuery, inventoryOf, toEntries, type IndexRow, type InventoryRow } from "./rows.js";
+import { KeyDeriver, seal, unseal, WrongPassphraseError, type SealedKey } from "./sealed-key.js";
 import { inTransaction } from "./tx.js";
 import { redactUrl, scrub, secretsOf } from "./url.js";
+import { MaterialWatch } from "./watch.js";
 
 export interface PostgresStoreOptions {
   /** Connections per store (default 10); one of them is held by withLock while it runs. */
@@ -38,18 +44,38 @@ export interface PostgresStoreOptions {
   lockTimeoutMs?: number;
   /** Errors of idle connections (the server restarted, a network cut); the pool reconnects on its own. */
   onError?: (err: Error) => void;
+  /**
+   * The CA key's passphrase; undefined: from FLEETCA_CA_PASSPHRASE or FLEETCA_CA_PASSPHRASE_FILE;
+   * null: none. Without it the store still serves everything but the key.
+   */
+  passphrase?: string | null;
+  /** What the operator must be told: a clear key sealed now, or left in clear for want of a passphrase. */
+  onNotice?: (message: string) => void;
+  /** LISTEN for material changes on a connection of its own (servers; a short CLI command does not need it). */
+  watch?: boolean;
+  /** Told when the LISTEN connection is lost (the store reads versions meanwhile) and when it is back. */
+  onWatch?: (live: boolean, why?: string) => void;
 }
+
+const NO_PASSPHRASE = `set ${PASSPHRASE_ENV}, or ${PASSPHRASE_FILE_ENV} to a file holding it`;
+const VERSION_SQL = `SELECT epoch || ':' || version AS v FROM fleetca.ca WHERE id = 1`;
 
 const S = SCHEMA;
 
 export class PostgresStore implements CaStore {
   private readonly lock: AdvisoryLock;
   private readonly accounts: PostgresAccounts;
+  private readonly deriver = new KeyDeriver();
+  /** The key last opened, by its public key: a server whose passphrase was rotated under it keeps signing until restarted. */
+  private opened?: { publicKeyPem: string; keyPem: string };
+  private watch?: MaterialWatch;
 
   private constructor(
     private readonly pool: pg.Pool,
     readonly location: string,
     lockTimeoutMs: number,
+    private readonly passphrase: string | undefined,
+    private readonly notice: (message: string) => void,
   ) {
     this.lock = new AdvisoryLock(pool, location, lockTimeoutMs);
     this.accounts = new PostgresAccounts(pool);
@@ -59,8 +85,8 @@ export class PostgresStore implements CaStore {
   static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const location = redactUrl(url);
     const lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
-    const pool = new pg.Pool({
-      connectionString: url,
+    const passphrase = opts.passphrase === undefined ? passphraseFrom(process.env) : (opts.passphrase ?? undefined);
+    const pool = hostPool(url, {
       max: Math.max(2, opts.poolSize ?? 10),
       // Shown in pg_stat_activity, so a DBA can tell the CA servers apart (and who holds the lock).
       application_name: `fleetca ${hostname()} pid ${process.pid}`.slice(0, 63),
@@ -69,7 +95,7 @@ export class PostgresStore implements CaStore {
       // Idle connections must not keep a `fleetca ca …` command alive after it is done
       // (the CLI does not close stores); a server stays up through its listener anyway.
       allowExitOnIdle: true,
-    });
+    }, redactUrl);
     // Without a listener, an idle connection's error would crash the process.
     pool.on("error", (err) => opts.onError?.(err));
     try {
@@ -81,7 +107,98 @@ export class PostgresStore implements CaStore {
       if (/password must be a string|no password/i.test(why)) why = "the server asks for a password and none was given: set PGPASSWORD or ~/.pgpass, or put it in the URL";
       throw Object.assign(new Error(`Cannot open the PostgreSQL store ${location}: ${why}`), { code: (e as { code?: string }).code });
     }
-    return new PostgresStore(pool, location, lockTimeoutMs);
+    const store = new PostgresStore(pool, location, lockTimeoutMs, passphrase, opts.onNotice ?? (() => undefined));
+    try {
+      await store.sealClearKey();
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw e;
+    }
+    if (opts.watch) store.watch = new MaterialWatch(pool, VERSION_SQL, opts.onWatch ?? (() => undefined));
+    return unavailableWhenUnreachable(store, location, secretsOf(url));
+  }
+
+  /**
+   * A key left in clear by a fleetca from before migration 3 is sealed with the passphrase at
+   * the first open that has one, and the table rewritten so the clear row version does not
+   * linger in its file. Without a passphrase it stays as it is, the operator is told, and
+   * signing is refused (loadCaMaterial) until a passphrase is given.
+   */
+  private async sealClearKey(): Promise<void> {
+    const { rows } = await this.pool.query<{ clear: boolean }>(`SELECT key_pem IS NOT NULL AS clear FROM ${S}.ca WHERE id = 1`);
+    if (!rows[0]?.clear) return;
+    if (!this.passphrase) {
+      this.notice(`The CA key in ${this.location} is stored in clear (written by an older fleetca). fleetca will not sign with it until it is encrypted: ${NO_PASSPHRASE}, and the next start encrypts it.`);
+      return;
+    }
+    const sealed = await inTransaction(this.pool, async (c) => {
+      const { rows: ca } = await c.query<{ key_pem: string | null; public_key_pem: string }>(`SELECT key_pem, public_key_pem FROM ${S}.ca WHERE id = 1 FOR UPDATE`);
+      const row = ca[0];
+      // Another server sealed it between the two reads.
+      if (!row?.key_pem) return false;
+      const box = await seal(row.key_pem, this.passphrase!, row.public_key_pem, this.deriver);
+      await c.query(`UPDATE ${S}.ca SET key_sealed = $1::jsonb, key_pem = NULL, updated_at = now() WHERE id = 1`, [JSON.stringify(box)]);
+      return true;
+    });
+    if (!sealed) return;
+    await this.pool.query(`VACUUM FULL ${S}.ca`).catch(() => undefined);
+    this.notice(`The CA key in ${this.location} was stored in clear; it is now encrypted with the passphrase. Backups and WAL archives made before now still hold it in clear: protect or destroy them.`);
+  }
+
+  /** The key PEM or the reason it cannot be had, for loadCaMaterial. */
+  private async openKey(row: { key_pem: string | null; key_sealed: SealedKey | null; public_key_pem: string }): Promise<{ keyPem: string } | { keyProblem: string }> {
+    if (row.key_pem !== null) {
+      return { keyProblem: `the CA key in ${this.location} is stored in clear and fleetca signs only with an encrypted key: ${NO_PASSPHRASE}; the next start encrypts it` };
+    }
+    if (!row.key_sealed) return { keyProblem: `the CA key in ${this.location} is missing` };
+    if (!this.passphrase) return { keyProblem: `the CA key in ${this.location} is encrypted and no passphrase was given: ${NO_PASSPHRASE}` };
+    try {
+      const keyPem = await unseal(row.key_sealed, this.passphrase, row.public_key_pem, this.deriver);
+      this.opened = { publicKeyPem: row.public_key_pem, keyPem };
+      return { keyPem };
+    } catch (e) {
+      if (!(e instanceof WrongPassphraseError)) throw e;
+      if (this.opened?.publicKeyPem === row.public_key_pem) return { keyPem: this.opened.keyPem };
+      return {
+        keyProblem: `the passphrase given does not open the CA key in ${this.location} (a wrong passphrase, or it was changed with \`fleetca ca passphrase --rotate\`): give the current one in ${PASSPHRASE_ENV} or ${PASSPHRASE_FILE_ENV}`,
+      };
+    }
+  }
+
+  /**
+   * Seals the key again under a new passphrase (new salt). The material's version does not
+   * change, so running servers keep the key they opened; give them the new passphrase before
+   * they next start.
+   */
+  async rotatePassphrase(next: string): Promise<void> {
+    if (!this.passphrase) throw Object.assign(new Error(`No current passphrase: ${NO_PASSPHRASE} to the one the key is encrypted with.`), { code: "FLEETCA_PASSPHRASE" });
+    if (next === "") throw Object.assign(new Error("The new passphrase is empty."), { code: "FLEETCA_PASSPHRASE" });
+    await inTransaction(this.pool, async (c) => {
+      const { rows } = await c.query<{ key_pem: string | null; key_sealed: SealedKey | null; public_key_pem: string }>(
+        `SELECT key_pem, key_sealed, public_key_pem FROM ${S}.ca WHERE id = 1 FOR UPDATE`,
+      );
+      const row = rows[0];
+      if (!row) throw this.noCa();
+      let keyPem: string;
+      if (row.key_pem !== null) keyPem = row.key_pem;
+      else {
+        try {
+          keyPem = await unseal(row.key_sealed!, this.passphrase!, row.public_key_pem, this.deriver);
+        } catch (e) {
+          if (e instanceof WrongPassphraseError) throw Object.assign(new Error(`The current passphrase does not open the CA key in ${this.location}; nothing was changed.`), { code: "FLEETCA_PASSPHRASE" });
+          throw e;
+        }
+      }
+      const box = await seal(keyPem, next, row.public_key_pem, this.deriver);
+      await c.query(`UPDATE ${S}.ca SET key_sealed = $1::jsonb, key_pem = NULL, updated_at = now() WHERE id = 1`, [JSON.stringify(box)]);
+    });
+  }
+
+  private sealFor(material: CaMaterial): Promise<SealedKey> {
+    if (!this.passphrase) {
+      throw Object.assign(new Error(`The CA key is kept in PostgreSQL only encrypted, and no passphrase was given: ${NO_PASSPHRASE} (every CA server needs the same one).`), { code: "FLEETCA_PASSPHRASE" });
+    }
+    return seal(material.keyPem, this.passphrase, material.publicKeyPem, this.deriver);
   }
 
   async isInitialized(): Promise<boolean> {
@@ -98,7 +215,8 @@ export class PostgresStore implements CaStore {
    * Two servers initializing an empty database at once: one wins, the other gets the conflict.
    */
   async initialize(material: CaMaterial, opts: InitializeOptions): Promise<void> {
-    await inTransaction(this.pool, (c) => initializeIn(c, this.location, material, opts));
+    const sealed = await this.sealFor(material);
+    await inTransaction(this.pool, (c) => initializeIn(c, this.location, material, opts, sealed));
   }
 
   /**
@@ -108,10 +226,13 @@ export class PostgresStore implements CaStore {
    * after the highest one seen.
    */
   async importFrom(source: CaStore, summarize: Summarize): Promise<CopyCounts & { nextSerial: bigint }> {
-    return source.withLock(() =>
-      inTransaction(this.pool, async (c) => {
+    return source.withLock(async () => {
+      const material = await source.loadCaMaterial();
+      if (material.keyProblem !== undefined) throw new Error(`Cannot move the CA: ${material.keyProblem}`);
+      const sealed = await this.sealFor(material);
+      return inTransaction(this.pool, async (c) => {
         // No CA line of our own: the source's inventory, copied whole, has it.
-        await initializeIn(c, this.location, await source.loadCaMaterial(), { firstSerial: await source.peekSerial(), caInventory: null });
+        await initializeIn(c, this.location, material, { firstSerial: await source.peekSerial(), caInventory: null }, sealed);
         const counts = await copyRows(c, source, summarize);
         const { rows } = await c.query<{ next: string }>(
           `UPDATE ${S}.serial_counter SET next_serial = greatest(next_serial,
@@ -120,18 +241,20 @@ export class PostgresStore implements CaStore {
            WHERE id = 1 RETURNING next_serial::text AS next`,
         );
         return { ...counts, nextSerial: BigInt(rows[0]!.next) };
-      }),
-    );
+      });
+    });
   }
 
   async loadCaMaterial(): Promise<CaMaterial> {
     // One statement, so the CRL is the one that goes with the cert and key read.
-    const { rows } = await this.pool.query<{ cert_pem: string; key_pem: string; public_key_pem: string; crl_pem: string }>(
-      `SELECT ca.cert_pem, ca.key_pem, ca.public_key_pem, crl.pem AS crl_pem FROM ${S}.ca JOIN ${S}.crl ON crl.id = ca.id WHERE ca.id = 1`,
+    const { rows } = await this.pool.query<{ cert_pem: string; key_pem: string | null; key_sealed: SealedKey | null; public_key_pem: string; crl_pem: string }>(
+      `SELECT ca.cert_pem, ca.key_pem, ca.key_sealed, ca.public_key_pem, crl.pem AS crl_pem FROM ${S}.ca JOIN ${S}.crl ON crl.id = ca.id WHERE ca.id = 1`,
     );
     const r = rows[0];
     if (!r) throw this.noCa();
-    return { certPem: r.cert_pem, keyPem: r.key_pem, publicKeyPem: r.public_key_pem, crlPem: r.crl_pem };
+    const key = await this.openKey(r);
+    const base = { certPem: r.cert_pem, publicKeyPem: r.public_key_pem, crlPem: r.crl_pem };
+    return "keyPem" in key ? { ...base, keyPem: key.keyPem } : { ...base, keyPem: "", keyProblem: key.keyProblem };
   }
 
   /**
@@ -259,8 +382,9 @@ export class PostgresStore implements CaStore {
     await inTransaction(this.pool, async (c) => {
       const { rowCount } = await c.query(`UPDATE ${S}.crl SET pem = $1, updated_at = now() WHERE id = 1`, [crlPem]);
       if (!rowCount) throw this.noCa();
-      await c.query(`UPDATE ${S}.ca SET version = version + 1, updated_at = now() WHERE id = 1`);
-    });
+      const { rows } = await c.query<{ v: string }>(`UPDATE ${S}.ca SET version = version + 1, updated_at = now() WHERE id = 1 RETURNING epoch || ':' || version AS v`);
+      return rows[0]?.v;
+    }).then((v) => v && this.watch?.observe(v));
   }
 
   /**
@@ -295,8 +419,11 @@ export class PostgresStore implements CaStore {
     return records.readAudit(this.pool, query);
   }
 
+  /** From the notifications while they flow (no round trip), else read. */
   async materialVersion(): Promise<string> {
-    const { rows } = await this.pool.query<{ v: string }>(`SELECT epoch || ':' || version AS v FROM ${S}.ca WHERE id = 1`);
+    const known = this.watch?.version();
+    if (known !== undefined) return known;
+    const { rows } = await this.pool.query<{ v: string }>(VERSION_SQL);
     return rows[0]?.v ?? "absent";
   }
 
@@ -386,6 +513,7 @@ export class PostgresStore implements CaStore {
   }
 
   async close(): Promise<void> {
+    await this.watch?.stop();
     await this.pool.end();
   }
 
@@ -416,4 +544,30 @@ export class PostgresStore implements CaStore {
  */
 function assertName(name: string): void {
   if (name === "" || name.includes("\0")) throw new Error(`Refusing certificate name ${JSON.stringify(name)}`);
+}
+
+/**
+ * The store as callers see it: an error that means the database could not be reached or was
+ * lost mid-statement (a restart, a failover, a network cut) becomes a StoreUnavailableError,
+ * which the server answers with 503 and Retry-After. Other errors pass unchanged.
+ */
+function unavailableWhenUnreachable(store: PostgresStore, location: string, secrets: string[]): PostgresStore {
+  const translate = (e: unknown): never => {
+    if (e instanceof StoreUnavailableError) throw e;
+    if (e instanceof NotPrimaryError || isUnreachable(e) || (e as { lockLost?: boolean })?.lockLost) {
+      const why = scrub((e as Error).message, secrets);
+      throw Object.assign(new StoreUnavailableError(`The PostgreSQL store ${location} is unavailable (${why}); the request did not complete, try again shortly.`), { cause: e });
+    }
+    throw e;
+  };
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function" || prop === "constructor") return value;
+      return (...args: unknown[]) => {
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        return result instanceof Promise ? result.catch(translate) : result;
+      };
+    },
+  });
 }

@@ -74,9 +74,13 @@ export class AdvisoryLock {
         await this.release(client, onError, lost);
       }
       if (lost) {
-        throw new Error(
-          `The connection holding the CA lock on ${this.location} failed while the lock was held (${lost.message}); ` +
-            `another CA server may have worked at the same time. Check the last serials and the CRL.`,
+        // lockLost: the store reports it as unavailable (a 503 the client retries), as the database went away.
+        throw Object.assign(
+          new Error(
+            `The connection holding the CA lock on ${this.location} failed while the lock was held (${lost.message}); ` +
+              `another CA server may have worked at the same time. Check the last serials and the CRL.`,
+          ),
+          { lockLost: true },
         );
       }
       return result;

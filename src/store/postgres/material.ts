@@ -9,6 +9,7 @@ import { StoreConflictError, type CaMaterial, type InventoryEntry } from "../../
 // the file store already has that reader, and both stores must write the same line.
 import { caInventoryEntry } from "../file/ca-inventory.js";
 import { SCHEMA as S } from "./migrations.js";
+import type { SealedKey } from "./sealed-key.js";
 
 /** CaStore's initialize options; `caInventory: null` starts with an empty inventory. */
 export interface InitializeOptions {
@@ -18,12 +19,13 @@ export interface InitializeOptions {
 }
 
 /** initialize's work, inside the caller's transaction (initialize and importFrom). */
-export async function initializeIn(c: pg.PoolClient, location: string, material: CaMaterial, opts: InitializeOptions): Promise<void> {
-  const values = [material.certPem, material.keyPem, material.publicKeyPem, randomUUID()];
-  const insert = `INSERT INTO ${S}.ca (id, cert_pem, key_pem, public_key_pem, epoch, version) VALUES (1, $1, $2, $3, $4, 1)`;
+export async function initializeIn(c: pg.PoolClient, location: string, material: CaMaterial, opts: InitializeOptions, sealed: SealedKey): Promise<void> {
+  // The key is written sealed only (sealed-key.ts); key_pem is for databases from before migration 3.
+  const values = [material.certPem, JSON.stringify(sealed), material.publicKeyPem, randomUUID()];
+  const insert = `INSERT INTO ${S}.ca (id, cert_pem, key_pem, key_sealed, public_key_pem, epoch, version) VALUES (1, $1, NULL, $2::jsonb, $3, $4, 1)`;
   if (opts.overwrite) {
     await c.query(
-      `${insert} ON CONFLICT (id) DO UPDATE SET cert_pem = EXCLUDED.cert_pem, key_pem = EXCLUDED.key_pem,
+      `${insert} ON CONFLICT (id) DO UPDATE SET cert_pem = EXCLUDED.cert_pem, key_pem = NULL, key_sealed = EXCLUDED.key_sealed,
          public_key_pem = EXCLUDED.public_key_pem, epoch = EXCLUDED.epoch, version = ${S}.ca.version + 1, updated_at = now()`,
       values,
     );

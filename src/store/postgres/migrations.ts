@@ -159,6 +159,24 @@ const MIGRATIONS: readonly string[] = [
     dismissed_at   timestamptz
   );
   `,
+  // The CA key encrypted at rest (sealed-key.ts), and a notification on every change of
+  // the CA material so that servers learn of a revoke without polling (watch.ts). A key
+  // still in clear stays in key_pem until a fleetca with the passphrase opens the store and
+  // seals it (PostgresStore.open): SQL alone cannot, since the passphrase never reaches the
+  // database. Until then fleetca refuses to sign and says why.
+  `
+  ALTER TABLE fleetca.ca ALTER COLUMN key_pem DROP NOT NULL;
+  ALTER TABLE fleetca.ca ADD COLUMN IF NOT EXISTS key_sealed jsonb;
+  ALTER TABLE fleetca.ca DROP CONSTRAINT IF EXISTS ca_one_key;
+  ALTER TABLE fleetca.ca ADD CONSTRAINT ca_one_key CHECK ((key_pem IS NULL) <> (key_sealed IS NULL));
+  CREATE OR REPLACE FUNCTION fleetca.ca_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_notify('fleetca_ca', NEW.epoch || ':' || NEW.version);
+    RETURN NULL;
+  END $$;
+  DROP TRIGGER IF EXISTS ca_changed ON fleetca.ca;
+  CREATE TRIGGER ca_changed AFTER INSERT OR UPDATE ON fleetca.ca FOR EACH ROW EXECUTE FUNCTION fleetca.ca_changed();
+  `,
 ];
 
 /** The schema version this build writes; a database ahead of it was migrated by a newer fleetca. */

@@ -5,6 +5,9 @@
 
 /** postgres://user@host:port/db?sslmode=require, without the password, here or in query parameters (sslpassword). */
 export function redactUrl(url: string): string {
+  // WHATWG URL takes one host: a libpq host list (h1:5432,h2:5432) is set aside and put back.
+  const m = /^(postgres(?:ql)?:\/\/)([^@/?#]*@)?([^/?#]*,[^/?#]*)(.*)$/.exec(url);
+  if (m) return redactUrl(`${m[1]}${m[2] ?? ""}fleetca-hosts${m[4]}`).replace("fleetca-hosts", m[3]!);
   let u: URL;
   try {
     u = new URL(url);
@@ -19,6 +22,7 @@ export function redactUrl(url: string): string {
 
 /** The password and secret query values (percent-decoded), to scrub from messages of errors we rethrow. */
 export function secretsOf(url: string): string[] {
+  url = url.replace(/^(postgres(?:ql)?:\/\/[^@/?#]*@)[^/?#]*,[^/?#]*/, "$1fleetca-hosts");
   try {
     const u = new URL(url);
     const out = u.password ? [decodeURIComponent(u.password)] : [];

@@ -152,7 +152,12 @@ export const storeUrl: Parser<string> = (raw) => {
   if (value === "file:") return ok(value);
   let url: URL;
   try {
-    url = new URL(value);
+    // libpq's host list (postgres://u@db1:5432,db2:5432/fleetca, for a failover): each host must parse.
+    const hosts = /^(postgres(?:ql)?:\/\/(?:[^@/?#]*@)?)([^/?#]*,[^/?#]*)(.*)$/.exec(value);
+    if (hosts) {
+      for (const h of hosts[2]!.split(",")) if (h === "" || new URL(`postgres://${h}/`).hostname === "") return bad(expected);
+      url = new URL(`${hosts[1]}${hosts[2]!.split(",")[0]}${hosts[3]}`);
+    } else url = new URL(value);
   } catch {
     return bad(expected);
   }

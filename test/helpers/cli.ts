@@ -4,6 +4,7 @@ import path from "node:path";
 import { run } from "../../src/cli/main.js";
 import { bufferIo } from "../../src/cli/io.js";
 import { openssl, tmpDir } from "./openssl.js";
+import { childEnv } from "./server-process.js";
 
 export interface CliResult {
   code: number;
@@ -20,11 +21,11 @@ export async function fleetca(args: string[], cwd = process.cwd()): Promise<CliR
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
 /** The CLI as a separate process, through tsx (no build needed). */
-export function fleetcaProcess(args: string[]): Promise<CliResult> {
+export function fleetcaProcess(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "test/helpers/cli-entry.ts"), ...args], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "" },
+      env: childEnv(env),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

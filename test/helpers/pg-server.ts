@@ -18,7 +18,42 @@ export function pgUnavailable(): string | undefined {
 
 export interface PgServer {
   url: string;
+  /** The cluster's directory (scripts/pg-test-server.sh's DIR). */
+  dir: string;
   stop(): Promise<void>;
+  /** Stops the server hard (immediate: as a crash), keeping its data. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>;
+  /** A standby: becomes the primary. */
+  promote(): Promise<void>;
+}
+
+const script = async (...args: string[]) => void (await run("bash", [SCRIPT, ...args], { timeout: 60_000 }));
+
+function handle(url: string, dir: string): PgServer {
+  return {
+    url,
+    dir,
+    stop: () => script("stop", dir),
+    halt: () => script("halt", dir),
+    resume: () => script("resume", dir),
+    promote: () => script("promote", dir),
+  };
+}
+
+/** A streaming-replication standby of `primary`, synchronous (the primary's commits wait for it). */
+export async function startStandby(primary: PgServer): Promise<PgServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetca-pg-"));
+  try {
+    const { stdout } = await run("bash", [SCRIPT, "standby", primary.dir, dir], { timeout: 120_000 });
+    const url = stdout.trim().split("\n").pop() ?? "";
+    if (!url.startsWith("postgres://")) throw new Error(`pg-test-server printed no URL: ${stdout}`);
+    return handle(url, dir);
+  } catch (e) {
+    await script("stop", dir).catch(() => undefined);
+    throw e;
+  }
 }
 
 /**
@@ -37,7 +72,7 @@ export async function startPg(): Promise<PgServer> {
     const { stdout } = await run("bash", [SCRIPT, "start", dir], { timeout: 60_000 });
     const url = stdout.trim().split("\n").pop() ?? "";
     if (!url.startsWith("postgres://")) throw new Error(`pg-test-server printed no URL: ${stdout}`);
-    return { url, stop };
+    return handle(url, dir);
   } catch (e) {
     // A cluster started before a later step failed must not outlive the test.
     await stop().catch(() => undefined);

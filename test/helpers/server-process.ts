@@ -46,6 +46,14 @@ export interface StartOptions {
   certname?: string;
   /** Extra flags. */
   args?: string[];
+  /** Extra environment; a variable set to undefined is removed (FLEETCA_CA_PASSPHRASE, by default the test process's). */
+  env?: Record<string, string | undefined>;
+}
+
+/** The environment of a fleetca child process: PATH, HOME, the test passphrase of PostgreSQL stores (pg-server.ts), and `extra`. */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string | undefined> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", FLEETCA_CA_PASSPHRASE: process.env.FLEETCA_CA_PASSPHRASE, ...extra };
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
 export async function startServer(o: StartOptions): Promise<ServerProcess> {
@@ -60,7 +68,7 @@ export async function startServer(o: StartOptions): Promise<ServerProcess> {
     ...(o.args ?? []),
   ];
   const started = Date.now();
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv(o.env), stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));

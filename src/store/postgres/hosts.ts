@@ -74,12 +74,14 @@ export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: s
       this.hostIndex = i;
     }
   }
-  const onConnect = list.readWrite
-    ? async (client: pg.PoolClient) => {
-        const { rows } = await client.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
-        if (rows[0]?.ro !== "off") throw new NotPrimaryError(label(list.urls[(client as unknown as ChosenHostClient).hostIndex] ?? url));
-      }
-    : undefined;
+  // Connections already found writable: each is checked once, when new.
+  const checked = new WeakSet<pg.PoolClient>();
+  const checkWritable = async (client: pg.PoolClient): Promise<void> => {
+    if (!list.readWrite || checked.has(client)) return;
+    const { rows } = await client.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
+    if (rows[0]?.ro !== "off") throw new NotPrimaryError(label(list.urls[(client as unknown as ChosenHostClient).hostIndex] ?? url));
+    checked.add(client);
+  };
 
   class HostPool extends pg.Pool {
     override connect(): Promise<pg.PoolClient>;
@@ -89,9 +91,14 @@ export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: s
         let last: unknown;
         for (let n = 0; n < list.urls.length; n++) {
           const i = choice.current;
+          let client: pg.PoolClient | undefined;
           try {
-            return await super.connect();
+            client = await super.connect();
+            await checkWritable(client);
+            return client;
           } catch (e) {
+            // A standby's (or a broken) connection is closed, not given back to the pool.
+            client?.release(e as Error);
             last = e;
             // Only a failure to reach or to write decides between hosts; a wrong password is the same everywhere.
             if (!(e instanceof NotPrimaryError) && !isUnreachable(e)) throw e;
@@ -107,7 +114,7 @@ export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: s
       );
     }
   }
-  return new HostPool({ ...options, connectionString: list.urls[0], Client: ChosenHostClient, ...(onConnect ? { onConnect } : {}) } as pg.PoolConfig);
+  return new HostPool({ ...options, connectionString: list.urls[0], Client: ChosenHostClient } as pg.PoolConfig);
 }
 
 /** Network-level failures and a server that is starting, stopping or recovering. */

@@ -69,7 +69,7 @@ describe("PostgreSQL store: the database failing under enrollment load", { skip 
     let outage: Promise<void> | undefined;
     const load = enrollAll(() => server.url, caPem, csrs, 4, (count) => {
       if (count !== 8) return;
-      outage = (async () => {
+      const running = (async () => {
         await (halted = db.halt());
         // While it is down: what needs no database is served from memory.
         assert.equal(await get(`${server.url}/puppet-ca/v1/certificate/ca`, caPem), 200);
@@ -77,9 +77,17 @@ describe("PostgreSQL store: the database failing under enrollment load", { skip 
         await server.waitForLog((l) => typeof l.msg === "string" && /answered 503: The PostgreSQL store .* is unavailable/.test(l.msg));
         await db.resume();
       })();
+      // Kept for after the load (a rejection now would be unhandled until then).
+      outage = running.catch((e: unknown) => {
+        void db.resume().catch(() => undefined);
+        throw e;
+      });
+      outage.catch(() => undefined);
     });
     const report = await load;
-    await outage;
+    await outage?.catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; server stderr:\n${server.stderr()}\nlast log lines:\n${JSON.stringify(server.logs().filter((l) => l.msg !== "request").slice(-15))}`);
+    });
     assert.ok(halted, "the database was stopped during the load");
     assert.ok(report.unavailable.length > 0, "some requests met the stopped database");
     for (const u of report.unavailable) {

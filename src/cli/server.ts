@@ -58,7 +58,8 @@ export function caListCommand(settings: Settings, flags: CommonFlags, env: NodeJ
   const config = flags.config ?? env.FLEETCA_CONFIG;
   if (config && (fromFile("cadir") || fromFile("store"))) parts.push("--config", shellWord(path.resolve(config)));
   if (!/^(default|caller defaults)/.test(sources.cadir ?? "default") && !fromFile("cadir")) parts.push("--cadir", shellWord(path.resolve(settings.cadir)));
-  if (settings.store !== "file:" && !fromFile("store")) parts.push("--store", shellWord(settings.store));
+  // Without the URL's password (docs/postgres.md: fleetca never prints it); the operator's PGPASSWORD or ~/.pgpass supplies it.
+  if (settings.store !== "file:" && !fromFile("store")) parts.push("--store", shellWord(settings.store.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, "$1@")));
   return parts.join(" ");
 }
 

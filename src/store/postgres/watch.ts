@@ -80,7 +80,7 @@ export class MaterialWatch {
         const client = await this.pool.connect();
         this.client = client;
         const ended = new Promise<string>((resolve) => {
-          client.once("error", (e: Error) => resolve(e.message));
+          client.on("error", (e: Error) => resolve(e.message));
           client.once("end", () => resolve("connection closed"));
         });
         client.on("notification", (n) => {

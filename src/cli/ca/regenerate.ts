@@ -12,6 +12,7 @@ import { dismissNodes, regenerationStatus, type RegenerationStatus } from "../..
 import { keySpecOf, type Settings } from "../../config/index.js";
 import { parseDuration } from "../../config/duration.js";
 import { Ssldir } from "../../host/ssldir.js";
+import { signingKey } from "../../ca/material.js";
 import type { Generated } from "../../ca/generate.js";
 import type { KeySpec } from "../../pki/keys.js";
 import { serverAltNames } from "../../server/identity.js";
@@ -172,12 +173,14 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           io.err(`Error: --mode must be compromise or rotate, not "${flags.mode}"`);
           return Exit.USAGE;
         }
-        const old = (await authority.current(true)).key.asymmetricKeyDetails ?? {};
+        // The old key's kind is the default for the new one; a CA whose key cannot be opened here (no passphrase) refuses, saying why.
+        const oldKey = signingKey(await authority.current(true));
+        const old = oldKey.asymmetricKeyDetails ?? {};
         const opts: RegenerateOptions = {
           mode: flags.mode,
           ...(flags.overlap ? { overlapSeconds: parseDuration(flags.overlap) } : {}),
           infra: splitList(flags.infra) ?? [],
-          key: keyFor(settings, flags, { type: (await authority.current()).key.asymmetricKeyType ?? "", bits: old.modulusLength, curve: old.namedCurve }),
+          key: keyFor(settings, flags, { type: oldKey.asymmetricKeyType ?? "", bits: old.modulusLength, curve: old.namedCurve }),
           caTtl: settings.caTtl,
           crlTtl: settings.crlTtl,
           server: { certname: settings.certname, altNames: serverAltNames(settings, os.hostname()) },

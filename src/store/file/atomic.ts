@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, constants, fchmodSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, linkSync, openSync, readSync, renameSync,
+  closeSync, constants, fchmodSync, fchownSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, linkSync, openSync, readSync, renameSync,
   statSync, unlinkSync, writeSync, type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -86,7 +86,7 @@ function replaceUnsynced(path: string, data: string | Uint8Array, mode: number):
   const fd = openSync(tmp, "wx", mode);
   let stats: Stats;
   try {
-    fchmodSync(fd, mode);
+    keepOwnerAndMode(fd, path, mode);
     writeAll(fd, data);
     stats = fstatSync(fd);
     closeSync(fd);
@@ -148,6 +148,25 @@ async function replaceViaTemp(path: string, mode: number, syncDir: boolean, fill
   return stats;
 }
 
+/**
+ * A file being replaced keeps its owner, group and mode: in a Puppet Server CA directory (owned by `puppet`) a
+ * fleetca run as root must not leave `serial` or `ca_crl.pem` as root:root. A new file gets `mode`, and, when
+ * fleetca runs as root, the owner of its directory. Unprivileged, chown is neither possible nor needed (the
+ * files are already the caller's).
+ */
+function keepOwnerAndMode(fd: number, path: string, mode: number): void {
+  let old: Stats | undefined;
+  try {
+    old = statSync(path);
+  } catch (err) {
+    if (!isErrno(err, "ENOENT")) throw err;
+  }
+  fchmodSync(fd, old ? old.mode & 0o7777 : mode);
+  if (process.getuid?.() !== 0) return;
+  const owner = old ?? statSync(dirname(path));
+  if (owner.uid !== 0 || owner.gid !== 0) fchownSync(fd, owner.uid, owner.gid);
+}
+
 /** A temporary file beside `path` with exactly `mode`, filled by `fill` and fsynced; removed again if anything fails. */
 async function durableTemp(path: string, mode: number, fill: (fd: number) => Promise<void>): Promise<{ dir: string; tmp: string; stats: Stats }> {
   const dir = dirname(path);
@@ -155,7 +174,7 @@ async function durableTemp(path: string, mode: number, fill: (fd: number) => Pro
   const fd = openSync(tmp, "wx", mode);
   let stats: Stats;
   try {
-    fchmodSync(fd, mode);
+    keepOwnerAndMode(fd, path, mode);
     await fill(fd);
     await fsync(fd);
     stats = fstatSync(fd);

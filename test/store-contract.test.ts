@@ -366,6 +366,25 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "putCaCertificate replaces the CA certificate only and changes the material version",
+    async run(s) {
+      await initialize(s);
+      const before = await s.materialVersion();
+      const old = await s.loadCaMaterial();
+      const serial = await s.peekSerial();
+      // Other bytes than before (a bundle of the same certificate twice): the store keeps what it is given.
+      const other = old.certPem + old.certPem;
+      await s.withLock(() => s.putCaCertificate(other));
+      const now = await s.loadCaMaterial();
+      assert.equal(now.certPem, other);
+      assert.equal(now.keyPem, old.keyPem, "the key stays");
+      assert.equal(now.crlPem, old.crlPem, "the CRL stays");
+      assert.equal(await s.peekSerial(), serial, "the serial counter stays");
+      assert.deepEqual(await s.readInventory(), [CA_LINE], "the inventory stays");
+      assert.notEqual(await s.materialVersion(), before);
+    },
+  },
+  {
     name: "a CA whose CRL already lists serials: listRevocations rebuilds the records, named from the inventory, and keeps them",
     async run(s) {
       await initialize(s, {

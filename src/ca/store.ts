@@ -110,6 +110,12 @@ export interface CaStore extends AccountStore, ArchivableStore, TrackingStore {
   getCrl(): Promise<string>;
   /** Atomically replaces the CRL (ca_crl.pem and, in the file store, the infra copy if it mirrors it). */
   putCrl(crlPem: string): Promise<void>;
+  /**
+   * Atomically replaces the CA certificate only (key, CRL, serials, inventory and issued
+   * certificates untouched) and changes the material version: `fleetca ca extend` re-issues
+   * it with the same key. Call inside withLock.
+   */
+  putCaCertificate(certPem: string): Promise<void>;
 
   // ---------------------------------------------------------------- revocation records
 

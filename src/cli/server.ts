@@ -24,6 +24,7 @@ import type { ServerDeps } from "../server/deps.js";
 import { ensureCa, ensureServerIdentity, SERVER, serverAltNames } from "../server/identity.js";
 import type { RunningServer } from "../server/listen.js";
 import { openStore } from "../store/open.js";
+import { expiryWarnings } from "../ca/lifecycle/expiry.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
 import { Exit } from "./exit-codes.js";
 import type { Io } from "./io.js";
@@ -224,6 +225,14 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   // does fleetca, for revokes made here or by the CLI (seen within a second via the store).
   let syncedCrl = await deps.ca.crlPem();
   let syncedCa = await deps.ca.caCertificatePem();
+  let syncedSpki = (await deps.ca.current()).cert.spki;
+  // The CA certificate's and the CRL's end dates, warned about within 90 days: at start, then daily.
+  const warnExpiry = async () => {
+    for (const w of expiryWarnings(await deps.ca.current(), new Date())) log.warn({ what: w.what, at: w.at, daysLeft: w.daysLeft, fix: w.fix }, w.message);
+  };
+  await warnExpiry().catch((e: unknown) => log.warn({ err: e }, `could not check the CA's end dates: ${(e as Error).message}`));
+  const expiryTimer = setInterval(() => void warnExpiry().catch((e: unknown) => log.warn({ err: e }, `could not check the CA's end dates: ${(e as Error).message}`)), 86_400_000);
+  expiryTimer.unref();
   const crlSync = setInterval(() => {
     void deps.ca
       .crlPem()
@@ -236,7 +245,14 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
           running.reloadTls((await loadTls()).tls);
           syncedCa = caPem;
           const cert = (await deps.ca.current()).cert;
-          log.warn({ fingerprint: fingerprint(cert.der) }, `ca changed: now serving the CA ${fingerprint(cert.der)}; certificates of the previous CA are refused (after the overlap, in a rotation) and their nodes must re-enroll`);
+          // `ca extend`: the same key signed a later end date; nothing issued changes.
+          if (cert.spki.equals(syncedSpki)) {
+            log.info({ msg: "ca extended", fingerprint: fingerprint(cert.der), notAfter: cert.notAfter.toISOString() });
+            await warnExpiry();
+          } else {
+            syncedSpki = cert.spki;
+            log.warn({ fingerprint: fingerprint(cert.der) }, `ca changed: now serving the CA ${fingerprint(cert.der)}; certificates of the previous CA are refused (after the overlap, in a rotation) and their nodes must re-enroll`);
+          }
         }
         if (pem === syncedCrl) return;
         syncedCrl = pem;
@@ -294,6 +310,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
       signals.off("SIGINT", stop);
       signals.off("SIGHUP", reload);
       clearInterval(crlSync);
+      clearInterval(expiryTimer);
       stopped = true;
       clearTimeout(crlTimer);
       log.info({ msg: "stopping: finishing requests in flight" });

@@ -133,6 +133,11 @@ export class MemoryStore implements CaStore, BatchStore {
     return this.ca().crlPem;
   }
 
+  async putCaCertificate(certPem: string): Promise<void> {
+    this.material = { ...this.ca(), certPem };
+    this.version++;
+  }
+
   async putCrl(crlPem: string): Promise<void> {
     this.material = { ...this.ca(), crlPem };
     this.version++;

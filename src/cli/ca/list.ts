@@ -1,6 +1,7 @@
 /** `fleetca ca list [--all] [--format json]`: the seed's `puppet cert list` output. */
 import type { Command } from "commander";
 import type { CertStatus } from "../../ca/status.js";
+import { expiryWarnings } from "../../ca/lifecycle/expiry.js";
 import { letNewRequestIn, type Supersession } from "../../ca/superseded.js";
 import { openExistingCa } from "../ca-present.js";
 import { Exit } from "../exit-codes.js";
@@ -81,6 +82,9 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         }
         const { ca: authority } = await openExistingCa(settingsFrom({ config: opts.config, cadir: opts.cadir, store: opts.store }, io));
         const wanted = opts.all ? undefined : "requested";
+        // Within 90 days of the CA certificate's or the CRL's end: said before anything else.
+        const warnings = expiryWarnings(await authority.current(), new Date());
+        if (opts.format === "text") for (const w of warnings) io.err(w.message);
         if (opts.format === "json") {
           const grouped: Record<string, CertStatus[]> = { requested: [] };
           if (opts.all) Object.assign(grouped, { signed: [], revoked: [] });
@@ -89,7 +93,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
             const s = e.state === "requested" ? superseded.get(e.name) : undefined;
             grouped[e.state]!.push(s ? { ...e, superseded_by: { sha256: s.refused, refused_at: s.time, fix: letNewRequestIn(e.name) } } as CertStatus : e);
           }
-          io.out(JSON.stringify(grouped));
+          io.out(JSON.stringify(warnings.length > 0 ? { ...grouped, expiryWarnings: warnings } : grouped));
         } else {
           // Sorted by name already (the store's index is); only the fields printed are read.
           const entries = await authority.entries(wanted);

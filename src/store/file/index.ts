@@ -425,6 +425,10 @@ export class FileStore implements CaStore, LeftoverStore {
     await writeFileAtomic(this.layout.caCrl, crlPem, MODES.publicFile);
   }
 
+  async putCaCertificate(certPem: string): Promise<void> {
+    await writeFileAtomic(this.layout.caCrt, certPem, MODES.publicFile);
+  }
+
   /** StagedCrlStore: ca_crl.pem written around a middle known before the signature. */
   async putCrlStaged(middle: { offset: number; bytes: Uint8Array }, ends: Promise<{ before: Uint8Array; after: Uint8Array }>): Promise<void> {
     await writeFileAtomicStaged(this.layout.caCrl, middle, ends, MODES.publicFile);

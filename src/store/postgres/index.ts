@@ -387,6 +387,12 @@ export class PostgresStore implements CaStore {
     }).then((v) => v && this.watch?.observe(v));
   }
 
+  /** Replaces the CA certificate and bumps the material version in one statement. */
+  async putCaCertificate(certPem: string): Promise<void> {
+    const { rowCount } = await this.pool.query(`UPDATE ${S}.ca SET cert_pem = $1, version = version + 1, updated_at = now() WHERE id = 1`, [certPem]);
+    if (!rowCount) throw this.noCa();
+  }
+
   /**
    * Inserts the records (a serial already recorded keeps its first record) and the audit
    * records in one statement; the first ones of a CA whose records are still in its CRL

@@ -11,6 +11,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fleetca } from "./helpers/cli.js";
 import { openssl, tmpDir, verifyWithCrl } from "./helpers/openssl.js";
+import { makeAgent, puppetMissing, puppetSsl } from "./helpers/puppet.js";
 import { startServer } from "./helpers/server-process.js";
 
 const DAY_MS = 86_400_000;
@@ -108,5 +109,36 @@ test("server: warns at start about a CA certificate and a CRL ending within 90 d
     assert.equal(s.logs().filter((l) => String(l.msg).startsWith("ca changed")).length, 0, "not reported as a new CA: nobody must re-enroll");
   } finally {
     await s.stop();
+  }
+});
+
+test("a real Puppet 7 agent keeps working with its cached CA certificate after an extend, and gets the extended one by the documented step", { skip: puppetMissing() ?? false }, async () => {
+  const dir = tmpDir("fleetca-extend-puppet-");
+  const s = await startServer({ dir: path.join(dir, "server"), config: "key_type: ec\nautosign: true\nca_ttl: 30d\n" });
+  try {
+    const a = makeAgent(path.join(dir, "agents"), "node1.example.com");
+    const boot = await puppetSsl("bootstrap", a, s.port, ["--waitforcert", "0"]);
+    assert.equal(boot.code, 0, boot.out);
+    const cached = path.join(a.ssldir, "certs", "ca.pem");
+    const oldCa = new X509Certificate(fs.readFileSync(cached));
+    await ok(["ca", "extend", "--config", s.configFile, "--cadir", s.cadir, "--ca-ttl", "5y", "--backup-out", path.join(dir, "b.fleetca")]);
+    await s.waitForLog((l) => l.msg === "ca extended");
+    const extended = new X509Certificate(fs.readFileSync(path.join(s.cadir, "ca_crt.pem")));
+
+    // The old cached copy: same key and name, so the server's TLS certificate still verifies against it.
+    const still = await puppetSsl("download_cert", a, s.port);
+    assert.equal(still.code, 0, still.out);
+    assert.match(still.out, /Downloaded certificate 'node1\.example\.com'/);
+    assert.equal(new X509Certificate(fs.readFileSync(cached)).fingerprint256, oldCa.fingerprint256, "Puppet 7 does not refresh its CA certificate by itself");
+
+    // The documented step (docs/regenerate.md): remove the cached CA certificate, bootstrap again; key and certificate stay.
+    fs.rmSync(cached);
+    const again = await puppetSsl("bootstrap", a, s.port, ["--waitforcert", "0"]);
+    assert.equal(again.code, 0, again.out);
+    assert.equal(new X509Certificate(fs.readFileSync(cached)).fingerprint256, extended.fingerprint256);
+    assert.ok(!again.out.includes("Submitted certificate request"), "no re-enrollment");
+  } finally {
+    await s.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -12,6 +12,7 @@ import { spkiDer } from "../../pki/keys.js";
 import { auditRecord } from "../audit.js";
 import type { CertificateAuthority } from "../authority.js";
 import { CaError } from "../errors.js";
+import { signingKey } from "../material.js";
 import type { Principal } from "../principal.js";
 
 const DAY_MS = 86_400_000;
@@ -43,7 +44,8 @@ export async function extendCa(ca: CertificateAuthority, o: ExtendOptions): Prom
     if (!old.issuerDer.equals(old.subjectDer)) {
       throw new CaError("invalid-request", `The CA certificate "${old.commonName}" is issued by another CA (an imported intermediate): only its issuer can give it a later end date. Ask that CA to re-issue it for the same key, then replace ca_crt.pem with the result.`);
     }
-    if (!spkiDer(m.key).equals(old.spki)) throw new CaError("invalid-ca-material", "The CA key does not match the CA certificate; restore both from a backup before extending.");
+    const key = signingKey(m);
+    if (!spkiDer(key).equals(old.spki)) throw new CaError("invalid-ca-material", "The CA key does not match the CA certificate; restore both from a backup before extending.");
     // A day back, as `ca setup` does: an agent whose clock is a little behind still accepts it.
     // Whole seconds, as the certificate holds them: what is reported is what was signed.
     const second = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
@@ -54,7 +56,7 @@ export async function extendCa(ca: CertificateAuthority, o: ExtendOptions): Prom
     }
     const der = await issueCertificate(
       { serial: old.serial, issuer: old.issuerDer, subject: old.subjectDer, notBefore, notAfter, spki: old.spki, extensions: old.extensions.map((e) => e.der) },
-      m.key,
+      key,
     );
     const caCertPem = certToPem(der);
     await store.putCaCertificate(caCertPem);

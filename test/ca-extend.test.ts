@@ -9,7 +9,13 @@ import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import { CertificateAuthority } from "../src/ca/authority.js";
+import { expiryWarnings } from "../src/ca/lifecycle/expiry.js";
+import { extendCa } from "../src/ca/lifecycle/extend.js";
+import { localPrincipal } from "../src/ca/principal.js";
+import { setupCa } from "../src/ca/setup.js";
 import { fleetca } from "./helpers/cli.js";
+import { MemoryStore } from "./helpers/memory-store.js";
 import { openssl, tmpDir, verifyWithCrl } from "./helpers/openssl.js";
 import { makeAgent, puppetMissing, puppetSsl } from "./helpers/puppet.js";
 import { startServer } from "./helpers/server-process.js";
@@ -141,4 +147,31 @@ test("a real Puppet 7 agent keeps working with its cached CA certificate after a
     await s.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("warnings follow the clock: none 91 days out, the CA's and the CRL's within 90, gone once the CRL is re-signed before nextUpdate and the CA extended", async () => {
+  const T0 = new Date("2027-03-01T12:00:00Z");
+  const store = new MemoryStore();
+  // CA until T0 + 200 days, CRL until T0 + 180 days.
+  await setupCa(store, { caName: "Puppet CA: clock", key: { type: "ec", curve: "P-256" }, caTtl: 200 * 86_400, crlTtl: 180 * 86_400, now: T0 });
+  const clock = { now: T0 };
+  const ca = new CertificateAuthority({ store, settings: { caTtl: 86_400, crlTtl: 180 * 86_400, allowSubjectAltNames: false, allowAuthorizationExtensions: false, allowDuplicateCerts: false }, clock: () => clock.now });
+  const whats = async () => expiryWarnings(await ca.current(true), clock.now).map((w) => `${w.what} ${w.daysLeft} ${w.fix}`);
+  const at = (days: number) => (clock.now = new Date(T0.getTime() + days * DAY_MS));
+  assert.deepEqual(await whats(), []);
+  at(89);
+  assert.deepEqual(await whats(), [], "91 days before the CRL's end");
+  at(91);
+  assert.deepEqual(await whats(), ["crl 89 fleetca ca refresh-crl"]);
+  at(125);
+  assert.deepEqual(await whats(), ["ca-certificate 75 fleetca ca extend", "crl 55 fleetca ca refresh-crl"]);
+  // What the server's timer calls: due after two thirds of the CRL's life, long before nextUpdate.
+  const r = await ca.refreshCrl(localPrincipal("root", "ca1"));
+  assert.ok(r.resigned);
+  assert.equal(r.nextUpdate.getTime(), clock.now.getTime() + 180 * DAY_MS);
+  assert.deepEqual(await whats(), ["ca-certificate 75 fleetca ca extend"]);
+  await extendCa(ca, { caTtl: 5 * 365 * 86_400, now: clock.now, by: localPrincipal("root", "ca1") });
+  assert.deepEqual(await whats(), []);
+  at(125 + 5 * 365 - 89);
+  assert.match((await whats()).join(), /^ca-certificate 8[89] fleetca ca extend,crl -\d+ /, "an extended CA warns again within 90 days of its new end (and the CRL, left alone for years here, has expired)");
 });

@@ -5,10 +5,10 @@
  * The file is replaced atomically, comment lines kept at the top, and is re-read by the
  * autosigner on every request, so an edit applies to the next submission.
  */
-import { constants } from "node:fs";
-import { access, readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { globMatches, parseGlobFile, type GlobLine } from "../ca/autosign.js";
 import { CaError } from "../ca/errors.js";
+import { isExecutableFile } from "./autosign.js";
 import { writeFileAtomic } from "../store/file/atomic.js";
 
 export type AutosignMode = "off" | "on" | "file" | "command";
@@ -24,16 +24,6 @@ export interface AutosignEntries {
   invalid: GlobLine[];
 }
 
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    if (!(await stat(path)).isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, "utf8");
@@ -46,7 +36,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 export async function readAutosignEntries(setting: boolean | string): Promise<AutosignEntries> {
   if (setting === false) return { mode: "off", editable: false, entries: [], invalid: [] };
   if (setting === true) return { mode: "on", editable: false, entries: [], invalid: [] };
-  if (await isExecutable(setting)) return { mode: "command", path: setting, editable: false, entries: [], invalid: [] };
+  if (await isExecutableFile(setting)) return { mode: "command", path: setting, editable: false, entries: [], invalid: [] };
   const text = (await readOptional(setting)) ?? "";
   const file = parseGlobFile(text);
   return { mode: "file", path: setting, editable: true, entries: file.patterns, invalid: file.invalid };

@@ -15,7 +15,8 @@ export interface HostLog {
   error(obj: object, msg: string): void;
 }
 
-async function isExecutableFile(path: string): Promise<boolean> {
+/** Puppet's rule for the autosign setting: an executable file is a policy command, anything else a glob file. */
+export async function isExecutableFile(path: string): Promise<boolean> {
   try {
     if (!(await stat(path)).isFile()) return false;
     await access(path, constants.X_OK);

@@ -8,15 +8,9 @@ import { existsSync, readFileSync } from "node:fs";
 import type { RegenerationState, TrackedNode } from "../../ca/store.js";
 import { appendLog, isErrno, unlinkDurable, writeFileAtomic } from "./atomic.js";
 import { MODES } from "./layout.js";
+import { regenerationFromJson, regenerationToJson, type RegenerationJson } from "../regeneration-json.js";
 
-interface Head {
-  mode: RegenerationState["mode"];
-  startedAt: string;
-  oldCaFingerprint: string;
-  newCaFingerprint: string;
-  firstNewSerial: string;
-  overlapUntil?: string;
-  oldCaCertPem?: string;
+interface Head extends RegenerationJson {
   names: string[];
 }
 
@@ -26,16 +20,7 @@ export class TrackingFile {
   constructor(private readonly path: string) {}
 
   async start(state: RegenerationState, names: string[]): Promise<void> {
-    const head: Head = {
-      mode: state.mode,
-      startedAt: state.startedAt.toISOString(),
-      oldCaFingerprint: state.oldCaFingerprint,
-      newCaFingerprint: state.newCaFingerprint,
-      firstNewSerial: state.firstNewSerial.toString(16),
-      ...(state.overlapUntil ? { overlapUntil: state.overlapUntil.toISOString() } : {}),
-      ...(state.oldCaCertPem ? { oldCaCertPem: state.oldCaCertPem } : {}),
-      names,
-    };
+    const head: Head = { ...regenerationToJson(state), names };
     await writeFileAtomic(this.path, `${JSON.stringify(head)}\n`, MODES.records);
   }
 
@@ -66,16 +51,7 @@ export class TrackingFile {
         if (n) n.dismissedAt = new Date(ev.at);
       }
     }
-    const state: RegenerationState = {
-      mode: head.mode,
-      startedAt: new Date(head.startedAt),
-      oldCaFingerprint: head.oldCaFingerprint,
-      newCaFingerprint: head.newCaFingerprint,
-      firstNewSerial: BigInt(`0x${head.firstNewSerial}`),
-      ...(head.overlapUntil ? { overlapUntil: new Date(head.overlapUntil) } : {}),
-      ...(head.oldCaCertPem ? { oldCaCertPem: head.oldCaCertPem } : {}),
-    };
-    return { state, nodes: [...nodes.values()] };
+    return { state: regenerationFromJson(head), nodes: [...nodes.values()] };
   }
 
   async seen(name: string, at: Date, from: string): Promise<void> {

@@ -3,27 +3,10 @@ import type pg from "pg";
 import type { RegenerationState, TrackedNode } from "../../ca/store.js";
 import { SCHEMA as S } from "./migrations.js";
 import { inTransaction } from "./tx.js";
-
-interface StateJson {
-  mode: RegenerationState["mode"];
-  startedAt: string;
-  oldCaFingerprint: string;
-  newCaFingerprint: string;
-  firstNewSerial: string;
-  overlapUntil?: string;
-  oldCaCertPem?: string;
-}
+import { regenerationFromJson, regenerationToJson, type RegenerationJson } from "../regeneration-json.js";
 
 export async function startTracking(pool: pg.Pool, state: RegenerationState, names: string[]): Promise<void> {
-  const json: StateJson = {
-    mode: state.mode,
-    startedAt: state.startedAt.toISOString(),
-    oldCaFingerprint: state.oldCaFingerprint,
-    newCaFingerprint: state.newCaFingerprint,
-    firstNewSerial: state.firstNewSerial.toString(16),
-    ...(state.overlapUntil ? { overlapUntil: state.overlapUntil.toISOString() } : {}),
-    ...(state.oldCaCertPem ? { oldCaCertPem: state.oldCaCertPem } : {}),
-  };
+  const json = regenerationToJson(state);
   await inTransaction(pool, async (c) => {
     await c.query(`DELETE FROM ${S}.reenroll_nodes`);
     await c.query(`INSERT INTO ${S}.regeneration (id, state) VALUES (1, $1::jsonb) ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state`, [JSON.stringify(json)]);
@@ -34,22 +17,14 @@ export async function startTracking(pool: pg.Pool, state: RegenerationState, nam
 }
 
 export async function readTracking(pool: pg.Pool): Promise<{ state: RegenerationState; nodes: TrackedNode[] } | undefined> {
-  const { rows } = await pool.query<{ state: StateJson }>(`SELECT state FROM ${S}.regeneration WHERE id = 1`);
+  const { rows } = await pool.query<{ state: RegenerationJson }>(`SELECT state FROM ${S}.regeneration WHERE id = 1`);
   const j = rows[0]?.state;
   if (!j) return undefined;
   const { rows: nodes } = await pool.query<{ name: string; last_seen_at: Date | null; last_seen_addr: string | null; dismissed_at: Date | null }>(
     `SELECT name, last_seen_at, last_seen_addr, dismissed_at FROM ${S}.reenroll_nodes ORDER BY name COLLATE "C"`,
   );
   return {
-    state: {
-      mode: j.mode,
-      startedAt: new Date(j.startedAt),
-      oldCaFingerprint: j.oldCaFingerprint,
-      newCaFingerprint: j.newCaFingerprint,
-      firstNewSerial: BigInt(`0x${j.firstNewSerial}`),
-      ...(j.overlapUntil ? { overlapUntil: new Date(j.overlapUntil) } : {}),
-      ...(j.oldCaCertPem ? { oldCaCertPem: j.oldCaCertPem } : {}),
-    },
+    state: regenerationFromJson(j),
     nodes: nodes.map((n) => ({
       name: n.name,
       ...(n.last_seen_at ? { lastSeenAt: n.last_seen_at } : {}),

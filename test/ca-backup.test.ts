@@ -110,6 +110,8 @@ test("restore puts every file of the CA directory and the ssldir back, same byte
   await ok(["ca", "restore", pre, "--cadir", cadir, "--passphrase-file", pass]);
   assert.equal(snapshot(cadir)["signed/c.example.com.pem"], caChanged["signed/c.example.com.pem"]);
   assert.equal(snapshot(cadir)["ca_key.pem"], caChanged["ca_key.pem"], "mode 0400 included");
+  // Restoring the pre-restore backup took a backup of its own, beside the first, even within the same second.
+  assert.equal(fs.readdirSync(root).filter((f) => f.startsWith("fleetca-pre-restore")).length, 2);
 });
 
 describe("backup and restore on the PostgreSQL store", { skip: pgUnavailable() }, () => {

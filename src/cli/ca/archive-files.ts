@@ -22,10 +22,17 @@ export function passphraseFrom(file: string | undefined, io: Io): string | undef
 
 export const stampNow = (now = new Date()) => now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 
-/** Where a backup goes when --out is not given: beside the CA directory (file store) or in the working directory. */
+/**
+ * Where a backup goes when --out is not given: beside the CA directory (file store) or in the working directory.
+ * Two backups within one second (a restore of the backup a restore just made) get `-2`, `-3`... rather than
+ * the second one failing on the first's name.
+ */
 export function defaultArchivePath(settings: Settings, io: Io, prefix = "fleetca-backup"): string {
   const dir = settings.store === "file:" || settings.store === "" || settings.store === "file" ? path.dirname(path.resolve(io.cwd, settings.cadir)) : io.cwd;
-  return path.join(dir, `${prefix}-${stampNow()}.fleetca`);
+  const stem = path.join(dir, `${prefix}-${stampNow()}`);
+  let file = `${stem}.fleetca`;
+  for (let n = 2; fs.existsSync(file); n++) file = `${stem}-${n}.fleetca`;
+  return file;
 }
 
 /** A sink writing chunks to `file` (0600, new file only), durably; resolves with the file's SHA-256. */

@@ -58,13 +58,12 @@ describe("fleetca server", () => {
     assert.equal(await first.stop(), 0);
   });
 
-  test("restart on the existing CA reuses everything and is quick", async () => {
+  test("restart on the existing CA reuses everything: no new CA, key or certificate", async () => {
     const again = await start({ dir: home });
     assert.doesNotMatch(again.stderr(), /created now|issued now/);
     const r = await httpsRequest(`${again.url}/status/v1/simple`, { ca: read(again, "certs/ca.pem"), servername: "localhost" });
     assert.equal(r.body, "running");
-    // Through tsx (no build) on a shared 2-core machine; the built bin is measured in docs/server.md.
-    assert.ok(again.startupMs < 10_000, `${again.startupMs} ms to listening`);
+    // How quick it is belongs to the benchmarks (bench/, scenario "server"), not to a timed assertion here.
     assert.equal(await again.stop(), 0);
   });
 

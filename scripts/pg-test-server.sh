@@ -14,7 +14,8 @@
 #
 # Only the URL goes to stdout (postgres://fleetca:<random password>@127.0.0.1:<port>/fleetca);
 # progress and the stop command go to stderr. The password is random per cluster and the
-# cluster listens on loopback only; fsync is off, since the data is thrown away.
+# cluster listens on loopback only; fsync is off, since the data is thrown away (which a
+# halt, killing the server but not the machine, does not make lose acknowledged commits).
 # initdb refuses to run as root, so as root the cluster runs as the "postgres" user.
 set -euo pipefail
 
@@ -54,9 +55,13 @@ start() {
   # Kept (owner-only) for a standby, which replicates with the same role.
   as_owner mv "$dir/pwfile" "$dir/password"
   as_owner mkdir -p "$dir/socket"
-  # A primary's commits are local only until a standby makes them synchronous (standby()).
-  # PG_TEST_SERVER_OPTS: more server options (the benchmark loads pg_stat_statements).
-  launch "$bin" "$dir" "-c synchronous_commit=off ${PG_TEST_SERVER_OPTS:-}"
+  # synchronous_commit stays at PostgreSQL's default (on): with it off, COMMIT is answered
+  # before the commit reaches the WAL, and `halt` (a crash) would undo acknowledged commits,
+  # which no test of what survives a crash can tell from a fleetca bug. fsync=off is harmless
+  # to that: a halt kills the server's processes, not the machine, so written WAL stays.
+  # PG_TEST_SERVER_OPTS: more server options (the benchmark loads pg_stat_statements; a test
+  # sets synchronous_commit=off to check fleetca's sessions turn it back on).
+  launch "$bin" "$dir" "${PG_TEST_SERVER_OPTS:-}"
   port="$(cat "$dir/port")"
   as_owner "$bin/createdb" -h "$dir/socket" -p "$port" -U fleetca fleetca || die "createdb failed"
   echo "pg-test-server: running in $dir; stop with: $0 stop $dir" >&2

@@ -63,13 +63,15 @@ export async function startStandby(primary: PgServer): Promise<PgServer> {
  */
 export const TEST_PASSPHRASE = "correct horse battery staple (tests only)";
 
-export async function startPg(): Promise<PgServer> {
+/** `serverOptions`: more `-c name=value` options for the server (PG_TEST_SERVER_OPTS of the script). */
+export async function startPg(opts: { serverOptions?: string } = {}): Promise<PgServer> {
   process.env.FLEETCA_CA_PASSPHRASE ??= TEST_PASSPHRASE;
   // Directly under the temp dir: as root the cluster runs as "postgres", which must reach it.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetca-pg-"));
   const stop = async () => void (await run("bash", [SCRIPT, "stop", dir], { timeout: 60_000 }));
   try {
-    const { stdout } = await run("bash", [SCRIPT, "start", dir], { timeout: 60_000 });
+    const env = opts.serverOptions === undefined ? process.env : { ...process.env, PG_TEST_SERVER_OPTS: opts.serverOptions };
+    const { stdout } = await run("bash", [SCRIPT, "start", dir], { timeout: 60_000, env });
     const url = stdout.trim().split("\n").pop() ?? "";
     if (!url.startsWith("postgres://")) throw new Error(`pg-test-server printed no URL: ${stdout}`);
     return handle(url, dir);

@@ -60,9 +60,15 @@ class HostChoice {
 
 /**
  * A pg.Pool over the hosts of `url`: `options` as for pg.Pool, minus connectionString. Each
- * connect tries at most every host once before failing with the last host's error.
+ * connect tries at most every host once before failing with the last host's error, and
+ * each new connection is prepared once (prepare, below) before it is used.
  */
-export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: string) => string): pg.Pool {
+export interface PoolHooks {
+  /** Told once when the database's synchronous_commit is off (fleetca's sessions turn it on). */
+  onAsyncCommit?: () => void;
+}
+
+export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: string) => string, hooks: PoolHooks = {}): pg.Pool {
   const list = parseHosts(url);
   const choice = new HostChoice(list);
   // pg's connectionString wins over host and port, so each client gets the URL of the host chosen when it is made.
@@ -72,14 +78,36 @@ export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: s
       const i = choice.current;
       super({ ...config, connectionString: list.urls[i] });
       this.hostIndex = i;
+      // pg emits 'error' on a client whose connection dies, even while a statement is running,
+      // and the pool listens only while the client is idle in it. A client in use with no
+      // listener of its own (the lock's unlock statement, a transaction between statements)
+      // would turn a database restart into an uncaught exception that ends the server. The
+      // holder learns of the loss from its statement, or from the next one ("not queryable").
+      this.on("error", () => undefined);
     }
   }
-  // Connections already found writable: each is checked once, when new.
+  // Connections already prepared: each is checked once, when new.
   const checked = new WeakSet<pg.PoolClient>();
-  const checkWritable = async (client: pg.PoolClient): Promise<void> => {
-    if (!list.readWrite || checked.has(client)) return;
-    const { rows } = await client.query<{ ro: string }>("SELECT current_setting('transaction_read_only') AS ro");
-    if (rows[0]?.ro !== "off") throw new NotPrimaryError(label(list.urls[(client as unknown as ChosenHostClient).hostIndex] ?? url));
+  let toldAsync = false;
+  /**
+   * A new connection must accept writes (when the URL asks for a primary) and commit durably.
+   * With synchronous_commit = off, PostgreSQL answers COMMIT before the commit is in its WAL
+   * on disk, and a crash of the database then undoes commits it acknowledged: a certificate
+   * handed to a client would vanish, and the serial counter step back so that a serial is
+   * issued twice. A database set that way (for other applications) gets fleetca's sessions
+   * back to PostgreSQL's default, in the same round trip as the read-only check.
+   */
+  const prepare = async (client: pg.PoolClient): Promise<void> => {
+    if (checked.has(client)) return;
+    const { rows } = await client.query<{ ro: string; raised: string | null }>(
+      `SELECT current_setting('transaction_read_only') AS ro,
+              CASE WHEN current_setting('synchronous_commit') = 'off' THEN set_config('synchronous_commit', 'on', false) END AS raised`,
+    );
+    if (list.readWrite && rows[0]?.ro !== "off") throw new NotPrimaryError(label(list.urls[(client as unknown as ChosenHostClient).hostIndex] ?? url));
+    if (rows[0]?.raised && !toldAsync) {
+      toldAsync = true;
+      hooks.onAsyncCommit?.();
+    }
     checked.add(client);
   };
 
@@ -94,7 +122,7 @@ export function hostPool(url: string, options: pg.PoolConfig, label: (hostUrl: s
           let client: pg.PoolClient | undefined;
           try {
             client = await super.connect();
-            await checkWritable(client);
+            await prepare(client);
             return client;
           } catch (e) {
             // A standby's (or a broken) connection is closed, not given back to the pool.

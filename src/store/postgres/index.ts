@@ -95,7 +95,13 @@ export class PostgresStore implements CaStore {
       // Idle connections must not keep a `fleetca ca …` command alive after it is done
       // (the CLI does not close stores); a server stays up through its listener anyway.
       allowExitOnIdle: true,
-    }, redactUrl);
+    }, redactUrl, {
+      onAsyncCommit: () =>
+        opts.onNotice?.(
+          `The database ${location} has synchronous_commit = off, under which a crash of PostgreSQL can undo commits it already acknowledged. ` +
+            `fleetca turns it on for its own sessions, so that a certificate is handed out only once its commit is durable.`,
+        ),
+    });
     // Without a listener, an idle connection's error would crash the process.
     pool.on("error", (err) => opts.onError?.(err));
     try {

@@ -62,6 +62,29 @@ async function ocspStatus(base: string, caPem: string, certPem: string): Promise
   return m?.[1] ?? `unreadable: ${read.out}`;
 }
 
+/** A JSON API call over HTTPS, with a session cookie (and its CSRF token) or a client certificate. */
+function api(
+  base: string, caPem: string, method: string, url: string,
+  opts: { body?: unknown; cookie?: string; csrf?: string; cert?: { certPem: string; keyPem: string } } = {},
+): Promise<{ status: number; body: Record<string, unknown>; cookie?: string }> {
+  const headers: Record<string, string> = {};
+  if (opts.body !== undefined) headers["content-type"] = "application/json";
+  if (opts.cookie) headers.cookie = opts.cookie;
+  if (opts.csrf) headers["x-csrf-token"] = opts.csrf;
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${base}/api/v1${url}`, { method, ca: caPem, agent: false, checkServerIdentity: anyName, cert: opts.cert?.certPem, key: opts.cert?.keyPem, headers }, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => {
+        const set = res.headers["set-cookie"]?.[0];
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown>, cookie: set?.split(";")[0] });
+      });
+    });
+    req.on("error", reject);
+    req.end(opts.body === undefined ? undefined : JSON.stringify(opts.body));
+  });
+}
+
 describe("PostgreSQL store: many servers, one CA", { skip }, () => {
   let db: PgServer;
   let sql: pg.Client;
@@ -238,5 +261,62 @@ describe("PostgreSQL store: many servers, one CA", { skip }, () => {
     const { enrolled } = await enrollAll(() => servers[0]!.url, caPem, makeCsrs(["after-rotate.example.com"]), 1);
     assert.equal(enrolled.length, 1);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("console users and sessions, the audit trail and the re-enrollment tracking are the same on every server", async () => {
+    const [s1, s2] = servers as [ServerProcess, ServerProcess];
+    const adminOf1 = {
+      certPem: fs.readFileSync(path.join(s1.ssldir, "certs", "ca1.example.com.pem"), "utf8"),
+      keyPem: fs.readFileSync(path.join(s1.ssldir, "private_keys", "ca1.example.com.pem"), "utf8"),
+    };
+    // A user added through server 1 (its admin certificate) logs in on server 2.
+    const added = await api(s1.url, caPem, "POST", "/users", { cert: adminOf1, body: { name: "olga", role: "operator", password: "a long enough password" } });
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    const login = await api(s2.url, caPem, "POST", "/session", { body: { user: "olga", password: "a long enough password" } });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    const session = { cookie: login.cookie!, csrf: String(login.body.csrf) };
+    // The session made on server 2 is good on server 1 too.
+    const who = await api(s1.url, caPem, "GET", "/session", { cookie: session.cookie });
+    assert.equal(who.status, 200, JSON.stringify(who.body));
+    assert.equal(who.body.name, "olga");
+
+    // The user's addition, audited through server 1, is in server 2's audit trail, and the login made on server 2 in server 1's.
+    const audit = async (base: string, action: string) =>
+      ((await api(base, caPem, "GET", `/audit?action=${action}`, { cookie: session.cookie })).body.items as { by?: string; detail?: string; outcome: string }[]) ?? [];
+    assert.ok((await audit(s2.url, "user-added")).some((r) => /user olga, role operator/.test(r.detail ?? "")), "server 2 shows the user added through server 1");
+    assert.ok((await audit(s1.url, "login")).some((r) => r.outcome === "ok" && /olga/.test(JSON.stringify(r))), "server 1 shows the login made on server 2");
+
+    // Re-enrollment tracking, as \`fleetca ca regenerate\` starts it (the CLI writes it to the database):
+    // both servers report the same list; a node enrolling through server 2 and one dismissed
+    // through server 1 leave it on both.
+    const cli = await PostgresStore.open(db.url, { passphrase: null });
+    try {
+      await cli.startTracking(
+        { mode: "compromise", startedAt: new Date(), oldCaFingerprint: "AA:BB", newCaFingerprint: "CC:DD", firstNewSerial: await cli.peekSerial() },
+        ["back.example.com", "gone.example.com", "late.example.com"],
+      );
+    } finally {
+      await cli.close();
+    }
+    const status = async (base: string) => {
+      const r = await api(base, caPem, "GET", "/regeneration", { cookie: session.cookie });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body as { active: boolean; total: number; reenrolled: number; dismissed: number; nodes: { name: string }[] };
+    };
+    const first = await status(s1.url);
+    assert.deepEqual([first.active, first.total, first.nodes.map((n) => n.name)], [true, 3, ["back.example.com", "gone.example.com", "late.example.com"]]);
+    assert.deepEqual(await status(s2.url), first);
+
+    await enrollAll(() => s2.url, caPem, makeCsrs(["back.example.com"]), 1);
+    const dismissed = await api(s1.url, caPem, "POST", "/regeneration/dismiss", { ...session, body: { name: "gone.example.com" } });
+    assert.equal(dismissed.status, 200, JSON.stringify(dismissed.body));
+    const [after1, after2] = [await status(s1.url), await status(s2.url)];
+    assert.deepEqual([after1.reenrolled, after1.dismissed, after1.nodes.map((n) => n.name)], [1, 1, ["late.example.com"]]);
+    assert.deepEqual(after2, after1);
+    assert.ok((await audit(s2.url, "reenroll-dismissed")).some((r) => /olga/.test(JSON.stringify(r))), "server 2 shows the dismissal made through server 1, by its user");
+
+    // Logging out through server 1 ends the session on server 2.
+    assert.equal((await api(s1.url, caPem, "DELETE", "/session", session)).status, 200);
+    assert.equal((await api(s2.url, caPem, "GET", "/session", { cookie: session.cookie })).status, 401);
   });
 });

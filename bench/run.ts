@@ -9,6 +9,7 @@
  *   npm run bench -- --puppetserver                also Puppet Server (bench/puppetserver.sh installs it;
  *                                                  FLEETCA_BENCH_PUPPETSERVER=1 does the same)
  *   npm run bench -- --scenario puppetserver       Puppet Server only
+ *   npm run bench -- --only regenerate             ca regenerate of a CA holding 100,000 certificates
  *
  * Full-size runs write bench/results/<scenario>.json and regenerate bench/results/README.md;
  * runs with --quick or --n write under bench/results/tmp/ unless --out says otherwise, so a
@@ -29,10 +30,11 @@ import { crashScenario } from "./scenarios/crash.js";
 import { curveScenario } from "./scenarios/curve.js";
 import { coresScenario } from "./scenarios/cores.js";
 import { journalScenario } from "./scenarios/journal.js";
+import { regenerateScenario } from "./scenarios/regenerate.js";
 
 const ALL = ["enroll", "pinned", "signall", "list", "revoke", "ocsp"] as const;
 /** Run only when named (long, or hard on the machine): `--only crash`, `--only curve`, `--only cores`. */
-const EXTRA = ["server", "puppetserver", "crash", "curve", "cores", "journal"] as const;
+const EXTRA = ["server", "puppetserver", "crash", "curve", "cores", "journal", "regenerate"] as const;
 
 const { values } = parseArgs({
   options: {
@@ -119,6 +121,10 @@ if (wants("curve")) {
   await quiet("curve");
   const top = size(1_000_000, 20_000);
   save(await curveScenario({ levels: [top / 100, top / 10, top], command, outDir: out }));
+}
+if (wants("regenerate")) {
+  await quiet("regenerate");
+  save(await regenerateScenario({ certificates: size(100_000, 10_000), command }));
 }
 if (values.puppetserver || wants("puppetserver")) {
   await quiet("puppetserver");

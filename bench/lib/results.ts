@@ -73,7 +73,7 @@ export async function waitQuiet(below = 0.8, maxMs = 90_000): Promise<number> {
 }
 
 /** Results in the order scenarios are numbered in the issue, then anything else. */
-const ORDER = ["enroll-rsa-4096", "enroll-ec-p256", "pinned", "cores", "journal", "signall", "list", "revoke", "server", "ocsp-rsa-4096", "ocsp-ec-p256", "crash", "curve", "puppetserver"];
+const ORDER = ["enroll-rsa-4096", "enroll-ec-p256", "pinned", "cores", "journal", "signall", "list", "revoke", "regenerate", "server", "ocsp-rsa-4096", "ocsp-ec-p256", "crash", "curve", "puppetserver"];
 
 export function readResults(dir: string): ScenarioResult[] {
   if (!existsSync(dir)) return [];

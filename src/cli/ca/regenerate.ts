@@ -23,8 +23,11 @@ import { openCa, settingsFrom, type CommonFlags } from "../context.js";
 import { caOptions, guarded, splitList } from "../shared.js";
 import { defaultArchivePath, passphraseFrom, stampNow } from "./archive-files.js";
 import { describeBackup, takeBackup } from "./backup-restore.js";
+import { pkcs12PassphraseFrom, writePkcs12 } from "./pkcs12-credentials.js";
 
-const FORMATS = ["ssldir", "puppetdb"] as const;
+const FORMATS = ["ssldir", "puppetdb", "pkcs12"] as const;
+/** Without --format: the two PEM layouts (a PKCS#12 file needs a passphrase, so it is asked for by name). */
+const DEFAULT_FORMATS: CredFormat[] = ["ssldir", "puppetdb"];
 type CredFormat = (typeof FORMATS)[number];
 
 interface Flags extends CommonFlags {
@@ -43,6 +46,7 @@ interface Flags extends CommonFlags {
   curve?: string;
   caTtl?: string;
   certname?: string;
+  pkcs12PassphraseFile?: string;
 }
 
 /** The old CA key's kind unless flags say otherwise ("same settings as the old one"). */
@@ -53,11 +57,14 @@ function keyFor(settings: Settings, flags: Flags, old: { type: string; bits?: nu
   return keySpecOf(settings);
 }
 
-function writeCredentials(dir: string, name: string, c: Generated, caPem: string, crlPem: string, formats: CredFormat[]): Promise<string[]> {
+function writeCredentials(dir: string, name: string, c: Generated, caPem: string, crlPem: string, formats: CredFormat[], p12Passphrase?: string): Promise<string[]> {
   const written: string[] = [];
   return (async () => {
     for (const f of formats) {
-      if (f === "ssldir") {
+      if (f === "pkcs12") {
+        const p = writePkcs12(dir, name, c, caPem, p12Passphrase);
+        written.push(p.passphraseFile ? `${p.file} (its passphrase: ${p.passphraseFile}, 0600; move it into the service's configuration)` : p.file);
+      } else if (f === "ssldir") {
         const ssl = new Ssldir(path.join(dir, name, "ssl"));
         await ssl.writeIdentity(name, c.keyPem, c.certPem);
         await ssl.writeCa(caPem, crlPem);
@@ -107,6 +114,9 @@ function nextSteps(p: RegenerationPlan, out: string, formats: CredFormat[], serv
     if (formats.includes("puppetdb")) {
       l.push(`  sudo cp ${cred}/puppetdb/{ca.pem,public.pem,private.pem} /etc/puppetlabs/puppetdb/ssl/ && sudo chown puppetdb: /etc/puppetlabs/puppetdb/ssl/*.pem`);
     }
+    if (formats.includes("pkcs12")) {
+      l.push(`  a service reading a keystore: ${cred}/pkcs12/${h}.p12 (key, certificate and CA; PKCS#12, e.g. keytool -list -storetype PKCS12 -keystore ${h}.p12)`);
+    }
     l.push("  start the services again, then: sudo puppet agent -t");
   });
   l.push("", "[Step 4, every agent node]");
@@ -134,7 +144,8 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
     .option("--dry-run", "print the plan and change nothing")
     .option("--infra <names>", "infrastructure hosts (PuppetDB, console) to issue credentials for, comma-separated")
     .option("--out <dir>", "where the infrastructure credentials go (default: regenerated-<time> beside the CA directory)")
-    .option("--format <formats>", "credential layouts: ssldir (Puppet's), puppetdb, comma-separated (default ssldir,puppetdb); with --status: text or json")
+    .option("--format <formats>", "credential layouts: ssldir (Puppet's), puppetdb, pkcs12 (NAME.p12: key, certificate and CA), comma-separated (default ssldir,puppetdb); with --status: text or json")
+    .option("--pkcs12-passphrase-file <file>", "pkcs12: the files' passphrase is this file's first line (default: a random one per host, written beside its file, 0600)")
     .option("--mode <mode>", "compromise (default: the old CA is refused at once) or rotate (trusted until --overlap ends)", "compromise")
     .option("--overlap <duration>", "rotate: how long the old CA stays trusted (e.g. 30d)")
     .option("--passphrase-file <file>", "encrypt the backup with this passphrase (or set FLEETCA_BACKUP_PASSPHRASE)")
@@ -163,7 +174,8 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           else for (const l of statusLines(s)) io.out(l);
           return Exit.OK;
         }
-        const formats = (splitList(flags.format) ?? [...FORMATS]) as CredFormat[];
+        // --format json is the output's (with --status or --dry-run); credentials then come in the default layouts.
+        const formats = (flags.format === "json" ? [...DEFAULT_FORMATS] : (splitList(flags.format) ?? [...DEFAULT_FORMATS])) as CredFormat[];
         const bad = formats.filter((f) => !(FORMATS as readonly string[]).includes(f));
         if (bad.length > 0) {
           io.err(`Error: --format ${bad.join(",")} is not a credential layout; use ${FORMATS.join(", ")} (comma-separated)`);
@@ -193,10 +205,12 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const backupFile = flags.backupOut ? path.resolve(io.cwd, flags.backupOut) : defaultArchivePath(settings, io);
         const ssldir = serverSsldir(settings);
         const passphrase = passphraseFrom(flags.passphraseFile, io);
+        const p12Passphrase = pkcs12PassphraseFrom(flags.pkcs12PassphraseFile, io.cwd);
         if (flags.dryRun) {
-          if (flags.format === "json") io.out(JSON.stringify({ dryRun: true, ...plan, backup: backupFile, out, ssldir }));
+          if (flags.format === "json") io.out(JSON.stringify({ dryRun: true, ...plan, backup: backupFile, out, ssldir, formats }));
           else {
             for (const l of planLines(plan, backupFile, out, ssldir)) io.out(l);
+            if (plan.infra.length > 0) io.out(`Credential layouts: ${formats.join(", ")}, under ${plan.infra.map((n) => path.join(out, n)).join(", ")}.`);
             io.out(`Backup would be ${passphrase !== undefined ? "encrypted (scrypt, AES-256-GCM)" : "NOT encrypted (pass --passphrase-file to encrypt it)"}.`);
             io.out("Dry run: nothing was changed.");
           }
@@ -225,7 +239,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         io.out(`New CA "${r.caName}": ${r.newCaFingerprint}`);
         io.out(`Server certificate for ${settings.certname} in ${ssldir}`);
         for (const i of r.infraCredentials) {
-          const where = await writeCredentials(out, i.name, i.credentials, r.caCertPem, r.crlPem, formats);
+          const where = await writeCredentials(out, i.name, i.credentials, r.caCertPem, r.crlPem, formats, p12Passphrase);
           io.out(`Credentials for ${i.name}: ${where.join(", ")}`);
         }
         io.out(`Tracking ${r.nodes.length} node(s) of the old CA until they re-enroll.`);

@@ -15,7 +15,12 @@ export interface OpenOptions {
 }
 
 export async function openStore(store: string, cadir: string, opts: OpenOptions = {}): Promise<CaStore> {
-  if (store === "file:" || store === "file" || store === "") return opts.recover === false ? new FileStore(cadir) : FileStore.open(cadir);
+  if (store === "file:" || store === "file" || store === "") {
+    // The same variables as PostgreSQL's: set, ca_key.pem is written encrypted and read with it (file/ca-key.ts).
+    const { passphraseFrom } = await import("./passphrase.js");
+    const fileOpts = { passphrase: passphraseFrom(opts.env ?? process.env), onNotice: opts.onNotice };
+    return opts.recover === false ? new FileStore(cadir, fileOpts) : FileStore.open(cadir, fileOpts);
+  }
   if (/^postgres(ql)?:\/\//.test(store)) {
     // Loaded on demand: a file-store CA never loads the pg driver.
     const { PostgresStore } = await import("./postgres/index.js");

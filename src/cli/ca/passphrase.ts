@@ -1,6 +1,6 @@
 /**
- * `fleetca ca passphrase --rotate`: encrypt the CA key (PostgreSQL store) under a new
- * passphrase. The current one comes from FLEETCA_CA_PASSPHRASE(_FILE) as for every command,
+ * `fleetca ca passphrase --rotate`: encrypt the CA key under a new passphrase (PostgreSQL
+ * store; on the file store ca_key.pem as an encrypted PKCS#8 key, a clear one included). The current one comes from FLEETCA_CA_PASSPHRASE(_FILE) as for every command,
  * the new one from --new-passphrase-file or FLEETCA_CA_NEW_PASSPHRASE(_FILE): never from a
  * flag's value, which `ps` shows.
  */
@@ -21,7 +21,7 @@ const NEW = "FLEETCA_CA_NEW_PASSPHRASE";
 const NEW_FILE = "FLEETCA_CA_NEW_PASSPHRASE_FILE";
 
 export function register(ca: Command, io: Io, setCode: (c: number) => void): void {
-  caOptions(ca.command("passphrase").description("manage the passphrase the CA key is encrypted with (PostgreSQL store)"))
+  caOptions(ca.command("passphrase").description("manage the passphrase the CA key is encrypted with (PostgreSQL store, or ca_key.pem of the file store)"))
     .option("--rotate", "encrypt the CA key under a new passphrase")
     .option("--new-passphrase-file <file>", `file holding the new passphrase (else ${NEW} or ${NEW_FILE})`)
     .option("--format <format>", "text (default) or json", "text")
@@ -46,7 +46,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const store = await openStore(settings.store, path.resolve(settings.cadir), { onNotice: (m) => io.err(`Warning: ${m}`), env: io.env });
         try {
           if (typeof (store as Partial<Rotatable>).rotatePassphrase !== "function") {
-            io.err(`Error: the CA key in ${store.location} is not encrypted with a passphrase (only the PostgreSQL store encrypts it); nothing to rotate.`);
+            io.err(`Error: the CA key in ${store.location} cannot be encrypted with a passphrase by this store; nothing to rotate.`);
             return Exit.USAGE;
           }
           await (store as unknown as Rotatable).rotatePassphrase(next);
@@ -57,6 +57,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         else {
           io.out(`The CA key in ${store.location} is now encrypted with the new passphrase.`);
           io.out("Give every CA server the new passphrase before it next starts (running servers keep the key they opened).");
+          if (store.archiveKind === "file") io.out("Puppet Server cannot read an encrypted ca_key.pem: serve this CA with fleetca only.");
         }
         return Exit.OK;
       }),

@@ -40,6 +40,7 @@ import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
 import { findTempFiles, removeStaleTempFiles } from "./recover.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
 import { TrackingFile } from "./tracking.js";
+import { CaKeyFile, isEncryptedKeyPem, PassphraseError } from "./ca-key.js";
 import { exportTree, importTree } from "./tree.js";
 import { FileAccounts } from "./accounts.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
@@ -48,7 +49,12 @@ import { checkpointIfLarge, noteJournalSize, recoverFromJournal, sizeOf, type Re
 
 export { assertSafeName } from "./layout.js";
 
-export type FileStoreOptions = LockOptions;
+export type FileStoreOptions = LockOptions & {
+  /** Keep ca_key.pem encrypted under this passphrase (ca-key.ts); undefined: in clear, as Puppet does. */
+  passphrase?: string;
+  /** What the operator must be told (a clear key while a passphrase is set). */
+  onNotice?: (message: string) => void;
+};
 
 /** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
@@ -69,6 +75,7 @@ export class FileStore implements CaStore, LeftoverStore {
   readonly archiveKind = "file";
   private readonly accounts: FileAccounts;
   private readonly commits: CommitJournal;
+  private readonly caKey: CaKeyFile;
   /** What the last recovery at lock time repaired (undefined: nothing needed checking). */
   lastRepair?: RepairReport;
 
@@ -82,6 +89,7 @@ export class FileStore implements CaStore, LeftoverStore {
     this.tracking = new TrackingFile(join(this.location, "fleetca_regeneration.jsonl"));
     this.accounts = new FileAccounts(this.location);
     this.commits = new CommitJournal(this.layout.commitJournal);
+    this.caKey = new CaKeyFile(this.layout.caKey, opts.passphrase);
   }
 
   /**
@@ -98,6 +106,13 @@ export class FileStore implements CaStore, LeftoverStore {
   static async open(cadir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
     const store = new FileStore(cadir, opts);
     await store.removeLeftovers();
+    const raw = opts.passphrase !== undefined ? await readOptional(store.layout.caKey) : undefined;
+    if (raw !== undefined && !isEncryptedKeyPem(raw)) {
+      opts.onNotice?.(
+        `${store.layout.caKey} is in clear although a CA passphrase is set: it stays so (Puppet Server reads only a clear key); ` +
+          "encrypt it with `fleetca ca passphrase --rotate --new-passphrase-file FILE`.",
+      );
+    }
     return store;
   }
 
@@ -153,7 +168,8 @@ export class FileStore implements CaStore, LeftoverStore {
     await writeFileAtomic(L.caPub, material.publicKeyPem, MODES.publicFile);
     await writeFileAtomic(L.caCrl, material.crlPem, MODES.publicFile);
     await writeFileAtomic(L.infraCrl, material.crlPem, MODES.publicFile);
-    await writeFileAtomic(L.caKey, material.keyPem, await keyMode(L.caKey));
+    if (material.keyProblem !== undefined) throw new PassphraseError(`The CA key cannot be written to ${L.caKey}: ${material.keyProblem}.`);
+    await writeFileAtomic(L.caKey, this.caKey.encode(material.keyPem), await keyMode(L.caKey));
     // Last: isInitialized() looks at ca_crt.pem, so a crash before here leaves no half CA.
     await writeFileAtomic(L.caCrt, material.certPem, MODES.publicFile);
   }
@@ -161,12 +177,30 @@ export class FileStore implements CaStore, LeftoverStore {
   async loadCaMaterial(): Promise<CaMaterial> {
     const L = this.layout;
     const certPem = await this.readCaFile(L.caCrt);
-    const keyPem = await this.readCaFile(L.caKey);
+    const rawKey = await this.readCaFile(L.caKey);
     const crlPem = await this.readCaFile(L.caCrl);
+    const pub = await readOptional(L.caPub);
+    const key = this.caKey.open(rawKey, pub);
+    if ("keyProblem" in key) {
+      return { certPem, keyPem: "", keyProblem: key.keyProblem, publicKeyPem: pub ?? createPublicKey(certPem).export({ type: "spki", format: "pem" }).toString(), crlPem };
+    }
     // Some imports leave no ca_pub.pem; it is derivable, so its absence is not an error.
-    const publicKeyPem =
-      (await readOptional(L.caPub)) ?? createPublicKey(keyPem).export({ type: "spki", format: "pem" }).toString();
-    return { certPem, keyPem, publicKeyPem, crlPem };
+    const publicKeyPem = pub ?? createPublicKey(key.keyPem).export({ type: "spki", format: "pem" }).toString();
+    return { certPem, keyPem: key.keyPem, publicKeyPem, crlPem };
+  }
+
+  /**
+   * `fleetca ca passphrase --rotate`: writes ca_key.pem again encrypted under `next` (new salt
+   * and IV), from the clear key or from the key the current passphrase opens. A running server
+   * keeps the key it opened; give it the new passphrase before it next starts.
+   */
+  async rotatePassphrase(next: string): Promise<void> {
+    if (next === "") throw new PassphraseError("The new passphrase is empty.");
+    await this.withLock(async () => {
+      const L = this.layout;
+      const keyPem = this.caKey.currentKeyPem(await this.readCaFile(L.caKey));
+      await writeFileAtomic(L.caKey, new CaKeyFile(L.caKey, next).encode(keyPem), await keyMode(L.caKey));
+    });
   }
 
   /**

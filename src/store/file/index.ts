@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createPublicKey } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
@@ -600,7 +600,7 @@ export class FileStore implements CaStore, LeftoverStore {
       await rename(dir, aside);
       await mkdirExact(dir, mode);
       await fsyncDir(this.layout.cadir);
-      await rm(aside, { recursive: true, force: true });
+      await removeFlatDir(aside);
     }
     await this.index.mutex.run(() => this.index.refresh(() => {
       throw new Error("no file to summarize in emptied directories");
@@ -715,6 +715,20 @@ async function stamps(paths: string[]): Promise<string> {
     }),
   );
   return parts.join("/");
+}
+
+/**
+ * Removes a directory of files (signed/, requests/ moved aside): one unlink each, on this
+ * thread. fs.rm's recursive walk costs an lstat and two thread-pool trips per file, seconds
+ * for 100,000 certificates; anything but plain files falls back to it.
+ */
+async function removeFlatDir(dir: string): Promise<void> {
+  try {
+    for (const name of readdirSync(dir)) unlinkSync(join(dir, name));
+    rmdirSync(dir);
+  } catch {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Creates a directory with exactly `mode` (not filtered by the umask); leaves an existing one alone. */

@@ -4,6 +4,7 @@
  * from spawn to the first answered GET /status/v1/simple.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import https from "node:https";
 import { createServer } from "node:net";
@@ -68,7 +69,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const t0 = performance.now();
   // taskset execs node in place, so the child's pid is the server's (for /proc).
   const [file, argv] = o.cpus === undefined ? [process.execPath, args] : ["taskset", ["-c", o.cpus, process.execPath, ...args]];
-  const child = spawn(file, argv, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...BENCH_ENV, ...o.env } });
+  const child = spawn(file, argv, { stdio: ["ignore", log, log], env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...BENCH_ENV, ...serverKeyEnv(o.cadir), ...o.env } });
   closeSync(log);
   let exited: string | undefined;
   child.once("exit", (code, signal) => (exited = `exited with ${code ?? signal}`));
@@ -92,6 +93,23 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       setTimeout(() => child.kill("SIGKILL"), 5000).unref();
     });
   return { pid: child.pid!, url, startMs, child, stop };
+}
+
+/**
+ * The server's own key of the CA's type, as an operator sets key_type for an EC CA: with the
+ * default (RSA-4096) a P-256 CA's server would pay an RSA-4096 signature (~4 ms here) in
+ * every TLS handshake, more than a whole P-256 enrollment costs.
+ */
+function serverKeyEnv(cadir: string): NodeJS.ProcessEnv {
+  let key;
+  try {
+    key = new X509Certificate(readFileSync(join(cadir, "ca_crt.pem"))).publicKey;
+  } catch {
+    return {}; // no CA yet: the server makes one with its settings
+  }
+  if (key.asymmetricKeyType !== "ec") return {};
+  const curve = { prime256v1: "P-256", secp384r1: "P-384" }[key.asymmetricKeyDetails?.namedCurve ?? ""];
+  return curve ? { FLEETCA_KEY_TYPE: "ec", FLEETCA_CURVE: curve } : {};
 }
 
 /** One GET /status/v1/simple on a fresh connection; the status code, or 0 if nothing answered. */

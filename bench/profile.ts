@@ -2,32 +2,51 @@
  * A CPU profile of the server under the pinned load (server on core 0, load on core 1):
  *
  *   npm run build && node --import tsx bench/profile.ts [ec-p256|rsa-4096] [N]
+ *   npm run build && node --import tsx bench/profile.ts [ec-p256|rsa-4096] [N] --perf
  *
  * Writes the server's .cpuprofile (node --cpu-prof) under bench/results/tmp/profile/ and
- * prints where its time went: by module and by function (self time).
+ * prints where its time went: by module and by function (self time). That profile samples
+ * the main thread's wall clock; with --perf the server runs under `perf record -e cpu-clock`
+ * instead (lib/perf-cpu.ts), which counts the CPU of every thread and of the kernel, and
+ * prints it by bucket in ms per enrollment: the one to read on a machine others are using.
  */
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "./lib/agents.js";
 import { freshCa, type CaKeyType } from "./lib/fleetca.js";
 import { runLoad } from "./lib/load.js";
 import { FLEETCA_BIN, TMP_DIR } from "./lib/paths.js";
+import { perfBuckets, perfRecord } from "./lib/perf-cpu.js";
 import { pinSelf } from "./lib/pin.js";
 import { cpuMsOf, startServer } from "./lib/server.js";
+import { warmupFor } from "./scenarios/pinned.js";
 
-const keyType = (process.argv[2] ?? "ec-p256") as CaKeyType;
-const n = Number(process.argv[3] ?? 1000);
+const withPerf = process.argv.includes("--perf");
+const [keyArg, nArg] = process.argv.slice(2).filter((a) => a !== "--perf");
+const keyType = (keyArg ?? "ec-p256") as CaKeyType;
+const n = Number(nArg ?? 1000);
 const dir = join(TMP_DIR, "profile");
 rmSync(dir, { recursive: true, force: true });
 const cadir = await freshCa(`profile-${keyType}`, keyType);
 const agents = await agentIdentities(n, "ec", "enroll");
-const server = await startServer({ cadir, cpus: "0", entry: ["--cpu-prof", "--cpu-prof-dir", dir, FLEETCA_BIN] });
+const server = await startServer({ cadir, cpus: "0", entry: withPerf ? ["--perf-basic-prof", FLEETCA_BIN] : ["--cpu-prof", "--cpu-prof-dir", dir, FLEETCA_BIN] });
 pinSelf("1");
-await runLoad({ url: server.url, agents: await agentIdentities(20, "ec", `warm-${keyType}`), concurrency: 4, opensslSample: 0 });
+await runLoad({ url: server.url, agents: await agentIdentities(warmupFor(n), "ec", `warm-${keyType}`), concurrency: 16, opensslSample: 0 });
+mkdirSync(dir, { recursive: true });
+const recording = withPerf ? await perfRecord(server.pid, join(dir, "perf.data")) : undefined;
 const cpu0 = cpuMsOf(server.pid);
 const load = await runLoad({ url: server.url, agents, concurrency: 16, opensslSample: 0 });
-console.log(`${keyType}: ${load.perSecond}/s, server CPU ${((cpuMsOf(server.pid) - cpu0) / n).toFixed(2)} ms per enrollment, ${load.failed} failed`);
+const perEnrollment = (cpuMsOf(server.pid) - cpu0) / n;
+await recording?.stop();
+console.log(`${keyType}: ${load.perSecond}/s, server CPU ${perEnrollment.toFixed(2)} ms per enrollment, ${load.failed} failed`);
 await server.stop();
+if (withPerf) {
+  console.log(`\nperf record -e cpu-clock of the server's threads (${join(dir, "perf.data")}), ms of CPU per enrollment:`);
+  for (const { bucket, share } of perfBuckets(join(dir, "perf.data"))) {
+    if (share >= 0.005) console.log(`${(100 * share).toFixed(1).padStart(5)}%  ${(share * perEnrollment).toFixed(3)} ms  ${bucket}`);
+  }
+  process.exit(0);
+}
 await new Promise((r) => setTimeout(r, 500));
 const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
 if (!file) throw new Error(`no profile in ${dir}`);

@@ -29,7 +29,7 @@ const dir = join(TMP_DIR, "profile");
 rmSync(dir, { recursive: true, force: true });
 const cadir = await freshCa(`profile-${keyType}`, keyType);
 const agents = await agentIdentities(n, "ec", "enroll");
-const server = await startServer({ cadir, cpus: "0", entry: withPerf ? ["--perf-basic-prof", FLEETCA_BIN] : ["--cpu-prof", "--cpu-prof-dir", dir, FLEETCA_BIN] });
+const server = await startServer({ cadir, cpus: "0", timeoutMs: 120_000, entry: withPerf ? ["--perf-basic-prof", FLEETCA_BIN] : ["--cpu-prof", "--cpu-prof-dir", dir, FLEETCA_BIN] });
 pinSelf("1");
 await runLoad({ url: server.url, agents: await agentIdentities(warmupFor(n), "ec", `warm-${keyType}`), concurrency: 16, opensslSample: 0 });
 mkdirSync(dir, { recursive: true });

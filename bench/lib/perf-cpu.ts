@@ -32,7 +32,7 @@ export async function perfRecord(pid: number, file: string): Promise<PerfRecordi
 const COMPILER = /OptimizingCompileDispatcher|v8::internal::compiler::|v8::internal::Compiler::|v8::internal::baseline::|maglev/;
 const GC = /v8::internal::(Heap::|Scavenge|MarkCompact|ConcurrentMarking|MinorMarkSweep|Sweeper|GCTracer|IncrementalMarking)/;
 const SSL = /\b(SSL_\w+|ssl3_\w+|ssl_\w+|tls13?_\w+|tls_\w+)\+/;
-const CRYPTO = /\b(\w*bn_\w+|BN_\w+|\w*ecp_nistz\w+|ecdsa\w*|ECDSA\w*|ossl_ec\w*|EC_\w+|\w*sha256\w*|\w*sha512\w*|SHA\d+\w*|RSA_\w+|rsa_\w+|aesni\w*|\w*gcm\w*)\+/;
+const CRYPTO = /\b(\w*bn_\w+|\w*(?:mulx4x|sqrx8x|postx4x)\w*|BN_\w+|\w*ecp_nistz\w+|ecdsa\w*|ECDSA\w*|ossl_ec\w*|EC_\w+|\w*sha256\w*|\w*sha512\w*|SHA\d+\w*|RSA_\w+|rsa_\w+|aesni\w*|\w*gcm\w*)\+/;
 
 function bucketOf(frames: string[]): string {
   const all = frames.join("\n");

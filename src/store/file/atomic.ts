@@ -155,12 +155,8 @@ async function replaceViaTemp(path: string, mode: number, syncDir: boolean, fill
  * files are already the caller's).
  */
 function keepOwnerAndMode(fd: number, path: string, mode: number): void {
-  let old: Stats | undefined;
-  try {
-    old = statSync(path);
-  } catch (err) {
-    if (!isErrno(err, "ENOENT")) throw err;
-  }
+  // Usually absent (a new certificate): no ENOENT error object built and thrown per file.
+  const old: Stats | undefined = statSync(path, { throwIfNoEntry: false });
   fchmodSync(fd, old ? old.mode & 0o7777 : mode);
   if (process.getuid?.() !== 0) return;
   const owner = old ?? statSync(dirname(path));

@@ -13,7 +13,7 @@ import { auditRecord, type AuditRecord } from "../src/ca/audit.js";
 import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
 import type { RevocationRecord } from "../src/ca/revocation.js";
 import {
-  isBatchStore, StoreConflictError, type ArchiveItem, type CaMaterial, type RegenerationState, type CaStore, type ConsoleSession, type ConsoleUser, type IndexEntry, type InventoryEntry,
+  isBatchStore, StoreConflictError, type ArchiveItem, type CaMaterial, type RegenerationState, type CaStore, type ConsoleSession, type ConsoleUser, type IndexEntry, type IndexQuery, type InventoryEntry, type ListedState,
 } from "../src/ca/store.js";
 import { certificateEntry, requestEntry, summarize } from "../src/ca/summarize.js";
 import { certToPem, issueCertificate, parseCertificateDer } from "../src/pki/certificate.js";
@@ -89,10 +89,10 @@ interface Cert {
   entry: IndexEntry;
 }
 
-async function certificate(name: string, serial: bigint): Promise<Cert> {
+async function certificate(name: string, serial: bigint, days = 365): Promise<Cert> {
   const leafSpki = spkiDer(leafKeys.publicKey);
   const notBefore = at(-1440);
-  const notAfter = at(365 * 1440);
+  const notAfter = at(days * 1440);
   const extensions = leafExtensions({ commonName: name, spki: leafSpki, altNames: [`DNS:${name}`], copied: [], caSpki, caIssuerDer: caSubject, caSerial: 1n });
   const der = await issueCertificate({ serial, issuer: caSubject, subject: cnName(name), notBefore, notAfter, spki: leafSpki, extensions }, caKeys.privateKey);
   return { name, certPem: certToPem(der), inventory: { serial, notBefore, notAfter, subject: `/CN=${name}` }, entry: certificateEntry(name, parseCertificateDer(der)) };
@@ -543,6 +543,82 @@ CASES.push(
     },
   },
 );
+
+// ---------------------------------------------------------------- pages of the index (the console's lists)
+
+/** queryIndex as its contract describes it, computed naively from listIndex. */
+function referencePage(all: IndexEntry[], q: IndexQuery): { total: number; items: string[] } {
+  const stateOf = (e: IndexEntry): ListedState => (e.state === "requested" ? "requested" : e.serial !== undefined && q.revoked.has(e.serial) ? "revoked" : "signed");
+  const before = q.expiresBefore?.getTime();
+  const rows = all
+    .map((entry, i) => ({ entry, i, state: stateOf(entry) }))
+    .filter((r) => q.states.includes(r.state) && (q.search === undefined || r.entry.name.includes(q.search)) && (before === undefined || (r.entry.notAfter !== undefined && r.entry.notAfter.getTime() < before)));
+  const keyOf = (r: (typeof rows)[number]): number | bigint | string =>
+    q.sort === "notAfter" ? (r.entry.notAfter?.getTime() ?? 0) : q.sort === "serial" ? (r.entry.serial ?? 0n) : q.sort === "state" ? r.state : 0;
+  rows.sort((a, b) => {
+    if (q.sort === "name") return q.descending ? b.i - a.i : a.i - b.i;
+    const [x, y] = [keyOf(a), keyOf(b)];
+    if (x !== y) return (x < y ? -1 : 1) * (q.descending ? -1 : 1);
+    return a.i - b.i;
+  });
+  return { total: rows.length, items: rows.slice(q.offset, q.offset + q.limit).map((r) => `${r.state}:${r.entry.name}`) };
+}
+
+CASES.push({
+  name: "queryIndex pages match listIndex filtered and sorted (states from the revoked serials, search, expiry, every order, both directions); countIndex counts",
+  async run(s) {
+    await initialize(s);
+    // Names sharing substrings, equal expiries (ties), a name with both a request and a certificate.
+    const certs: [string, number][] = [["web1.example.com", 30], ["web2.example.com", 400], ["db1.example.com", 30], ["db2.example.org", 90], ["mail.example.com", 400], ["b.example.com", 10], ["a-web.example.net", 200]];
+    for (const [i, [name, days]] of certs.entries()) await putCert(s, await certificate(name, BigInt(0x20 + ((i * 5) % 7)), days));
+    for (const name of ["zz.example.com", "web1.example.com", "a.example.com", "dbx.example.org"]) {
+      const r = await request(name);
+      await s.putRequest(name, r.pem, r.entry);
+    }
+    const all = await s.listIndex(summarize);
+    const revoked = new Set([0x20n + 5n, 0x20n + 1n, 0x99n]);
+    const counts = await s.countIndex(revoked, summarize);
+    assert.deepEqual(counts, { requested: 4, revoked: 2, signed: 5 });
+    assert.deepEqual(await s.countIndex(new Set(), summarize), { requested: 4, revoked: 0, signed: 7 });
+    const stateSets: ListedState[][] = [["requested"], ["signed"], ["revoked"], ["signed", "revoked"], ["requested", "signed", "revoked"]];
+    const pages: [number, number][] = [[0, 50], [1, 2], [20, 5]];
+    let checked = 0;
+    for (const states of stateSets) {
+      for (const sort of ["name", "notAfter", "state", "serial"] as const) {
+        for (const descending of [false, true]) {
+          // One batch of queries at a time, at once: concurrent readers of one store, as a server's.
+          const batch: IndexQuery[] = [];
+          for (const search of [undefined, "web"]) {
+            for (const expiresBefore of [undefined, at(100 * 1440)]) {
+              for (const [offset, limit] of pages) batch.push({ states, sort, descending, search, expiresBefore, offset, limit, revoked });
+            }
+          }
+          const answers = await Promise.all(batch.map((q) => s.queryIndex(q, summarize)));
+          answers.forEach((page, i) => {
+            const q = batch[i]!;
+            const got = { total: page.total, items: page.items.map((it) => `${it.state}:${it.entry.name}`) };
+            assert.deepEqual(got, referencePage(all, q), JSON.stringify({ ...q, revoked: [...revoked].map(String) }));
+            checked++;
+          });
+        }
+      }
+    }
+    assert.equal(checked, 5 * 4 * 2 * 2 * 2 * 3);
+    // A page's entries are the index's: every field of a listed certificate.
+    const [first] = (await s.queryIndex({ states: ["signed"], sort: "serial", descending: false, offset: 0, limit: 1, revoked }, summarize)).items;
+    const listed = all.find((e) => e.state === "signed" && e.name === first!.entry.name)!;
+    assert.deepEqual(
+      [first!.entry.sha256, first!.entry.serial, first!.entry.notAfter?.getTime(), [...first!.entry.altNames]],
+      [listed.sha256, listed.serial, listed.notAfter?.getTime(), [...listed.altNames]],
+    );
+    // The answer follows changes: a request removed, a certificate cleaned.
+    await s.deleteRequest("zz.example.com");
+    await s.deleteCertificate("web2.example.com");
+    const after = await s.queryIndex({ states: ["requested", "signed", "revoked"], sort: "name", descending: true, offset: 0, limit: 3, revoked }, summarize);
+    assert.deepEqual({ total: after.total, items: after.items.map((i) => i.entry.name) }, { total: 9, items: ["web1.example.com", "web1.example.com", "mail.example.com"] });
+    assert.deepEqual(await s.countIndex(revoked, summarize), { requested: 3, revoked: 1, signed: 5 }, "web2 held a revoked serial");
+  },
+});
 
 // ---------------------------------------------------------------- archives and re-enrollment tracking (ca/lifecycle)
 

@@ -7,8 +7,9 @@
 import { auditMatches } from "../../src/ca/audit.js";
 import { reasonFromCode } from "../../src/ca/revocation.js";
 import type {
-  ArchiveItem, AuditQuery, AuditRecord, BatchStore, RegenerationState, TrackedNode, CaMaterial, CaStore, IndexEntry, InventoryEntry, RevocationRecord, SignedCommit, Summarize,
+  ArchiveItem, AuditQuery, AuditRecord, BatchStore, RegenerationState, TrackedNode, CaMaterial, CaStore, IndexEntry, IndexPage, IndexQuery, InventoryEntry, ListedState, RevocationRecord, SignedCommit, Summarize,
 } from "../../src/ca/store.js";
+import { IndexCatalog } from "../../src/store/index-query.js";
 import { StoreConflictError, type ConsoleSession, type ConsoleUser } from "../../src/ca/store.js";
 import { listCrlEntries } from "../../src/pki/crl.js";
 import { fromPem } from "../../src/pki/pem.js";
@@ -117,6 +118,15 @@ export class MemoryStore implements CaStore, BatchStore {
   async listIndex(_summarize: Summarize): Promise<IndexEntry[]> {
     const all = [...[...this.requests.values()].map((r) => r.entry), ...[...this.certs.values()].map((c) => c.entry)];
     return all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.state === b.state ? 0 : a.state === "requested" ? -1 : 1));
+  }
+
+  /** From a catalog of the whole index built for each query: the memory store holds a few entries. */
+  async queryIndex(q: IndexQuery, summarize: Summarize): Promise<IndexPage> {
+    return new IndexCatalog(await this.listIndex(summarize)).query(q);
+  }
+
+  async countIndex(revoked: ReadonlySet<bigint>, summarize: Summarize): Promise<Record<ListedState, number>> {
+    return new IndexCatalog(await this.listIndex(summarize)).counts(revoked);
   }
 
   async getIndexEntry(name: string, _summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {

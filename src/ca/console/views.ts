@@ -14,7 +14,8 @@ import type { AuditRecord } from "../audit.js";
 import type { CertificateAuthority } from "../authority.js";
 import { CaError } from "../errors.js";
 import { extraAltNames } from "../policy.js";
-import { certificateByName, DEFAULT_PAGE, listedEntries, listEntries, matcher, MAX_PAGE, type CertificateDetail, type Listed, type ListQuery, type Page } from "../queries.js";
+import { certificateByName, listEntries, type CertificateDetail, type Listed, type ListQuery, type Page, type SortKey } from "../queries.js";
+export { SORT_KEYS, type SortKey } from "../queries.js";
 import { isRequestTimesStore } from "../store.js";
 
 /** One extension as people read it: Puppet's short name when it has one, else the OID. */
@@ -122,52 +123,9 @@ export async function requestGrants(ca: CertificateAuthority, name: string): Pro
   return grantsOf(name, csr.altNames, namedExtensions(csr.extensions.filter((e) => e.oid !== OID.subjectAltName), csr.altNames));
 }
 
-export type SortKey = "name" | "notAfter" | "state" | "serial";
-export const SORT_KEYS: readonly SortKey[] = ["name", "notAfter", "state", "serial"];
-
-const compareBy: Record<SortKey, (a: Listed, b: Listed) => number> = {
-  name: () => 0,
-  notAfter: (a, b) => (a.entry.notAfter?.getTime() ?? 0) - (b.entry.notAfter?.getTime() ?? 0),
-  state: (a, b) => (a.state < b.state ? -1 : a.state > b.state ? 1 : 0),
-  serial: (a, b) => (a.entry.serial ?? 0n) < (b.entry.serial ?? 0n) ? -1 : (a.entry.serial ?? 0n) > (b.entry.serial ?? 0n) ? 1 : 0,
-};
-
-/**
- * A sorted page. The index is in name order; another order sorts every entry, which at
- * 100,000 costs tens of milliseconds, so the sorted order is kept per CA and order, and used
- * again while the index holds the same entries in the same states (checked entry by entry,
- * by reference: well under a millisecond). The filters then run over the sorted order.
- */
-interface SortCache {
-  source: readonly Listed[];
-  sorted: Listed[];
-}
-const sortsByCa = new WeakMap<CertificateAuthority, Map<string, SortCache>>();
-
-function sameEntries(a: readonly Listed[], b: readonly Listed[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.entry !== b[i]!.entry || a[i]!.state !== b[i]!.state) return false;
-  return true;
-}
-
-export async function sortedPage(ca: CertificateAuthority, q: ListQuery, sort: SortKey, descending: boolean): Promise<Page<Listed>> {
-  if (sort === "name" && !descending) return listEntries(ca, q);
-  const offset = q.offset ?? 0;
-  const limit = q.limit ?? DEFAULT_PAGE;
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new CaError("invalid-request", `offset must be a whole number of 0 or more, not ${offset}`);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new CaError("invalid-request", `limit must be a whole number from 1 to ${MAX_PAGE}, not ${limit}`);
-  const source = await listedEntries(ca);
-  let caches = sortsByCa.get(ca);
-  if (!caches) sortsByCa.set(ca, (caches = new Map()));
-  const key = `${sort}:${descending}`;
-  let cached = caches.get(key);
-  if (!cached || (cached.source !== source && !sameEntries(cached.source, source))) {
-    const cmp = compareBy[sort];
-    const sorted = sort === "name" ? [...source].reverse() : [...source].sort((a, b) => (descending ? cmp(b, a) : cmp(a, b)));
-    caches.set(key, (cached = { source, sorted }));
-  }
-  const all = cached.sorted.filter(matcher(q));
-  return { total: all.length, offset, limit, items: all.slice(offset, offset + limit) };
+/** A page of the list in the order asked (the store keeps the orderings; see CaStore.queryIndex). */
+export function sortedPage(ca: CertificateAuthority, q: ListQuery, sort: SortKey, descending: boolean): Promise<Page<Listed>> {
+  return listEntries(ca, q, sort, descending);
 }
 
 /** A certificate's page: every field, and what the audit trail says about its name. */

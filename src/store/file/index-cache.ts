@@ -77,6 +77,8 @@ export class IndexCache {
    * journal's entries otherwise decode only when read; see journal-tsv.ts).
    */
   private bySerial?: Map<bigint, SerialHolders>;
+  /** Bumped whenever a kind's entries change: store/index-query.ts's catalogs are rebuilt on it. */
+  private readonly changes: Record<Kind, number> = { request: 0, certificate: 0 };
   /** Files that are on disk but did not parse, by "kind/name", with the size:mtime seen. */
   private readonly unreadable = new Map<string, { kind: Kind; name: string; stamp: string }>();
 
@@ -95,6 +97,7 @@ export class IndexCache {
       if (!dirStat) {
         // No CA here (yet): nothing to list, and nothing to write a journal into.
         this.maps[kind].clear();
+        this.changes[kind]++;
         this.sorted = undefined;
         continue;
       }
@@ -260,11 +263,23 @@ export class IndexCache {
     return [...this.sorted];
   }
 
+  /** A number that changes whenever `kind`'s entries change. */
+  changeCount(kind: Kind): number {
+    return this.changes[kind];
+  }
+
+  /** One kind's entries, in no particular order. Entries are frozen. */
+  entriesOf(kind: Kind): IndexEntry[] {
+    return Array.from(this.maps[kind].values(), (r) => r.entry);
+  }
+
   private async catchUp(): Promise<void> {
     const { reset, records } = await this.journal.readNew(
       () => {
         this.maps.request.clear();
         this.maps.certificate.clear();
+        this.changes.request++;
+        this.changes.certificate++;
         this.bySerial = undefined;
         this.dirs = {};
         this.invSize = undefined;
@@ -276,6 +291,7 @@ export class IndexCache {
 
   private apply(r: JournalRecord): void {
     if (this.bySerial && (r.op === "put" || r.op === "del") && r.kind === "certificate") this.followSerial(r);
+    if (r.op === "put" || r.op === "del") this.changes[r.kind]++;
     switch (r.op) {
       case "put":
         this.maps[r.kind].set(r.rec.entry.name, r.rec);

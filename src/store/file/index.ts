@@ -23,8 +23,11 @@ import {
   type CaMaterial,
   type CaStore,
   type IndexEntry,
+  type IndexPage,
+  type IndexQuery,
   type InventoryEntry,
   type LeftoverStore,
+  type ListedState,
   type RevocationRecord,
   type SignedCommit,
   type Summarize,
@@ -32,6 +35,7 @@ import {
 import { appendLog, fsyncDir, isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
+import { CatalogCache } from "../index-query.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
 import { GroupCommit } from "../../lib/group-commit.js";
 import { IndexCache, type BatchOp } from "./index-cache.js";
@@ -372,6 +376,23 @@ export class FileStore implements CaStore, LeftoverStore {
   async listIndex(summarize: Summarize): Promise<IndexEntry[]> {
     await this.refreshes.add(summarize);
     return this.index.list();
+  }
+
+  /** The catalogs over the current index (importArchive replaces the index). */
+  private get catalogs(): CatalogCache {
+    if (this.catalogCache?.index !== this.index) this.catalogCache = { index: this.index, cache: new CatalogCache(this.index) };
+    return this.catalogCache.cache;
+  }
+  private catalogCache?: { index: IndexCache; cache: CatalogCache };
+
+  async queryIndex(q: IndexQuery, summarize: Summarize): Promise<IndexPage> {
+    await this.refreshes.add(summarize);
+    return this.catalogs.query(q);
+  }
+
+  async countIndex(revoked: ReadonlySet<bigint>, summarize: Summarize): Promise<Record<ListedState, number>> {
+    await this.refreshes.add(summarize);
+    return this.catalogs.counts(revoked);
   }
 
   async getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {

@@ -17,7 +17,7 @@ import pg from "pg";
 import {
   StoreUnavailableError,
   type ArchiveItem, type AuditQuery, type AuditRecord, type CaMaterial, type RegenerationState, type TrackedNode, type CaStore, type IndexEntry, type InventoryEntry,
-  type RevocationRecord, type SignedCommit, type Summarize,
+  type RevocationRecord, type SignedCommit, type Summarize, type IndexPage, type IndexQuery, type ListedState,
 } from "../../ca/store.js";
 import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
 import { PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphraseFrom } from "../passphrase.js";
@@ -31,6 +31,7 @@ import { AdvisoryLock } from "./lock.js";
 import { assertSubject, initializeIn, inventoryParams, type InitializeOptions } from "./material.js";
 import { migrate, SCHEMA } from "./migrations.js";
 import * as records from "./records.js";
+import { countIndexSql, queryIndexSql } from "./index-query.js";
 import { certParams, entryParams, indexQuery, inventoryOf, toEntries, type IndexRow, type InventoryRow } from "./rows.js";
 import { KeyDeriver, seal, unseal, WrongPassphraseError, type SealedKey } from "./sealed-key.js";
 import { inTransaction } from "./tx.js";
@@ -357,6 +358,14 @@ export class PostgresStore implements CaStore {
   async listIndex(summarize: Summarize): Promise<IndexEntry[]> {
     const { rows } = await this.pool.query<IndexRow>(indexQuery(""));
     return toEntries(this.pool, rows, summarize);
+  }
+
+  queryIndex(q: IndexQuery, summarize: Summarize): Promise<IndexPage> {
+    return queryIndexSql(this.pool, q, summarize);
+  }
+
+  countIndex(revoked: ReadonlySet<bigint>, _summarize: Summarize): Promise<Record<ListedState, number>> {
+    return countIndexSql(this.pool, revoked);
   }
 
   async getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {

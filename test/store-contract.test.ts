@@ -10,6 +10,7 @@ import fs from "node:fs";
 import { after, before, describe, test, type TestContext } from "node:test";
 import pg from "pg";
 import { auditRecord, type AuditRecord } from "../src/ca/audit.js";
+import { ConsoleAccess } from "../src/ca/console/access.js";
 import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
 import type { RevocationRecord } from "../src/ca/revocation.js";
 import {
@@ -540,6 +541,41 @@ CASES.push(
       assert.equal(await s.deleteSessionsOf("al"), 2);
       assert.equal(await s.deleteUser("bo"), true);
       assert.equal(await s.getSession(c.id), undefined, "a deleted user's sessions end");
+    },
+  },
+  {
+    name: "login counters: updates from many connections at once all count; undefined deletes; prune forgets the stale",
+    async run(s) {
+      assert.deepEqual(await s.getLoginCounters(["user:al"]), new Map());
+      const bump = (keys: string[], t: number) => s.updateLoginCounters(keys, (cur) => new Map(keys.map((k) => [k, { failures: [...(cur.get(k)?.failures ?? []), at(t)] }])));
+      // Ten failures counted at once (a server's concurrent logins, or several servers'): none is lost.
+      await Promise.all(Array.from({ length: 10 }, (_, i) => bump(["user:al", `address:10.0.0.${i % 2}`], 1)));
+      const got = await s.getLoginCounters(["user:al", "address:10.0.0.0", "address:10.0.0.1", "user:nobody"]);
+      assert.deepEqual([...got.keys()].sort(), ["address:10.0.0.0", "address:10.0.0.1", "user:al"]);
+      assert.equal(got.get("user:al")!.failures.length, 10);
+      assert.equal(got.get("address:10.0.0.0")!.failures.length, 5);
+      await s.updateLoginCounters(["user:bo"], () => new Map([["user:bo", { failures: [], lockedUntil: at(60) }]]));
+      assert.deepEqual(await s.getLoginCounters(["user:bo"]), new Map([["user:bo", { failures: [], lockedUntil: at(60) }]]));
+      await s.updateLoginCounters(["address:10.0.0.1"], () => new Map([["address:10.0.0.1", undefined]]));
+      assert.equal((await s.getLoginCounters(["address:10.0.0.1"])).size, 0);
+      // At 30: al's and 10.0.0.0's failures (at 1) are out of a window starting at 20; bo is locked until 60.
+      assert.equal(await s.pruneLoginCounters(at(20), at(30)), 2);
+      assert.deepEqual([...(await s.getLoginCounters(["user:al", "address:10.0.0.0", "user:bo"])).keys()], ["user:bo"]);
+      assert.equal(await s.pruneLoginCounters(at(20), at(61)), 1, "a lock that ended goes too");
+    },
+  },
+  {
+    name: "a login lockout is kept by the store: failures through two servers' console access add up, and both refuse",
+    async run(s) {
+      const clock = () => at(5);
+      const policy = { throttle: { maxFailures: 2, windowSeconds: 900, lockSeconds: 900 } };
+      const [one, two] = [new ConsoleAccess(s, clock, policy), new ConsoleAccess(s, clock, policy)];
+      await one.addUser("al", "admin", "a long enough password", operator);
+      await assert.rejects(one.login("al", "wrong password 1", "10.0.0.1"), { kind: "unauthenticated" });
+      await assert.rejects(two.login("al", "wrong password 2", "10.0.0.2"), { kind: "unauthenticated" });
+      for (const access of [one, two]) await assert.rejects(access.login("al", "a long enough password", "10.0.0.4"), { kind: "locked-out" }, "the right password is refused while locked");
+      const audited = await s.readAudit({ action: "login-locked" });
+      assert.deepEqual(audited.map((r) => r.reason), ["too many failed logins for user:al"]);
     },
   },
 );

@@ -15,7 +15,7 @@ export type { AuditQuery, AuditRecord } from "./audit.js";
 /** The audit query filter, for stores that cannot filter natively (part of the contract, like the types). */
 export { auditMatches } from "./audit.js";
 export type { RevocationRecord } from "./revocation.js";
-export type { AccountStore, ConsoleSession, ConsoleUser } from "./console/accounts.js";
+export type { AccountStore, ConsoleSession, ConsoleUser, LoginCounter } from "./console/accounts.js";
 
 /** The CA's own credentials. `certPem` may be a chain (CA first), as Puppet's ca_crt.pem. */
 export interface CaMaterial {

@@ -17,6 +17,8 @@ import type { IndexEntry, IndexPage, IndexQuery, IndexSortKey, ListedState } fro
 /** State codes in the order states sort (their names' order). */
 const STATES: readonly ListedState[] = ["requested", "revoked", "signed"];
 const CODE: Record<ListedState, number> = { requested: 0, revoked: 1, signed: 2 };
+/** Between names in the search's haystack: no certname holds it. */
+const SEP = "\n";
 
 export class IndexCatalog {
   readonly size: number;
@@ -30,6 +32,9 @@ export class IndexCatalog {
   private readonly certificate: Uint8Array;
   private states?: { revoked: ReadonlySet<bigint>; code: Uint8Array; lists: Int32Array[] };
   private readonly orders = new Map<string, Int32Array>();
+  /** Every name in one string (SEP between), for the search; and the last search's hits. */
+  private haystack?: { text: string; starts: Int32Array };
+  private lastSearch?: { search: string; hits: Uint8Array };
 
   /** `entries` in name order, a request before a certificate of the same name (listIndex's order). */
   constructor(private readonly entries: readonly IndexEntry[]) {
@@ -67,6 +72,7 @@ export class IndexCatalog {
     const wanted = new Uint8Array(3);
     for (const s of q.states) wanted[CODE[s]] = 1;
     const search = q.search;
+    const hits = search !== undefined ? this.searchHits(search) : undefined;
     const before = q.expiresBefore?.getTime();
     const filtered = search !== undefined || before !== undefined;
     const items: IndexPage["items"] = [];
@@ -98,13 +104,45 @@ export class IndexCatalog {
     for (let k = 0; k < n; k++) {
       const i = order ? order[k]! : q.descending ? n - 1 - k : k;
       if (!wanted[code[i]!]) continue;
-      if (search !== undefined && !this.names[i]!.includes(search)) continue;
+      if (hits && !hits[i]) continue;
       if (before !== undefined && !(this.hasNotAfter[i] && this.notAfter[i]! < before)) continue;
       if (total >= q.offset && items.length < q.limit) take(i);
       total++;
       if (known !== undefined && items.length >= q.limit) return { total: known, items };
     }
     return { total, items };
+  }
+
+  /**
+   * Which entries' names contain `search`: indexOf over one string of every name finds the
+   * matches in about a millisecond at 100,000 names, where includes() on each name took
+   * several (and allocates nothing either way).
+   */
+  private searchHits(search: string): Uint8Array {
+    if (this.lastSearch?.search === search) return this.lastSearch.hits;
+    const hits = new Uint8Array(this.size);
+    if (search.includes(SEP)) {
+      for (let i = 0; i < this.size; i++) if (this.names[i]!.includes(search)) hits[i] = 1;
+    } else {
+      if (!this.haystack) {
+        const starts = new Int32Array(this.size);
+        let at = 0;
+        for (let i = 0; i < this.size; i++) {
+          starts[i] = at;
+          at += this.names[i]!.length + 1;
+        }
+        this.haystack = { text: this.names.join(SEP), starts };
+      }
+      const { text, starts } = this.haystack;
+      for (let at = text.indexOf(search); at >= 0; ) {
+        const i = entryAt(starts, at);
+        hits[i] = 1;
+        // Each name counts once: go on from the next name.
+        at = i + 1 < this.size ? text.indexOf(search, starts[i + 1]) : -1;
+      }
+    }
+    this.lastSearch = { search, hits };
+    return hits;
   }
 
   /** The wanted states' lists (each in name order), in state order or its reverse. */
@@ -167,6 +205,18 @@ export class IndexCatalog {
     this.orders.set(key, order);
     return order;
   }
+}
+
+/** The position of the name holding character `at` of the haystack: the last start at or before it. */
+function entryAt(starts: Int32Array, at: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= at) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 export type EntryKind = "request" | "certificate";

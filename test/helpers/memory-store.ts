@@ -10,7 +10,7 @@ import type {
   ArchiveItem, AuditQuery, AuditRecord, BatchStore, RegenerationState, TrackedNode, CaMaterial, CaStore, IndexEntry, IndexPage, IndexQuery, InventoryEntry, ListedState, RevocationRecord, SignedCommit, Summarize,
 } from "../../src/ca/store.js";
 import { IndexCatalog } from "../../src/store/index-query.js";
-import { StoreConflictError, type ConsoleSession, type ConsoleUser } from "../../src/ca/store.js";
+import { StoreConflictError, type ConsoleSession, type ConsoleUser, type LoginCounter } from "../../src/ca/store.js";
 import { listCrlEntries } from "../../src/pki/crl.js";
 import { fromPem } from "../../src/pki/pem.js";
 
@@ -200,6 +200,30 @@ export class MemoryStore implements CaStore, BatchStore {
   // ---------------------------------------------------------------- console users and sessions
 
   private readonly users = new Map<string, ConsoleUser>();
+  private readonly loginCounters = new Map<string, LoginCounter>();
+
+  async getLoginCounters(keys: readonly string[]): Promise<Map<string, LoginCounter>> {
+    return new Map(keys.flatMap((k) => (this.loginCounters.has(k) ? [[k, this.loginCounters.get(k)!] as const] : [])));
+  }
+
+  async updateLoginCounters(keys: readonly string[], change: (current: Map<string, LoginCounter>) => Map<string, LoginCounter | undefined>): Promise<void> {
+    // Read and write with no await between: this is the store's atomic step.
+    const next = change(new Map(keys.flatMap((k) => (this.loginCounters.has(k) ? [[k, this.loginCounters.get(k)!] as const] : []))));
+    for (const k of keys) {
+      const c = next.get(k);
+      if (c) this.loginCounters.set(k, c);
+      else this.loginCounters.delete(k);
+    }
+  }
+
+  async pruneLoginCounters(failuresBefore: Date, lockedBefore: Date): Promise<number> {
+    let n = 0;
+    for (const [k, c] of this.loginCounters) {
+      if (c.failures.every((t) => t < failuresBefore) && !(c.lockedUntil && c.lockedUntil >= lockedBefore)) n += this.loginCounters.delete(k) ? 1 : 0;
+    }
+    return n;
+  }
+
   private readonly sessions = new Map<string, ConsoleSession>();
 
   async createUser(user: ConsoleUser): Promise<void> {

@@ -25,6 +25,8 @@ export const DEFAULT_SESSIONS: SessionPolicy = Object.freeze({ idleSeconds: 30 *
 
 /** lastSeen is written at most this often per session: a page polling every few seconds must not write every time. */
 const TOUCH_EVERY_MS = 60_000;
+/** How often logins also prune expired sessions and stale login counters. */
+const PRUNE_EVERY_MS = 3600_000;
 
 /** A login refused: wrong name or password ("unauthenticated"), or a lock in force ("locked-out"). */
 export class LoginError extends Error {
@@ -49,6 +51,7 @@ export const sessionIdOf = (token: string): string => createHash("sha256").updat
 
 export class ConsoleAccess {
   private readonly throttle: LoginThrottle;
+  private lastPrune = 0;
   readonly sessions: SessionPolicy;
 
   constructor(
@@ -115,11 +118,16 @@ export class ConsoleAccess {
   /** Checks the password and opens a session; the token goes in the cookie, and only its hash in the store. */
   async login(name: string, password: string, from: string): Promise<{ token: string; live: LiveSession }> {
     const now = this.clock();
+    // Sessions and login counters nobody needs any more go now and then, with the logins that make them.
+    if (now.getTime() - this.lastPrune > PRUNE_EVERY_MS) {
+      this.lastPrune = now.getTime();
+      void this.prune().catch(() => undefined);
+    }
     const keys = [`user:${name}`, `address:${from}`];
     const who = anonymous(from);
-    const locked = this.throttle.lockedUntil(keys, now.getTime());
-    if (locked !== undefined) {
-      const until = new Date(locked);
+    const counters = await this.store.getLoginCounters(keys);
+    const until = this.throttle.lockedUntil(counters, now);
+    if (until !== undefined) {
       await this.audit("login", who, { outcome: "refused", reason: `locked out until ${until.toISOString()}`, detail: `user ${safeLabel(name)}` });
       throw new LoginError("locked-out", `Too many failed logins for this user or from this address: logins are refused until ${until.toISOString()}. Wait, or ask an admin to check the audit log.`, until);
     }
@@ -127,14 +135,22 @@ export class ConsoleAccess {
     // Hash even for an unknown user, so the answer's timing does not tell which names exist.
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH);
     if (!user || !ok) {
-      const newlyLocked = this.throttle.fail(keys, now.getTime());
+      let newlyLocked: string[] = [];
+      await this.store.updateLoginCounters(keys, (current) => {
+        const { next, locked } = this.throttle.fail(current, keys, now);
+        newlyLocked = locked;
+        return next;
+      });
       await this.audit("login", who, { outcome: "refused", reason: "wrong user name or password", detail: `user ${safeLabel(name)}` });
       for (const key of newlyLocked) {
         await this.audit("login-locked", who, { outcome: "refused", reason: `too many failed logins for ${key}`, detail: `user ${safeLabel(name)}` });
       }
       throw new LoginError("unauthenticated", "Wrong user name or password.");
     }
-    this.throttle.succeed(`user:${name}`);
+    const userKey = `user:${name}`;
+    if (this.throttle.clears(counters.get(userKey), now)) {
+      await this.store.updateLoginCounters([userKey], (current) => new Map([[userKey, this.throttle.clears(current.get(userKey), now) ? undefined : current.get(userKey)]]));
+    }
     const token = randomBytes(32).toString("base64url");
     const session: ConsoleSession = { id: sessionIdOf(token), user: name, csrf: randomBytes(24).toString("base64url"), createdAt: now, lastSeen: now, from };
     await this.store.putSession(session);
@@ -166,10 +182,12 @@ export class ConsoleAccess {
     return gone;
   }
 
-  /** Drops expired sessions (the server calls it now and then). */
-  prune(): Promise<number> {
-    const now = this.clock().getTime();
-    return this.store.pruneSessions(new Date(now - this.sessions.idleSeconds * 1000), new Date(now - this.sessions.absoluteSeconds * 1000));
+  /** Drops expired sessions and login counters with nothing left to count (the server calls it now and then). */
+  async prune(): Promise<number> {
+    const now = this.clock();
+    const ms = now.getTime();
+    await this.store.pruneLoginCounters(new Date(ms - this.throttle.policy.windowSeconds * 1000), now);
+    return this.store.pruneSessions(new Date(ms - this.sessions.idleSeconds * 1000), new Date(ms - this.sessions.absoluteSeconds * 1000));
   }
 }
 

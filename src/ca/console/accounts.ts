@@ -30,6 +30,13 @@ export interface ConsoleSession {
   readonly from: string;
 }
 
+/** Failed logins counted against one key ("user:NAME" or "address:ADDR"), and its lock. */
+export interface LoginCounter {
+  /** Failures within the window, oldest first. */
+  readonly failures: readonly Date[];
+  readonly lockedUntil?: Date;
+}
+
 /** The store's part for the console (src/ca/store.ts's CaStore extends it). */
 export interface AccountStore {
   /** Creates a user; StoreConflictError when the name is taken. */
@@ -51,6 +58,18 @@ export interface AccountStore {
   deleteSessionsOf(user: string): Promise<number>;
   /** Forgets sessions last seen before `idleBefore` or created before `createdBefore`; returns how many. */
   pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number>;
+
+  /** The login counters of `keys` (those that exist). */
+  getLoginCounters(keys: readonly string[]): Promise<Map<string, LoginCounter>>;
+  /**
+   * Replaces the counters of `keys` with what `change` makes of the current ones (a key it
+   * maps to undefined, or leaves out, is deleted), atomically across every process sharing
+   * the store: two servers counting a failure at once both count. `change` may run more
+   * than once (a retried transaction) and must not have other effects.
+   */
+  updateLoginCounters(keys: readonly string[], change: (current: Map<string, LoginCounter>) => Map<string, LoginCounter | undefined>): Promise<void>;
+  /** Forgets counters whose failures all came before `failuresBefore` and whose lock, if any, ended before `lockedBefore`; returns how many. */
+  pruneLoginCounters(failuresBefore: Date, lockedBefore: Date): Promise<number>;
 }
 
 const USER_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -1,10 +1,14 @@
 /**
  * Login attempts limited per user and per address: after `maxFailures` failures within
  * `windowSeconds`, that key is locked for `lockSeconds`, and every login through it is
- * refused, even with the right password, until the lock ends. Kept in the memory of one
- * server: a guesser spreading attempts over several servers gets each server's allowance,
- * which the per-user limit still keeps small.
+ * refused, even with the right password, until the lock ends. The counters are kept by the
+ * store (AccountStore's login counters), so servers sharing a PostgreSQL store share them:
+ * a guesser spreading attempts over several servers gets one allowance, not one per server,
+ * and a lock taken on one server holds on all. The rules are here; the store only keeps the
+ * counters and changes them atomically.
  */
+import type { LoginCounter } from "./accounts.js";
+
 export interface ThrottlePolicy {
   maxFailures: number;
   windowSeconds: number;
@@ -13,51 +17,46 @@ export interface ThrottlePolicy {
 
 export const DEFAULT_THROTTLE: ThrottlePolicy = Object.freeze({ maxFailures: 5, windowSeconds: 900, lockSeconds: 900 });
 
-interface Entry {
-  failures: number[];
-  lockedUntil?: number;
-}
-
-/** Entries kept at most; the oldest are dropped first (an address flood must not grow memory without bound). */
-const MAX_KEYS = 100_000;
+export type Counters = ReadonlyMap<string, LoginCounter>;
 
 export class LoginThrottle {
-  private readonly keys = new Map<string, Entry>();
-  constructor(private readonly policy: ThrottlePolicy = DEFAULT_THROTTLE) {}
+  constructor(readonly policy: ThrottlePolicy = DEFAULT_THROTTLE) {}
 
-  /** The time the first locked key unlocks, when any of `keys` is locked. */
-  lockedUntil(keys: readonly string[], now: number): number | undefined {
-    let until: number | undefined;
-    for (const k of keys) {
-      const e = this.keys.get(k);
-      if (e?.lockedUntil !== undefined && e.lockedUntil > now) until = Math.max(until ?? 0, e.lockedUntil);
+  /** The time the last of the locked keys unlocks, when any key is locked now. */
+  lockedUntil(counters: Counters, now: Date): Date | undefined {
+    let until: Date | undefined;
+    for (const c of counters.values()) {
+      if (c.lockedUntil && c.lockedUntil > now && (!until || c.lockedUntil > until)) until = c.lockedUntil;
     }
     return until;
   }
 
-  /** Counts a failure against each key; returns the keys this failure locked. */
-  fail(keys: readonly string[], now: number): string[] {
+  /** A failure counted against each key: the counters to store, and the keys this failure locked. */
+  fail(counters: Counters, keys: readonly string[], now: Date): { next: Map<string, LoginCounter>; locked: string[] } {
+    const next = new Map<string, LoginCounter>();
     const locked: string[] = [];
-    const since = now - this.policy.windowSeconds * 1000;
-    for (const k of keys) {
-      const e = this.keys.get(k) ?? { failures: [] };
-      this.keys.delete(k);
-      e.failures = e.failures.filter((t) => t > since);
-      e.failures.push(now);
-      if (e.failures.length >= this.policy.maxFailures && !(e.lockedUntil !== undefined && e.lockedUntil > now)) {
-        e.lockedUntil = now + this.policy.lockSeconds * 1000;
-        e.failures = [];
-        locked.push(k);
+    const since = now.getTime() - this.policy.windowSeconds * 1000;
+    for (const key of keys) {
+      const old = counters.get(key);
+      const lockedNow = old?.lockedUntil !== undefined && old.lockedUntil > now;
+      let failures = [...(old?.failures ?? []).filter((t) => t.getTime() > since), now];
+      let lockedUntil = lockedNow ? old!.lockedUntil : undefined;
+      if (failures.length >= this.policy.maxFailures && !lockedNow) {
+        lockedUntil = new Date(now.getTime() + this.policy.lockSeconds * 1000);
+        failures = [];
+        locked.push(key);
       }
-      this.keys.set(k, e);
+      next.set(key, { failures, ...(lockedUntil ? { lockedUntil } : {}) });
     }
-    while (this.keys.size > MAX_KEYS) this.keys.delete(this.keys.keys().next().value!);
-    return locked;
+    return { next, locked };
   }
 
-  /** A successful login clears the user's failures (not the address's: one good password must not reset a guesser). */
-  succeed(key: string): void {
-    const e = this.keys.get(key);
-    if (e && e.lockedUntil === undefined) this.keys.delete(key);
+  /**
+   * After a successful login, whether the user's counter should go: a good password clears
+   * the user's failures (not the address's: one good password must not reset a guesser),
+   * unless the user is locked.
+   */
+  clears(counter: LoginCounter | undefined, now: Date): boolean {
+    return counter !== undefined && !(counter.lockedUntil && counter.lockedUntil > now);
   }
 }

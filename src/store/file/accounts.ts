@@ -1,7 +1,8 @@
 /**
  * Console users and sessions in the file store: two JSON files beside Puppet's (which
  * ignores them), mode 0600 since they hold password hashes and session ids:
- * `fleetca_console_users.json` and `fleetca_console_sessions.json`. Each change rewrites
+ * `fleetca_console_users.json` and `fleetca_console_sessions.json`, and the failed-login
+ * counters in `fleetca_console_logins.json` (every process on the directory counts into it). Each change rewrites
  * its file atomically under its own lock (`.fleetca-console.lock`, not the CA's, so a long
  * signing batch does not hold up a login). Reads are served from memory while the file's
  * size and mtime have not changed, so another process's change (the CLI adding a user
@@ -9,7 +10,7 @@
  */
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { StoreConflictError, type AccountStore, type ConsoleSession, type ConsoleUser } from "../../ca/store.js";
+import { StoreConflictError, type AccountStore, type ConsoleSession, type ConsoleUser, type LoginCounter } from "../../ca/store.js";
 import { isErrno, writeFileAtomic } from "./atomic.js";
 import { MODES } from "./layout.js";
 import { AsyncMutex, FileLock } from "./lock.js";
@@ -61,14 +62,30 @@ const userOf = (r: Row): ConsoleUser => ({ name: r.name!, role: r.role as Consol
 const sessionRow = (s: ConsoleSession): Row => ({ id: s.id, user: s.user, csrf: s.csrf, createdAt: s.createdAt.toISOString(), lastSeen: s.lastSeen.toISOString(), from: s.from });
 const sessionOf = (r: Row): ConsoleSession => ({ id: r.id!, user: r.user!, csrf: r.csrf!, createdAt: new Date(r.createdAt!), lastSeen: new Date(r.lastSeen!), from: r.from! });
 
+type KeyedCounter = LoginCounter & { key: string };
+const counterRow = (c: KeyedCounter): Row => ({ key: c.key, failures: c.failures.map((t) => t.toISOString()).join(" "), ...(c.lockedUntil ? { lockedUntil: c.lockedUntil.toISOString() } : {}) });
+const counterOf = (r: Row): KeyedCounter => ({
+  key: r.key!,
+  failures: r.failures ? r.failures.split(" ").map((t) => new Date(t)) : [],
+  ...(r.lockedUntil ? { lockedUntil: new Date(r.lockedUntil) } : {}),
+});
+/**
+ * Counters kept at most: a flood of failed logins from ever new addresses must not grow the
+ * file without bound; those whose last failure or lock is oldest go first.
+ */
+const MAX_COUNTERS = 10_000;
+const lastOf = (c: LoginCounter): number => Math.max(c.failures.at(-1)?.getTime() ?? 0, c.lockedUntil?.getTime() ?? 0);
+
 export class FileAccounts implements AccountStore {
   private readonly users: JsonTable<ConsoleUser>;
   private readonly sessions: JsonTable<ConsoleSession>;
+  private readonly counters: JsonTable<KeyedCounter>;
   private readonly lock: FileLock;
 
   constructor(private readonly cadir: string) {
     this.users = new JsonTable(join(cadir, "fleetca_console_users.json"), userOf, userRow);
     this.sessions = new JsonTable(join(cadir, "fleetca_console_sessions.json"), sessionOf, sessionRow);
+    this.counters = new JsonTable(join(cadir, "fleetca_console_logins.json"), counterOf, counterRow);
     this.lock = new FileLock(join(cadir, ".fleetca-console.lock"));
   }
 
@@ -156,6 +173,35 @@ export class FileAccounts implements AccountStore {
 
   pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
     return this.dropSessions((s) => s.lastSeen < idleBefore || s.createdAt < createdBefore);
+  }
+
+  async getLoginCounters(keys: readonly string[]): Promise<Map<string, LoginCounter>> {
+    const out = new Map<string, LoginCounter>();
+    for (const c of await this.counters.read()) if (keys.includes(c.key)) out.set(c.key, { failures: c.failures, ...(c.lockedUntil ? { lockedUntil: c.lockedUntil } : {}) });
+    return out;
+  }
+
+  updateLoginCounters(keys: readonly string[], change: (current: Map<string, LoginCounter>) => Map<string, LoginCounter | undefined>): Promise<void> {
+    return this.locked(async () => {
+      const rows = await this.counters.read();
+      const next = change(await this.getLoginCounters(keys));
+      const kept = rows.filter((c) => !keys.includes(c.key));
+      for (const key of new Set(keys)) {
+        const c = next.get(key);
+        if (c && (c.failures.length > 0 || c.lockedUntil)) kept.push({ key, failures: c.failures, ...(c.lockedUntil ? { lockedUntil: c.lockedUntil } : {}) });
+      }
+      if (kept.length > MAX_COUNTERS) kept.sort((a, b) => lastOf(b) - lastOf(a)).length = MAX_COUNTERS;
+      await this.counters.write(kept);
+    });
+  }
+
+  pruneLoginCounters(failuresBefore: Date, lockedBefore: Date): Promise<number> {
+    return this.locked(async () => {
+      const rows = await this.counters.read();
+      const kept = rows.filter((c) => c.failures.some((t) => t >= failuresBefore) || (c.lockedUntil !== undefined && c.lockedUntil >= lockedBefore));
+      if (kept.length !== rows.length) await this.counters.write(kept);
+      return rows.length - kept.length;
+    });
   }
 
   private dropSessions(drop: (s: ConsoleSession) => boolean): Promise<number> {

@@ -47,7 +47,7 @@ import { TrackingFile } from "./tracking.js";
 import { CaKeyFile, isEncryptedKeyPem, PassphraseError } from "./ca-key.js";
 import { exportTree, importTree } from "./tree.js";
 import { FileAccounts } from "./accounts.js";
-import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
+import type { ConsoleSession, ConsoleUser, LoginCounter } from "../../ca/store.js";
 import { CommitJournal, currentBoot, sha256Hex, type JournalBatch, type JournalOp } from "./commit-journal.js";
 import { checkpointIfLarge, noteJournalSize, recoverFromJournal, sizeOf, type RepairReport } from "./journal-repair.js";
 
@@ -527,6 +527,18 @@ export class FileStore implements CaStore, LeftoverStore {
   }
 
   // ---------------------------------------------------------------- console users and sessions (accounts.ts)
+
+  getLoginCounters(keys: readonly string[]): Promise<Map<string, LoginCounter>> {
+    return this.accounts.getLoginCounters(keys);
+  }
+
+  updateLoginCounters(keys: readonly string[], change: (current: Map<string, LoginCounter>) => Map<string, LoginCounter | undefined>): Promise<void> {
+    return this.accounts.updateLoginCounters(keys, change);
+  }
+
+  pruneLoginCounters(failuresBefore: Date, lockedBefore: Date): Promise<number> {
+    return this.accounts.pruneLoginCounters(failuresBefore, lockedBefore);
+  }
 
   createUser(user: ConsoleUser): Promise<void> {
     return this.accounts.createUser(user);

@@ -5,8 +5,25 @@
  * parameters only.
  */
 import type pg from "pg";
-import { StoreConflictError, type AccountStore, type ConsoleSession, type ConsoleUser } from "../../ca/store.js";
+import { StoreConflictError, type AccountStore, type ConsoleSession, type ConsoleUser, type LoginCounter } from "../../ca/store.js";
 import { SCHEMA as S } from "./migrations.js";
+import { inTransaction } from "./tx.js";
+
+interface CounterRow {
+  key: string;
+  failures: Date[];
+  locked_until: Date | null;
+}
+
+/** A row with neither failures nor lock is a placeholder (updateLoginCounters): no counter. */
+function countersOf(rows: CounterRow[]): Map<string, LoginCounter> {
+  const out = new Map<string, LoginCounter>();
+  for (const r of rows) {
+    if (r.failures.length === 0 && !r.locked_until) continue;
+    out.set(r.key, { failures: r.failures, ...(r.locked_until ? { lockedUntil: r.locked_until } : {}) });
+  }
+  return out;
+}
 
 interface UserRow {
   name: string;
@@ -91,6 +108,41 @@ export class PostgresAccounts implements AccountStore {
 
   async pruneSessions(idleBefore: Date, createdBefore: Date): Promise<number> {
     const { rowCount } = await this.pool.query(`DELETE FROM ${S}.console_sessions WHERE last_seen < $1 OR created_at < $2`, [idleBefore, createdBefore]);
+    return rowCount ?? 0;
+  }
+
+  // Login counters (table fleetca.console_login_counters): shared by every server, so a lock holds on all.
+
+  async getLoginCounters(keys: readonly string[]): Promise<Map<string, LoginCounter>> {
+    const { rows } = await this.pool.query<CounterRow>(`SELECT key, failures, locked_until FROM ${S}.console_login_counters WHERE key = ANY($1::text[])`, [keys]);
+    return countersOf(rows);
+  }
+
+  /**
+   * Placeholder rows first (ON CONFLICT DO NOTHING), so that FOR UPDATE has a row to lock
+   * even for a key no server has counted yet: two servers counting the same new key's
+   * failure at once then queue on it instead of both inserting. Locked in key order, so two
+   * logins locking the same two keys cannot deadlock.
+   */
+  async updateLoginCounters(keys: readonly string[], change: (current: Map<string, LoginCounter>) => Map<string, LoginCounter | undefined>): Promise<void> {
+    const sorted = [...new Set(keys)].sort();
+    await inTransaction(this.pool, async (c) => {
+      await c.query(`INSERT INTO ${S}.console_login_counters (key) SELECT unnest($1::text[]) ON CONFLICT (key) DO NOTHING`, [sorted]);
+      const { rows } = await c.query<CounterRow>(`SELECT key, failures, locked_until FROM ${S}.console_login_counters WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`, [sorted]);
+      const next = change(countersOf(rows));
+      for (const key of sorted) {
+        const counter = next.get(key);
+        if (!counter || (counter.failures.length === 0 && !counter.lockedUntil)) await c.query(`DELETE FROM ${S}.console_login_counters WHERE key = $1`, [key]);
+        else await c.query(`UPDATE ${S}.console_login_counters SET failures = $2, locked_until = $3 WHERE key = $1`, [key, counter.failures, counter.lockedUntil ?? null]);
+      }
+    });
+  }
+
+  async pruneLoginCounters(failuresBefore: Date, lockedBefore: Date): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM ${S}.console_login_counters WHERE coalesce((SELECT max(t) FROM unnest(failures) AS t), '-infinity') < $1 AND coalesce(locked_until, '-infinity') < $2`,
+      [failuresBefore, lockedBefore],
+    );
     return rowCount ?? 0;
   }
 }

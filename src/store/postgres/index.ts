@@ -19,7 +19,7 @@ import {
   type ArchiveItem, type AuditQuery, type AuditRecord, type CaMaterial, type RegenerationState, type TrackedNode, type CaStore, type IndexEntry, type InventoryEntry,
   type RevocationRecord, type SignedCommit, type Summarize, type IndexPage, type IndexQuery, type ListedState,
 } from "../../ca/store.js";
-import type { ConsoleSession, ConsoleUser } from "../../ca/store.js";
+import type { ConsoleSession, ConsoleUser, LoginCounter } from "../../ca/store.js";
 import { PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, passphraseFrom } from "../passphrase.js";
 import { PostgresAccounts } from "./accounts.js";
 import { exportRows, importRows } from "./archive.js";
@@ -455,6 +455,18 @@ export class PostgresStore implements CaStore {
   }
 
   // ---------------------------------------------------------------- console users and sessions (accounts.ts)
+
+  getLoginCounters(keys: readonly string[]): Promise<Map<string, LoginCounter>> {
+    return this.accounts.getLoginCounters(keys);
+  }
+
+  updateLoginCounters(keys: readonly string[], change: (current: Map<string, LoginCounter>) => Map<string, LoginCounter | undefined>): Promise<void> {
+    return this.accounts.updateLoginCounters(keys, change);
+  }
+
+  pruneLoginCounters(failuresBefore: Date, lockedBefore: Date): Promise<number> {
+    return this.accounts.pruneLoginCounters(failuresBefore, lockedBefore);
+  }
 
   createUser(user: ConsoleUser): Promise<void> {
     return this.accounts.createUser(user);

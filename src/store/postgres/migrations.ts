@@ -186,6 +186,14 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX IF NOT EXISTS certificates_serial_name ON fleetca.certificates (serial NULLS FIRST, name COLLATE "C");
   CREATE INDEX IF NOT EXISTS requests_name_c ON fleetca.requests (name COLLATE "C");
   `,
+  // Failed console logins per user and per address (accounts.ts), shared by every server.
+  `
+  CREATE TABLE IF NOT EXISTS fleetca.console_login_counters (
+    key          text PRIMARY KEY,
+    failures     timestamptz[] NOT NULL DEFAULT '{}',
+    locked_until timestamptz
+  );
+  `,
 ];
 
 /** The schema version this build writes; a database ahead of it was migrated by a newer fleetca. */

@@ -15,7 +15,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { fleetca, opensslCsr } from "./helpers/cli.js";
-import { chromiumMissing, launchChromium, screenshot, seriousViolations } from "./helpers/browser.js";
+import { chromiumMissing, clientCertMissing, CLIENT_CERT_CA, launchChromium, screenshot, seriousViolations } from "./helpers/browser.js";
 import { httpsRequest } from "./helpers/https-client.js";
 import { openssl, tmpDir } from "./helpers/openssl.js";
 import { makeAgent, puppetMissing, puppetSsl } from "./helpers/puppet.js";
@@ -248,3 +248,55 @@ async function fleetcaWithEnv(args: string[], env: NodeJS.ProcessEnv) {
   const code = await run(args, io);
   return { code, stdout: io.stdout.join("\n"), stderr: io.stderr.join("\n") };
 }
+
+/**
+ * The admin client certificate `puppetserver ca` presents (the server's own, with
+ * pp_cli_auth), presented by Chromium itself: imported into an NSS database in the browser's
+ * HOME, and chosen without a prompt by the AutoSelectCertificateForUrls policy that
+ * scripts/install-system-deps.sh installs for this test's CA name only.
+ */
+describe("the console in Chromium with an admin client certificate", { skip: chromiumMissing() ?? clientCertMissing() ?? false }, () => {
+  const certDir = tmpDir("fleetca-console-clientcert-");
+  let server2: ServerProcess;
+  let browser2: Browser;
+
+  before(async () => {
+    const built = spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../scripts/build-web.mjs")], { encoding: "utf8" });
+    assert.equal(built.status, 0, built.stderr);
+    server2 = await startServer({ dir: path.join(certDir, "server"), config: `key_type: ec\nca_name: "${CLIENT_CERT_CA}"\n` });
+    const home = path.join(certDir, "home");
+    const nssdb = path.join(home, ".pki", "nssdb");
+    fs.mkdirSync(nssdb, { recursive: true });
+    const p12 = path.join(certDir, "admin.p12");
+    const exported = openssl(["pkcs12", "-export", "-in", path.join(server2.ssldir, "certs", "localhost.pem"), "-inkey", path.join(server2.ssldir, "private_keys", "localhost.pem"), "-out", p12, "-passout", "pass:", "-name", "fleetca admin"]);
+    assert.ok(exported.ok, exported.out);
+    for (const [cmd, args] of [["certutil", ["-N", "-d", `sql:${nssdb}`, "--empty-password"]], ["pk12util", ["-i", p12, "-d", `sql:${nssdb}`, "-W", ""]]] as const) {
+      const r = spawnSync(cmd, args, { encoding: "utf8" });
+      assert.equal(r.status, 0, `${cmd}: ${r.stdout}${r.stderr}`);
+    }
+    browser2 = await launchChromium(path.join(certDir, "chromium-profile"), { home });
+  });
+
+  after(async () => {
+    await browser2?.close();
+    await server2?.stop();
+    fs.rmSync(certDir, { recursive: true, force: true });
+  });
+
+  test("the console opens as admin without a password; the API answers the certificate's session", async () => {
+    const context = await browser2.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(`${server2.url}/console/#/users`);
+    await page.getByRole("heading", { name: "Console users" }).waitFor();
+    assert.equal(await page.getByRole("heading", { name: "Log in to the fleetca console" }).count(), 0, "no login form");
+    assert.match(await page.locator("#who").innerText(), /localhost \(.*admin/);
+    assert.equal(await page.locator("#logout").count(), 0, "nothing to log out of: the certificate is the credential");
+    const me = await page.evaluate(async () => (await (await fetch("/api/v1/session")).json()) as { kind: string; name: string; roles: string[] });
+    assert.deepEqual([me.kind, me.name, me.roles.includes("admin")], ["certificate", "localhost", true]);
+    await screenshot(page, "client-certificate-admin");
+    // Without the certificate the same server asks for a login: the admin access came from it.
+    const anonymous = await httpsRequest(`${server2.url}/api/v1/session`, { ca: fs.readFileSync(path.join(server2.ssldir, "certs", "ca.pem"), "utf8"), servername: "localhost" });
+    assert.equal(anonymous.status, 401);
+    await context.close();
+  });
+});

@@ -20,17 +20,36 @@ export function chromiumMissing(): string | undefined {
  * A fresh profile each time: playwright's launch() gives Chromium a new temporary
  * --user-data-dir of its own (it refuses one passed in args), under `tmpDir` here.
  */
-export async function launchChromium(tmpDir: string): Promise<Browser> {
+export async function launchChromium(tmpDir: string, opts: { home?: string } = {}): Promise<Browser> {
   fs.mkdirSync(tmpDir, { recursive: true });
   process.env.TMPDIR = tmpDir;
   return chromium.launch({
     executablePath: CHROMIUM,
+    // HOME holds the NSS database ($HOME/.pki/nssdb) Chromium takes client certificates from.
+    ...(opts.home ? { env: { ...process.env, HOME: opts.home } } : {}),
     headless: true,
     args: [
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync",
     ],
   });
+}
+
+/**
+ * The Chromium policy scripts/install-system-deps.sh installs: Chromium presents, without
+ * asking, a client certificate issued by CLIENT_CERT_CA to https://127.0.0.1 and localhost
+ * (any port). Only a test CA has that name.
+ */
+export const CLIENT_CERT_POLICY = "/etc/chromium/policies/managed/fleetca-console-tests.json";
+export const CLIENT_CERT_CA = "Puppet CA: fleetca console client certificate test";
+
+/** Why Chromium cannot present a client certificate here, or undefined when it can. */
+export function clientCertMissing(): string | undefined {
+  const policy = fs.existsSync(CLIENT_CERT_POLICY) ? fs.readFileSync(CLIENT_CERT_POLICY, "utf8") : "";
+  if (!policy.includes(CLIENT_CERT_CA) || !fs.existsSync("/usr/bin/pk12util")) {
+    return `Chromium's client-certificate policy (${CLIENT_CERT_POLICY}) or NSS's pk12util is missing: run scripts/install-system-deps.sh as root`;
+  }
+  return undefined;
 }
 
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");

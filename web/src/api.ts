@@ -18,7 +18,36 @@ export function setCsrf(token: string | undefined): void {
   csrf = token;
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/**
+ * GETs started before the session is known (prefetch), taken once by the page that asks
+ * for the same path: the page's data and the session check travel together instead of one
+ * after the other.
+ */
+const early = new Map<string, Promise<unknown>>();
+
+export function prefetch(paths: readonly string[]): void {
+  for (const path of paths) {
+    const p = send("GET", path);
+    p.catch(() => undefined); // a 401 before login is expected; the page never asks for it then
+    early.set(path, p);
+  }
+}
+
+/** Forgets what was prefetched and not taken (the first page is shown; later data must be fresh). */
+export function dropPrefetched(): void {
+  early.clear();
+}
+
+export function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const got = method === "GET" ? early.get(path) : undefined;
+  if (got) {
+    early.delete(path);
+    return got as Promise<T>;
+  }
+  return send<T>(method, path, body);
+}
+
+async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && csrf) headers["x-csrf-token"] = csrf;

@@ -13,9 +13,11 @@ interface Certificate extends Listed {
   pem: string;
 }
 
+export const certificatePath = (name: string): string => `/certificates/${encodeURIComponent(name)}`;
+
 export function certificatePage(name: string, canAct: boolean): void {
   fill(main(), h("h1", {}, "Certificate ", name), h("p", {}, "Loading…"));
-  api<Certificate>("GET", `/certificates/${encodeURIComponent(name)}`).then((c) => {
+  api<Certificate>("GET", certificatePath(name)).then((c) => {
     const field = (k: string, v: string) => [h("dt", {}, k), h("dd", {}, v)];
     fill(main(),
       h("h1", {}, "Certificate ", c.name),

@@ -6,6 +6,17 @@ import { day, fill, h, main } from "./dom.js";
 const PAGE = 50;
 const COLUMNS: [string, string | undefined][] = [["Name", "name"], ["State", "state"], ["Serial", "serial"], ["Expires", "notAfter"], ["Alt names", undefined]];
 
+/** What the page reads for these parameters (main.ts prefetches it with the session check). */
+export function certificatesPath(params: URLSearchParams): string {
+  const state = params.get("state") ?? "";
+  const search = params.get("search") ?? "";
+  const offset = Number(params.get("offset") ?? "0") || 0;
+  if (state === "requested") return `/requests${query({ search, offset, limit: PAGE })}`;
+  const sort = params.get("sort") ?? "name";
+  const order = params.get("order") ?? "asc";
+  return `/certificates${query({ state, search, expires_within: params.get("expires_within") ?? "", sort, order, offset, limit: PAGE })}`;
+}
+
 export function certificatesPage(params: URLSearchParams, canAct: boolean): void {
   const state = params.get("state") ?? "";
   const search = params.get("search") ?? "";
@@ -34,9 +45,7 @@ export function certificatesPage(params: URLSearchParams, canAct: boolean): void
     out);
 
   const requested = state === "requested";
-  const path = requested
-    ? `/requests${query({ search, offset, limit: PAGE })}`
-    : `/certificates${query({ state, search, expires_within: expires, sort, order, offset, limit: PAGE })}`;
+  const path = certificatesPath(params);
   api<Page<Listed>>("GET", path).then((page) => {
     const header = COLUMNS.map(([label, key]) => {
       if (!key || requested) return h("th", { scope: "col" }, label);

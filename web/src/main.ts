@@ -4,14 +4,14 @@
  * buttons (and the API refuses the actions anyway), only admins see Users and can edit
  * autosign entries.
  */
-import { api, isApiError, messageOf, setCsrf, type Me } from "./api.js";
+import { api, dropPrefetched, isApiError, messageOf, prefetch, setCsrf, type Me } from "./api.js";
 import { auditPage } from "./audit.js";
 import { autosignPage } from "./autosign.js";
-import { certificatePage } from "./certificate.js";
-import { certificatesPage } from "./certificates.js";
+import { certificatePage, certificatePath } from "./certificate.js";
+import { certificatesPage, certificatesPath } from "./certificates.js";
 import { fill, h, main, say } from "./dom.js";
-import { overviewPage } from "./overview.js";
-import { pendingPage } from "./pending.js";
+import { OVERVIEW_PATHS, overviewPage } from "./overview.js";
+import { pendingPage, pendingPath } from "./pending.js";
 import { usersPage } from "./users.js";
 
 let me: Me | undefined;
@@ -70,13 +70,37 @@ async function logout(): Promise<void> {
   }
 }
 
+/** The page the hash names, its parameters and the rest of its path. */
+function where(): { page: string; params: URLSearchParams; rest: string[] } {
+  const [path = "", search = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  const [page = "pending", ...rest] = path.split("/");
+  return { page, params: new URLSearchParams(search), rest };
+}
+
+/** The API paths the first page will read, fetched alongside the session check. */
+function firstPageData(): string[] {
+  const { page, params, rest } = where();
+  switch (page) {
+    case "certificates":
+      return [certificatesPath(params)];
+    case "certificate":
+      return [certificatePath(decodeURIComponent(rest.join("/")))];
+    case "overview":
+      return OVERVIEW_PATHS;
+    case "autosign":
+    case "audit":
+    case "users":
+      return [];
+    default:
+      return [pendingPath(params.get("search") ?? "")];
+  }
+}
+
 function route(): void {
   if (!me) return;
   stop?.();
   stop = undefined;
-  const [path = "", search = ""] = location.hash.replace(/^#\/?/, "").split("?");
-  const params = new URLSearchParams(search);
-  const [page = "pending", ...rest] = path.split("/");
+  const { page, params, rest } = where();
   nav(page);
   const operator = can("operator") || can("admin");
   switch (page) {
@@ -107,6 +131,7 @@ function route(): void {
 
 function start(): void {
   route();
+  dropPrefetched();
   main().focus();
 }
 
@@ -116,11 +141,13 @@ window.addEventListener("hashchange", () => {
 });
 
 async function boot(): Promise<void> {
+  prefetch(firstPageData());
   try {
     me = await api<Me>("GET", "/session");
     setCsrf(me.csrf);
     start();
   } catch (e) {
+    dropPrefetched();
     if (isApiError(e) && e.status === 401) loginPage();
     else {
       fill(main(), h("p", { class: "error", role: "alert" }, messageOf(e)));

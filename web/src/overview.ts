@@ -19,6 +19,9 @@ interface Regeneration {
 
 const WARN_DAYS = 90;
 
+/** What the page reads (main.ts prefetches it with the session check). */
+export const OVERVIEW_PATHS = ["/ca", "/autosign", "/regeneration"];
+
 export async function overviewPage(): Promise<void> {
   fill(main(), h("h1", {}, "CA overview"), h("p", {}, "Loading…"));
   try {

@@ -10,6 +10,9 @@ import { ago, confirmDialog, fill, h, main, say } from "./dom.js";
 
 const POLL_MS = 3000;
 
+/** What the page reads (main.ts prefetches it with the session check). */
+export const pendingPath = (search: string): string => `/requests${query({ search, limit: 200 })}`;
+
 export function pendingPage(canAct: boolean, search: string): () => void {
   const selected = new Set<string>();
   let items: Pending[] = [];
@@ -92,7 +95,7 @@ export function pendingPage(canAct: boolean, search: string): () => void {
 
   async function refresh(force = false): Promise<void> {
     try {
-      const page = await api<Page<Pending>>("GET", `/requests${query({ search, limit: 200 })}`);
+      const page = await api<Page<Pending>>("GET", pendingPath(search));
       const next = page.items.map((i) => `${i.name}/${i.fingerprint}`).join(",");
       total = page.total;
       if (force || next !== signature) {

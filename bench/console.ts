@@ -1,9 +1,11 @@
 /**
  * The console at scale: a CA holding 100,000 certificates (1% revoked) and 1,000 pending
- * requests. Measures, for the JSON API the pages use, the server time of a page of 50 with
- * each filter and sort and of the pending list (p95 of repeated calls through the app, with a
- * console session), and in Debian's headless Chromium the time from navigation to a page's
- * table being shown (the page is interactive: its buttons and links are live).
+ * requests. Measures, for the JSON API the pages use, the server time of a page of 50 for
+ * every filter (none, signed, revoked, a name search, an expiry window) in every order (name,
+ * expiry, state, serial; ascending and descending) and of the pending list (p95 of repeated
+ * calls through the app, with a console session), and in Debian's headless Chromium the time
+ * from navigation to a page's table being shown (the page is interactive: its buttons and
+ * links are live).
  *
  *   npm run bench:console                      100,000 certificates, 1,000 pending (~5 min here)
  *   npm run bench:console -- --n 10000         a smaller CA (results to bench/results/tmp/)
@@ -69,21 +71,9 @@ async function main(): Promise<void> {
   await app.ready();
   const login = await app.inject({ method: "POST", url: "/api/v1/session", headers: { "content-type": "application/json" }, payload: JSON.stringify({ user: "bench", password: PASSWORD }) });
   const cookie = String(login.headers["set-cookie"]).split(";")[0]!;
-  const queries: [string, string][] = [
-    ["certificates, page 1 (name order)", "/api/v1/certificates?limit=50"],
-    ["certificates, last page", `/api/v1/certificates?limit=50&offset=${N - 50}`],
-    ["certificates, revoked", "/api/v1/certificates?state=revoked&limit=50"],
-    ["certificates, search", `/api/v1/certificates?search=${fixtureName(12345 % N).slice(0, 11)}&limit=50`],
-    ["certificates, expiring within 30 days", "/api/v1/certificates?expires_within=30d&limit=50"],
-    ["certificates, sorted by expiry, descending", "/api/v1/certificates?sort=notAfter&order=desc&limit=50"],
-    ["certificates, sorted by serial", "/api/v1/certificates?sort=serial&limit=50&offset=500"],
-    ["certificates, by state, descending", "/api/v1/certificates?sort=state&order=desc&limit=50"],
-    ["pending requests, page of 50", "/api/v1/requests?limit=50"],
-    ["pending requests, page of 200 (the page's poll)", "/api/v1/requests?limit=200"],
-  ];
-  const rows: Row[] = [];
-  const api: Record<string, { p50: number; p95: number }> = {};
-  for (const [label, url] of queries) {
+  // Every filter the certificate list offers, each in every order it offers, both directions;
+  // then paging deep, and the pending list (a page of 50, and the page's own poll of 200).
+  const timeCalls = async (url: string): Promise<{ p50: number; p95: number }> => {
     const times: number[] = [];
     for (let i = 0; i < CALLS + 5; i++) {
       const t = performance.now();
@@ -93,9 +83,40 @@ async function main(): Promise<void> {
       if (i >= 5) times.push(ms);
     }
     const s = [...times].sort((a, b) => a - b);
-    api[label] = { p50: round(s[s.length >> 1]!), p95: round(p95(times)) };
-    const limit = label.includes("200") ? undefined : 50;
-    rows.push({ measurement: `API: ${label} (p95 of ${CALLS})`, fleetca: `${fmt.ms(api[label]!.p95)} (p50 ${fmt.ms(api[label]!.p50)})`, target: limit ? "< 50 ms" : undefined, met: limit ? api[label]!.p95 < 50 : null });
+    return { p50: round(s[s.length >> 1]!), p95: round(p95(times)) };
+  };
+  const filters: [string, string][] = [
+    ["no filter", ""],
+    ["state signed", "&state=signed"],
+    ["state revoked", "&state=revoked"],
+    ["search by name", `&search=${fixtureName(12345 % N).slice(0, 11)}`],
+    ["expiring within 30 days", "&expires_within=30d"],
+  ];
+  const orders = ["name", "notAfter", "state", "serial"].flatMap((sort) => ["asc", "desc"].map((order) => [sort, order] as const));
+  const rows: Row[] = [];
+  const api: Record<string, { p50: number; p95: number }> = {};
+  for (const [label, filter] of filters) {
+    const figures: string[] = [];
+    let worst = 0;
+    for (const [sort, order] of orders) {
+      const key = `certificates, ${label}, sort=${sort} ${order}`;
+      api[key] = await timeCalls(`/api/v1/certificates?limit=50&sort=${sort}&order=${order}${filter}`);
+      worst = Math.max(worst, api[key]!.p95);
+      figures.push(`${sort} ${order === "asc" ? "↑" : "↓"} ${api[key]!.p95}`);
+      console.log(`  ${key}: p50 ${api[key]!.p50} ms, p95 ${api[key]!.p95} ms`);
+    }
+    rows.push({ measurement: `API: certificates, ${label}, page of 50, each of 8 orders (p95 of ${CALLS} each, ms)`, fleetca: `worst ${fmt.ms(worst)}: ${figures.join(", ")}`, target: "< 50 ms each", met: worst < 50 });
+  }
+  const more: [string, string, boolean][] = [
+    ["certificates, last page (name order)", `/api/v1/certificates?limit=50&offset=${N - 50}`, true],
+    ["certificates, page 10 sorted by expiry, revoked only", "/api/v1/certificates?limit=50&offset=450&sort=notAfter&state=revoked", true],
+    ["pending requests, page of 50", "/api/v1/requests?limit=50", true],
+    ["pending requests, page of 200 (the page's poll)", "/api/v1/requests?limit=200", false],
+    ["CA overview counts (GET /ca)", "/api/v1/ca", false],
+  ];
+  for (const [label, url, targeted] of more) {
+    api[label] = await timeCalls(url);
+    rows.push({ measurement: `API: ${label} (p95 of ${CALLS})`, fleetca: `${fmt.ms(api[label]!.p95)} (p50 ${fmt.ms(api[label]!.p50)})`, target: targeted ? "< 50 ms" : undefined, met: targeted ? api[label]!.p95 < 50 : null });
     console.log(`  ${label}: p50 ${api[label]!.p50} ms, p95 ${api[label]!.p95} ms`);
   }
   await app.close();
@@ -130,9 +151,10 @@ async function main(): Promise<void> {
         await page.locator(ready).first().waitFor();
         if (i > 0) pages[label]!.push(performance.now() - t);
       }
-      const worst = Math.max(...pages[label]!);
-      rows.push({ measurement: `Chromium: ${label}, navigation to its table shown (worst of 5)`, fleetca: fmt.ms(worst), target: "< 1 s", met: worst < 1000 });
-      console.log(`  page ${label}: worst ${round(worst)} ms`);
+      const sorted = [...pages[label]!].sort((a, b) => a - b);
+      const worst = sorted.at(-1)!;
+      rows.push({ measurement: `Chromium: ${label}, navigation to its table shown and live (worst of 5)`, fleetca: `${fmt.ms(worst)} (median ${fmt.ms(sorted[2]!)})`, target: "< 1 s", met: worst < 1000 });
+      console.log(`  page ${label}: worst ${round(worst)} ms, median ${round(sorted[2]!)} ms`);
     }
   } finally {
     await browser.close();
@@ -147,8 +169,11 @@ async function main(): Promise<void> {
     machine: machine(),
     rows,
     limits:
-      "The list answers come from the in-memory index; a page of 50 in name order filters it once, another order sorts every match (a stable sort), " +
-      "the pending list parses only the 50 CSRs on its page. Browser figures include TLS, the session check and the page's own fetch; the machine is shared, so they move with its load.",
+      "API figures are server time (fastify inject, in process: routing, the session check, the store's query, JSON). A page comes from the store's " +
+      "catalog (store/index-query.ts): keys decoded once into typed arrays, each order sorted once and kept until the index changes, so a page walks " +
+      "one order and stops when full; the first call after a change rebuilds the catalog of the kind that changed (requests or certificates), which " +
+      "is not in these figures. Browser figures include TLS, the page's script, the session check and its data (fetched together), and rendering; " +
+      "the machine is shared, so they move with its load (the load average is in the machine line).",
     data: { certificates: N, pending: PENDING, calls: CALLS, api, pages, setupSeconds: round(setupS) },
   });
   console.log(`wrote ${file}`);

@@ -724,20 +724,27 @@ CASES.push(
       await initialize(s);
       assert.equal(await s.readTracking(), undefined);
       await s.markSeen("ghost.example.com", at(1), "192.0.2.9");
-      await s.startTracking({ ...REGEN, mode: "rotate", overlapUntil: at(600), oldCaCertPem: caCertPem }, ["b.example.com", "a.example.com"]);
+      const oldCrlPem = await crlPem([{ serial: 7n, when: at(2) }]);
+      await s.startTracking({ ...REGEN, mode: "rotate", overlapUntil: at(600), oldCaCertPem: caCertPem, oldCrlPem }, ["b.example.com", "a.example.com"]);
       await s.markSeen("a.example.com", at(62), "192.0.2.1");
       await s.markSeen("a.example.com", at(63), "192.0.2.2");
       await s.markSeen("ghost.example.com", at(63), "192.0.2.9");
       assert.equal(await s.dismissNode("b.example.com", at(64)), true);
       assert.equal(await s.dismissNode("ghost.example.com", at(64)), false);
       const t = await s.readTracking();
-      assert.deepEqual(t?.state, { ...REGEN, mode: "rotate", overlapUntil: at(600), oldCaCertPem: caCertPem });
+      assert.deepEqual(t?.state, { ...REGEN, mode: "rotate", overlapUntil: at(600), oldCaCertPem: caCertPem, oldCrlPem });
       assert.deepEqual([...(t?.nodes ?? [])].sort((x, y) => (x.name < y.name ? -1 : 1)), [
         { name: "a.example.com", lastSeenAt: at(63), lastSeenAddress: "192.0.2.2" },
         { name: "b.example.com", dismissedAt: at(64) },
       ]);
+      assert.equal(await s.endOverlap(at(300)), true, "a rotation's overlap ended early");
+      assert.equal(await s.endOverlap(at(900)), true, "never moved later");
+      const ended = await s.readTracking();
+      assert.deepEqual(ended?.state, { ...REGEN, mode: "rotate", overlapUntil: at(300), oldCaCertPem: caCertPem, oldCrlPem });
+      assert.equal(ended?.nodes.find((n) => n.name === "a.example.com")?.lastSeenAddress, "192.0.2.2", "sightings stay");
       await s.startTracking(REGEN, ["c.example.com"]);
       assert.deepEqual((await s.readTracking())?.nodes, [{ name: "c.example.com" }]);
+      assert.equal(await s.endOverlap(at(1)), false, "no overlap to end in a compromise regeneration");
       await s.stopTracking();
       assert.equal(await s.readTracking(), undefined);
     },

@@ -319,6 +319,11 @@ export interface RegenerationState {
   /** rotate: until when the old CA is still trusted; its certificate is kept for that. */
   overlapUntil?: Date;
   oldCaCertPem?: string;
+  /**
+   * rotate: the old CA's last CRL, signed at the regeneration (the old key is not kept) to stay
+   * valid past `overlapUntil`; agents checking revocation for every CA of a chain need it.
+   */
+  oldCrlPem?: string;
 }
 
 export interface TrackedNode {
@@ -341,6 +346,11 @@ export interface TrackingStore {
   dismissNode(name: string, at: Date): Promise<boolean>;
   /** Ends tracking (the rotation's overlap is over, or a restore put the old CA back). */
   stopTracking(): Promise<void>;
+  /**
+   * Brings a rotation's overlap end forward to `at` (an operator ending it early); the nodes'
+   * sightings and dismissals stay. False when no rotation with an overlap is tracked.
+   */
+  endOverlap(at: Date): Promise<boolean>;
   /**
    * Removes every pending request and certificate at once (a regeneration after a compromise:
    * the old CA's are void, and a node re-enrolling under the same name must not meet them).

@@ -12,6 +12,7 @@ export interface RegenerationJson {
   firstNewSerial: string;
   overlapUntil?: string;
   oldCaCertPem?: string;
+  oldCrlPem?: string;
 }
 
 export function regenerationToJson(state: RegenerationState): RegenerationJson {
@@ -23,6 +24,7 @@ export function regenerationToJson(state: RegenerationState): RegenerationJson {
     firstNewSerial: state.firstNewSerial.toString(16),
     ...(state.overlapUntil ? { overlapUntil: state.overlapUntil.toISOString() } : {}),
     ...(state.oldCaCertPem ? { oldCaCertPem: state.oldCaCertPem } : {}),
+    ...(state.oldCrlPem ? { oldCrlPem: state.oldCrlPem } : {}),
   };
 }
 
@@ -35,5 +37,6 @@ export function regenerationFromJson(j: RegenerationJson): RegenerationState {
     firstNewSerial: BigInt(`0x${j.firstNewSerial}`),
     ...(j.overlapUntil ? { overlapUntil: new Date(j.overlapUntil) } : {}),
     ...(j.oldCaCertPem ? { oldCaCertPem: j.oldCaCertPem } : {}),
+    ...(j.oldCrlPem ? { oldCrlPem: j.oldCrlPem } : {}),
   };
 }

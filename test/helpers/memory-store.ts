@@ -350,6 +350,13 @@ export class MemoryStore implements CaStore, BatchStore {
     this.tracking = undefined;
   }
 
+  async endOverlap(at: Date): Promise<boolean> {
+    const state = this.tracking?.state;
+    if (!state?.overlapUntil) return false;
+    if (at < state.overlapUntil) state.overlapUntil = at;
+    return true;
+  }
+
   async clearIssued(): Promise<{ requests: number; certificates: number }> {
     const counts = { requests: this.requests.size, certificates: this.certs.size };
     this.requests.clear();

@@ -615,6 +615,10 @@ export class FileStore implements CaStore, LeftoverStore {
     return this.tracking.stop();
   }
 
+  endOverlap(at: Date): Promise<boolean> {
+    return this.tracking.endOverlap(at);
+  }
+
   /**
    * requests/ and signed/ renamed aside and replaced by empty directories (two renames each,
    * not one unlink per file: 100,000 certificates go in a moment), then the old ones removed.

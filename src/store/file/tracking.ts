@@ -14,7 +14,7 @@ interface Head extends RegenerationJson {
   names: string[];
 }
 
-type Event = { seen: string; at: string; from: string } | { dismissed: string; at: string };
+type Event = { seen: string; at: string; from: string } | { dismissed: string; at: string } | { overlapEnds: string };
 
 export class TrackingFile {
   constructor(private readonly path: string) {}
@@ -35,6 +35,7 @@ export class TrackingFile {
     const lines = text.split("\n");
     const head = JSON.parse(lines[0]!) as Head;
     const nodes = new Map<string, TrackedNode>(head.names.map((name) => [name, { name }]));
+    const state = regenerationFromJson(head);
     for (const line of lines.slice(1)) {
       if (!line) continue;
       let ev: Event;
@@ -43,7 +44,10 @@ export class TrackingFile {
       } catch {
         continue; // a line torn by a crash
       }
-      if ("seen" in ev) {
+      if ("overlapEnds" in ev) {
+        const end = new Date(ev.overlapEnds);
+        if (state.overlapUntil && end < state.overlapUntil) state.overlapUntil = end;
+      } else if ("seen" in ev) {
         const n = nodes.get(ev.seen);
         if (n) Object.assign(n, { lastSeenAt: new Date(ev.at), lastSeenAddress: ev.from });
       } else {
@@ -51,7 +55,7 @@ export class TrackingFile {
         if (n) n.dismissedAt = new Date(ev.at);
       }
     }
-    return { state: regenerationFromJson(head), nodes: [...nodes.values()] };
+    return { state, nodes: [...nodes.values()] };
   }
 
   async seen(name: string, at: Date, from: string): Promise<void> {
@@ -62,6 +66,14 @@ export class TrackingFile {
     const t = await this.read();
     if (!t?.nodes.some((n) => n.name === name)) return false;
     await this.append({ dismissed: name, at: at.toISOString() });
+    return true;
+  }
+
+  /** Appended, as sightings are: the head (100,000 names) is never rewritten. */
+  async endOverlap(at: Date): Promise<boolean> {
+    const t = await this.read();
+    if (!t?.state.overlapUntil) return false;
+    await this.append({ overlapEnds: at.toISOString() });
     return true;
   }
 

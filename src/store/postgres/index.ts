@@ -536,6 +536,10 @@ export class PostgresStore implements CaStore {
     return tracking.stopTracking(this.pool);
   }
 
+  endOverlap(at: Date): Promise<boolean> {
+    return tracking.endOverlap(this.pool, at);
+  }
+
   /** Both tables emptied in one transaction. */
   async clearIssued(): Promise<{ requests: number; certificates: number }> {
     return inTransaction(this.pool, async (c) => {

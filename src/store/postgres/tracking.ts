@@ -49,3 +49,15 @@ export async function stopTracking(pool: pg.Pool): Promise<void> {
     await c.query(`DELETE FROM ${S}.regeneration`);
   });
 }
+
+/** Only ever earlier: the JSON keeps the ISO spelling regeneration-json.ts writes. */
+export async function endOverlap(pool: pg.Pool, at: Date): Promise<boolean> {
+  const r = await pool.query(
+    `UPDATE ${S}.regeneration SET state = jsonb_set(state, '{overlapUntil}', to_jsonb($1::text))
+      WHERE id = 1 AND state ? 'overlapUntil' AND (state->>'overlapUntil')::timestamptz > $1::timestamptz`,
+    [at.toISOString()],
+  );
+  if ((r.rowCount ?? 0) > 0) return true;
+  const { rows } = await pool.query(`SELECT 1 FROM ${S}.regeneration WHERE id = 1 AND state ? 'overlapUntil'`);
+  return rows.length > 0;
+}

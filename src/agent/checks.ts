@@ -7,7 +7,7 @@ import type { CrlState } from "../pki/crl.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { rfcName } from "../pki/name.js";
 import { AgentError, KEY_MISMATCH_MESSAGE, reenroll } from "./errors.js";
-import { caSubject, issuedBy, type CaBundle } from "./trust.js";
+import { caSubject, pathOf, type CaBundle, type OtherCrl } from "./trust.js";
 
 export interface CredentialCheck {
   certname: string;
@@ -18,7 +18,10 @@ export interface CredentialCheck {
   /** SubjectPublicKeyInfo DER of this node's private key. */
   keySpki: Buffer;
   bundle: CaBundle;
+  /** The issuing CA's CRL. */
   crl: CrlState;
+  /** The CRLs of the bundle's other CAs (a rotation's old CA), for a certificate one of them issued. */
+  otherCrls?: readonly OtherCrl[];
   now: Date;
 }
 
@@ -37,20 +40,24 @@ export function checkCredentials(i: CredentialCheck): AgentError | undefined {
       remedies: reenroll(certname),
     });
   }
-  if (!issuedBy(cert, i.bundle)) {
+  const path = pathOf(cert, i.bundle);
+  const issuer = path[0];
+  if (!issuer) {
     return new AgentError(
       "untrusted-cert",
       `The certificate for ${certname} was not issued by the saved CA "${caSubject(i.bundle)}" (it names issuer ${rfcName(cert.issuer)}); the CA was probably regenerated.`,
       { details: [`certificate: ${i.certPath}: ${describeCert(cert)}`], remedies: [{ on: "agent", action: "clean-all" }, { on: "agent", action: "bootstrap-pinned" }] },
     );
   }
-  if (i.crl.serials.has(cert.serial)) {
+  const revoked = issuer === i.bundle.chain[0] ? i.crl.serials : i.otherCrls?.find((o) => o.ca === issuer)?.crl.serials;
+  if (revoked?.has(cert.serial)) {
     return new AgentError("revoked", `The certificate for ${certname} (serial ${hexSerial(cert.serial)}) has been revoked by the CA.`, {
       details: [`certificate: ${i.certPath}`],
       remedies: [{ note: "If this node was retired on purpose, nothing needs fixing. To enroll it again:" }, ...reenroll(certname)],
     });
   }
-  for (const ca of i.bundle.chain) {
+  // The CAs this certificate depends on: in a rotation's bundle the other CA may end sooner.
+  for (const ca of path) {
     const what = `The CA certificate "${rfcName(ca.subject)}"`;
     if (now < ca.notBefore) return notYetValid(what, ca, now);
     if (now > ca.notAfter) {

@@ -54,6 +54,7 @@ export async function verifyLocal(ssldir: Ssldir, now: Date): Promise<LocalCrede
     keySpki,
     bundle: trust,
     crl: trust.crl,
+    otherCrls: trust.otherCrls,
     now,
   });
   if (problem) throw problem;

@@ -3,7 +3,7 @@
  * with one mutual-TLS request to the server. When the server refuses our certificate, a fresh CRL tells whether
  * it was revoked since we last looked.
  */
-import { parseCertificatePem } from "../pki/certificate.js";
+import { parseCertificatePem, type ParsedCertificate } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { rfcName } from "../pki/name.js";
 import { checkCredentials, dueForRenewal } from "./checks.js";
@@ -12,7 +12,7 @@ import { failureError } from "./failures.js";
 import type { Failure } from "./client.js";
 import type { State, StepContext } from "./states.js";
 import { refreshCrl } from "./step-trust.js";
-import type { TrustMaterial } from "./trust.js";
+import { caFingerprint, caSubject, issuedBy, parseCaBundle, parseCrlFor, type TrustMaterial } from "./trust.js";
 
 type VerifyState = Extract<State, { name: "Verify" }>;
 
@@ -25,6 +25,7 @@ function check(ctx: StepContext, s: VerifyState, trust: TrustMaterial): AgentErr
     keySpki: s.key.spki,
     bundle: trust,
     crl: trust.crl,
+    otherCrls: trust.otherCrls,
     now: ctx.deps.clock(),
   });
 }
@@ -33,7 +34,10 @@ export async function verify(ctx: StepContext, s: VerifyState): Promise<State> {
   const { client, deps, opts } = ctx;
   const problem = check(ctx, s, s.trust);
   if (problem) throw problem;
-  if (!s.renewed && (opts.mode === "renew" || dueForRenewal(s.cert, deps.clock(), opts.hostcertRenewalInterval))) {
+  // A certificate of a CA the bundle lists after the issuing one: the CA is being rotated, and
+  // this node moves to the new CA by renewing while the old one is still trusted.
+  const rotating = issuedBy(s.cert, s.trust) !== s.trust.chain[0];
+  if (!s.renewed && (opts.mode === "renew" || rotating || dueForRenewal(s.cert, deps.clock(), opts.hostcertRenewalInterval))) {
     return { name: "Renew", trust: s.trust, key: s.key, cert: s.cert, certPem: s.certPem };
   }
   const probe = await client.probeMutualTls(s.trust, { certPem: s.certPem, keyPem: s.key.pem });
@@ -92,9 +96,46 @@ export async function renew(ctx: StepContext, s: Extract<State, { name: "Renew" 
   if (!cert.spki.equals(s.key.spki) || cert.commonName !== opts.certname) {
     return giveUp(new AgentError("unavailable", `Could not ${what}: the CA sent a certificate for another key or name.`));
   }
+  let trust = s.trust;
+  if (issuedBy(cert, trust) !== trust.chain[0]) {
+    // Issued by a CA we do not hold yet (a rotation: the old CA still vouches for this server,
+    // so what it serves now is trusted): fetch the bundle and CRLs before keeping the certificate.
+    const fresh = await newCaTrust(ctx, trust, cert);
+    if (fresh instanceof AgentError) return giveUp(fresh);
+    trust = fresh;
+    // In this order, so that a crash between two writes leaves files that still fit together:
+    // the bundle holds both CAs, and the old certificate stays until the new one is trusted.
+    await ssldir.write("ca", trust.caPem);
+    await ssldir.markUpdated("ca", deps.clock());
+    await ssldir.write("crl", trust.crlPem);
+    await ssldir.markUpdated("crl", deps.clock());
+    deps.emit({ type: "ca", action: "refreshed", subject: caSubject(trust), fingerprint: caFingerprint(trust), url: client.caUrl });
+  }
   await ssldir.write("cert", r.value);
   deps.emit({ type: "renewal", action: "renewed", notAfter: cert.notAfter });
-  return { name: "Verify", trust: s.trust, key: s.key, cert, certPem: r.value, renewed: true };
+  return { name: "Verify", trust, key: s.key, cert, certPem: r.value, renewed: true };
+}
+
+/** The CA bundle and CRLs as the CA serves them now, when its issuing CA issued `cert`; else why not. */
+async function newCaTrust(ctx: StepContext, trust: TrustMaterial, cert: ParsedCertificate): Promise<TrustMaterial | AgentError> {
+  const { client } = ctx;
+  const what = `fetch the CA bundle that issued the renewed certificate from ${client.caUrl}`;
+  const ca = await client.refreshCaBundle(trust);
+  if (!ca.ok) return failureError(ca.failure, what, trust);
+  if (ca.value.notModified) return new AgentError("unavailable", `Could not ${what}: the CA answered 304 Not Modified to an unconditional request.`);
+  const crl = await client.getCrl(trust);
+  if (!crl.ok) return failureError(crl.failure, `fetch the CRLs from ${client.caUrl}`, trust);
+  if (crl.value.notModified) return new AgentError("unavailable", `The CA at ${client.caUrl} answered 304 Not Modified to an unconditional CRL request.`);
+  try {
+    const fresh = parseCrlFor(parseCaBundle(ca.value.pem, client.caUrl), crl.value.pem, client.caUrl);
+    if (issuedBy(cert, fresh) !== fresh.chain[0]) {
+      return new AgentError("untrusted-cert", `The renewed certificate for ${ctx.opts.certname} was not issued by the CA "${caSubject(fresh)}" that ${client.caUrl} serves; it was not saved.`);
+    }
+    return fresh;
+  } catch (e) {
+    if (e instanceof AgentError) return e;
+    throw e;
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ export const AUDIT_ACTIONS = [
   "crl-updated",
   "user-added", "user-changed", "user-deleted", "login", "login-locked", "logout", "autosign-edited",
   "backup", "regenerated", "reenroll-dismissed", "extended",
+  "overlap-ended",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -5,7 +5,7 @@
  * and metered (audit.ts).
  */
 import { encodeAltNames, AltNameError } from "../pki/altnames.js";
-import type { ParsedCertificate } from "../pki/certificate.js";
+import { verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { parseCsrPem, verifyCsrSignature, CsrError, type ParsedCsr } from "../pki/csr.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import { auditRecord, NO_METER, type AuditAction, type AuditRecord, type Meter, type Outcome } from "./audit.js";
@@ -15,6 +15,7 @@ import { crlNextUpdate } from "./crl-hygiene.js";
 import { CrlUpkeep, type PruneReport, type SerialResult } from "./crl-upkeep.js";
 import { CaError } from "./errors.js";
 import { Issuer, type IssuerSettings, type IssueSource } from "./issue.js";
+import { activeOverlap, signedByOldCa } from "./lifecycle/rotation.js";
 import { isValidCertname, trailingDotTwin, validateCertname } from "./names.js";
 import { CaReader } from "./reader.js";
 import { checkCa, type CheckReport } from "./check.js";
@@ -385,7 +386,12 @@ export class CertificateAuthority extends CaReader {
     await this.refusalsAudited("renewed", by, [name], async () => {
       validateCertname(name);
       const ca = await this.current();
-      if (!current.issuerDer.equals(ca.cert.subjectDer)) throw new CaError("invalid-request", "The certificate to renew was not issued by this CA.");
+      if (!verifySignedBy(current.tbs, current.signatureOid, current.signature, ca.cert.spki) || !current.issuerDer.equals(ca.cert.subjectDer)) {
+        // During a rotation's overlap a certificate of the old CA is renewed into one of the new CA.
+        const overlap = await activeOverlap(this.store, this.clock());
+        if (!overlap || !signedByOldCa(current, overlap)) throw new CaError("invalid-request", "The certificate to renew was not issued by this CA.");
+        if (overlap.oldRevoked.has(current.serial)) throw new CaError("invalid-request", `The certificate for ${name} is revoked and cannot be renewed.`);
+      }
       if (ca.crl.serials.has(current.serial)) throw new CaError("invalid-request", `The certificate for ${name} is revoked and cannot be renewed.`);
     });
     return this.issuer.issue({

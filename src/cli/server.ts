@@ -25,6 +25,8 @@ import { ensureCa, ensureServerIdentity, SERVER, serverAltNames } from "../serve
 import type { RunningServer } from "../server/listen.js";
 import { openStore } from "../store/open.js";
 import { expiryWarnings } from "../ca/lifecycle/expiry.js";
+import { activeOverlap, caBundle } from "../ca/lifecycle/rotation.js";
+import { keepPreviousIdentity, overlapIdentity, PREVIOUS_CA_DIR } from "../server/rotation-identity.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
 import { Exit } from "./exit-codes.js";
 import type { Io } from "./io.js";
@@ -166,16 +168,23 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   const files = new Ssldir(serverSsldir(settings));
   const hostName = os.hostname();
 
+  const previousFiles = new Ssldir(path.join(files.dir, PREVIOUS_CA_DIR));
   const loadTls = async () => {
+    const now = new Date();
+    const overlap = await activeOverlap(store, now);
+    // A rotation's overlap (ca regenerate --mode rotate): the old-CA certificate is kept aside
+    // before a new one replaces it, and presented until the overlap ends (rotation-identity.ts).
+    if (overlap) await keepPreviousIdentity(files, previousFiles, settings.certname, overlap, now);
     const identity = await ensureServerIdentity(deps.ca, settings, files, hostName);
     const caPem = await deps.ca.caCertificatePem();
     await files.writeCa(caPem, await deps.ca.crlPem());
-    // A rotation's overlap (ca regenerate --mode rotate): TLS accepts the old CA's certificates too.
-    const tracking = await store.readTracking();
-    const overlap = tracking?.state.oldCaCertPem && tracking.state.overlapUntil && Date.now() < tracking.state.overlapUntil.getTime();
-    return { identity, tls: { keyPem: identity.keyPem, certPem: identity.certPem, caPem: overlap ? caPem + tracking.state.oldCaCertPem : caPem } };
+    const presented = (overlap && (await overlapIdentity(previousFiles, settings.certname, overlap, now))) || identity;
+    // TLS accepts the old CA's client certificates too during the overlap.
+    return { identity, overlap: overlap !== undefined, tls: { keyPem: presented.keyPem, certPem: presented.certPem, caPem: caBundle(caPem, overlap) } };
   };
-  const { identity, tls } = await loadTls();
+  const { identity, tls, overlap: inOverlap } = await loadTls();
+  // Watched once a second while it runs: when it ends (its deadline, or `ca regenerate --end-overlap`) TLS changes.
+  let overlapRunning = inOverlap;
   // OCSP: signed by a responder certificate kept in the ssldir (issued now if needed), or the CA key.
   const { ocspResponderFor } = await import("../server/ocsp/index.js");
   const ocsp = ocspResponderFor(deps, files);
@@ -242,7 +251,9 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
         if (caPem !== syncedCa) {
           // Tried again every second until it works: `ca regenerate` writes the server's new
           // certificate into the ssldir a moment after the new CA lands in the store.
-          running.reloadTls((await loadTls()).tls);
+          const next = await loadTls();
+          running.reloadTls(next.tls);
+          overlapRunning = next.overlap;
           syncedCa = caPem;
           const cert = (await deps.ca.current()).cert;
           // `ca extend`: the same key signed a later end date; nothing issued changes.
@@ -253,6 +264,11 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
             syncedSpki = cert.spki;
             log.warn({ fingerprint: fingerprint(cert.der) }, `ca changed: now serving the CA ${fingerprint(cert.der)}; certificates of the previous CA are refused (after the overlap, in a rotation) and their nodes must re-enroll`);
           }
+        }
+        if (overlapRunning && !(await activeOverlap(store, new Date()))) {
+          running.reloadTls((await loadTls()).tls);
+          overlapRunning = false;
+          log.warn({ fingerprint: fingerprint((await deps.ca.current()).cert.der) }, "rotation overlap ended: the previous CA is no longer trusted; serving the new CA's server certificate; nodes still holding a certificate of the previous CA must re-enroll");
         }
         if (pem === syncedCrl) return;
         syncedCrl = pem;
@@ -295,7 +311,9 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
         const changed = changedSettings(deps.settings, next);
         deps.ca = makeCa(store, next, log, audit, metrics.meter);
         deps.settings = next;
-        running.reloadTls((await loadTls()).tls);
+        const reloaded = await loadTls();
+        running.reloadTls(reloaded.tls);
+        overlapRunning = reloaded.overlap;
         await deps.ca.recordEvent("settings-reloaded", SERVER, { detail: changed.length > 0 ? `changed: ${changed.join(", ")}` : "no setting changed" });
         log.info({ msg: "reloaded", autosign: String(next.autosign) });
       } catch (e) {

@@ -11,8 +11,9 @@ import type { TLSSocket } from "node:tls";
 import type { FastifyRequest } from "fastify";
 import type { CertificateAuthority } from "../ca/authority.js";
 import { anonymous, certificatePrincipal, type Principal } from "../ca/principal.js";
+import { regenerationView, signedByOldCa } from "../ca/lifecycle/rotation.js";
 import { Sightings } from "../ca/lifecycle/tracking.js";
-import { parseCertificateDer, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
+import { parseCertificateDer, verifySignedBy, type ParsedCertificate } from "../pki/certificate.js";
 import { extensionText } from "../pki/extensions.js";
 import { PP_CLI_AUTH } from "../pki/oids.js";
 import type { Settings } from "../config/index.js";
@@ -97,15 +98,9 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
     checked = { cert, caCert: material.cert.der, signedByCa };
     perSocket.set(socket, checked);
   }
-  let why = refusal(checked, material.crl.serials, presented.tlsVerified, Date.now());
-  if (why === "issued by another CA") {
-    const previous = await previousCa(ca, checked.cert);
-    if (previous === "trusted") why = undefined;
-    else if (previous === "tracked") {
-      why = `issued by the previous CA: ${checked.cert.commonName} must re-enroll (puppet ssl clean, or fleetca agent clean, then run the agent)`;
-      void sightingsOf(ca).note(checked.cert.commonName, new Date(), from).catch(() => undefined);
-    }
-  }
+  const now = new Date();
+  let why = refusal(checked, material.crl.serials, presented.tlsVerified, now.getTime());
+  if (why === "issued by another CA") why = await previousCa(ca, checked.cert, material.crl.serials, now, from);
   if (why) return sessionOrAnonymous(request, ca, anonymous(from, why));
   const { cert } = checked;
   const admin = cliAuth(cert) || settings.adminAllowList.includes(cert.commonName);
@@ -119,42 +114,31 @@ async function sessionOrAnonymous(request: FastifyRequest, ca: CertificateAuthor
 }
 
 /**
- * A certificate of the CA a regeneration replaced (ca/lifecycle): "trusted" during a
- * rotation's overlap (signed by the old CA, which is kept until the deadline), "tracked"
- * when its node is one being waited for, else undefined. The tracking record is read at
- * most once a second per process.
+ * Why a certificate of another CA is refused, or undefined when it is accepted: one of the CA
+ * a rotation replaced, during the overlap (ca/lifecycle/rotation.ts), when it holds (its
+ * dates; neither the old CA's last CRL nor the current one lists it: serials never repeat
+ * across the two CAs, so revocations made during the overlap land in the current CRL). Its
+ * node is noted as seen with an old certificate; after the overlap, or after a compromise, a
+ * node of the old CA is refused with a reason naming it.
  */
-async function previousCa(ca: CertificateAuthority, cert: ParsedCertificate): Promise<"trusted" | "tracked" | undefined> {
-  const t = await trackingOf(ca);
-  if (!t) return undefined;
-  const old = t.oldCa;
-  if (old && t.overlapUntil && Date.now() < t.overlapUntil.getTime() && cert.issuerDer.equals(old.subjectDer) && verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, old.spki)) {
-    return "trusted";
+async function previousCa(ca: CertificateAuthority, cert: ParsedCertificate, revoked: ReadonlySet<bigint>, now: Date, from: string): Promise<string | undefined> {
+  const t = await regenerationView(ca.store, now);
+  if (!t) return "issued by another CA";
+  const o = t.overlap;
+  const tracked = t.names.has(cert.commonName);
+  if (o && now < o.until && signedByOldCa(cert, o)) {
+    if (now.getTime() > cert.notAfter.getTime()) return "expired";
+    if (now.getTime() < cert.notBefore.getTime()) return "not yet valid";
+    if (revoked.has(cert.serial) || o.oldRevoked.has(cert.serial)) return "revoked";
+    if (tracked) void sightingsOf(ca).note(cert.commonName, now, from).catch(() => undefined);
+    return undefined;
   }
-  return t.names.has(cert.commonName) ? "tracked" : undefined;
+  if (!tracked) return "issued by another CA";
+  void sightingsOf(ca).note(cert.commonName, now, from).catch(() => undefined);
+  return `issued by the previous CA: ${cert.commonName} must re-enroll (puppet ssl clean, or fleetca agent clean, then run the agent)`;
 }
 
-interface TrackingView {
-  names: ReadonlySet<string>;
-  oldCa?: ParsedCertificate;
-  overlapUntil?: Date;
-}
-const trackingCache = new WeakMap<object, { at: number; view: Promise<TrackingView | undefined> }>();
 const sightings = new WeakMap<object, Sightings>();
-
-function trackingOf(ca: CertificateAuthority): Promise<TrackingView | undefined> {
-  const hit = trackingCache.get(ca.store);
-  if (hit && Date.now() - hit.at < 1000) return hit.view;
-  const view = ca.store.readTracking().then((t) =>
-    t && {
-      names: new Set(t.nodes.map((n) => n.name)),
-      ...(t.state.oldCaCertPem ? { oldCa: parseCertificatePem(t.state.oldCaCertPem) } : {}),
-      ...(t.state.overlapUntil ? { overlapUntil: t.state.overlapUntil } : {}),
-    },
-  );
-  trackingCache.set(ca.store, { at: Date.now(), view });
-  return view;
-}
 
 function sightingsOf(ca: CertificateAuthority): Sightings {
   let s = sightings.get(ca.store);

@@ -10,7 +10,7 @@
  * certificate receives one of the new CA.
  */
 import { certToPem, issueCertificate, parseCertificateChain } from "../../pki/certificate.js";
-import { crlToPem, emptyCrlState, signCrl } from "../../pki/crl.js";
+import { crlToPem, emptyCrlState, resignedState, signCrl } from "../../pki/crl.js";
 import { keyIdentifier } from "../../pki/extensions.js";
 import { fingerprint } from "../../pki/fingerprint.js";
 import { generateKeyPair, privateKeyToPem, publicKeyToPem, spkiDer, type KeySpec } from "../../pki/keys.js";
@@ -20,6 +20,7 @@ import type { CertificateAuthority } from "../authority.js";
 import { crlNextUpdate } from "../crl-hygiene.js";
 import { CaError } from "../errors.js";
 import { generateCertificate, type Generated } from "../generate.js";
+import { signingKey } from "../material.js";
 import { validateCertname } from "../names.js";
 import type { Principal } from "../principal.js";
 import type { RegenerationState } from "../store.js";
@@ -102,13 +103,19 @@ export async function regenerateCa(ca: CertificateAuthority, o: RegenerateOption
   const crlPem = crlToPem(crl);
   const newCaFingerprint = fingerprint(der);
 
+  // rotate: the old key is not kept, so its last CRL is signed now to outlive the overlap by a
+  // day (agents with a slow clock); revocations made during the overlap go into the new CA's
+  // CRL (serials never repeat across the two CAs) and fleetca servers enforce both.
+  const oldCrlPem = plan.overlapUntil
+    ? crlToPem(await signCrl(resignedState(oldMaterial.crl, o.now, new Date(plan.overlapUntil.getTime() + DAY_MS)), signingKey(oldMaterial)))
+    : undefined;
   const state: RegenerationState = {
     mode: o.mode,
     startedAt: o.now,
     oldCaFingerprint: plan.oldCaFingerprint,
     newCaFingerprint,
     firstNewSerial: 0n,
-    ...(plan.overlapUntil ? { overlapUntil: plan.overlapUntil, oldCaCertPem: parseCertificateChain(oldMaterial.raw.certPem).map((c) => certToPem(c.der)).join("") } : {}),
+    ...(plan.overlapUntil ? { overlapUntil: plan.overlapUntil, oldCaCertPem: parseCertificateChain(oldMaterial.raw.certPem).map((c) => certToPem(c.der)).join(""), oldCrlPem } : {}),
   };
   await store.withLock(async () => {
     // Serials continue after the old CA's: no new certificate repeats an old serial, and a

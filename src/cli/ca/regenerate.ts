@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import { planRegeneration, regenerateCa, type RegenerateOptions, type RegenerationPlan } from "../../ca/lifecycle/regenerate.js";
+import { activeOverlap, endOverlap } from "../../ca/lifecycle/rotation.js";
 import { dismissNodes, regenerationStatus, type RegenerationStatus } from "../../ca/lifecycle/tracking.js";
 import { keySpecOf, type Settings } from "../../config/index.js";
 import { parseDuration } from "../../config/duration.js";
@@ -16,6 +17,7 @@ import { signingKey } from "../../ca/material.js";
 import type { Generated } from "../../ca/generate.js";
 import type { KeySpec } from "../../pki/keys.js";
 import { serverAltNames } from "../../server/identity.js";
+import { keepPreviousIdentity, PREVIOUS_CA_DIR } from "../../server/rotation-identity.js";
 import { serverSsldir } from "../server.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
@@ -39,6 +41,7 @@ interface Flags extends CommonFlags {
   overlap?: string;
   status?: boolean;
   dismiss?: string;
+  endOverlap?: boolean;
   passphraseFile?: string;
   backupOut?: string;
   keyType?: string;
@@ -157,6 +160,7 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
     .option("--certname <name>", "the CA server's certname (its new certificate; default: the certname setting)")
     .option("--status", "list the old CA's nodes that have not re-enrolled yet")
     .option("--dismiss <names>", "take nodes that will never come back off the list, comma-separated (audited)")
+    .option("--end-overlap", "rotate: stop trusting the old CA now instead of at the end of --overlap (audited)")
     .action(
       guarded(io, setCode, async (...args) => {
         const flags = args[0] as Flags;
@@ -166,6 +170,13 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           const names = splitList(flags.dismiss) ?? [];
           await dismissNodes(store, names, new Date(), by);
           io.out(`Dismissed ${names.join(", ")}: no longer expected to re-enroll.`);
+          return Exit.OK;
+        }
+        if (flags.endOverlap) {
+          const at = await endOverlap(store, new Date(), by);
+          io.out(`The old CA is no longer trusted since ${at.toISOString()}: running servers refuse its certificates and present their new-CA certificate within a second.`);
+          const s = await regenerationStatus(store);
+          if (s.remaining > 0) io.out(`${s.remaining} node(s) had not moved to the new CA; they must re-enroll (fleetca ca regenerate --status lists them).`);
           return Exit.OK;
         }
         if (flags.status) {
@@ -234,6 +245,9 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
         const r = await regenerateCa(authority, opts);
         io.progress("");
         const server = new Ssldir(ssldir);
+        // rotate: the server presents its old-CA certificate until the overlap ends (server/rotation-identity.ts).
+        const overlap = r.mode === "rotate" ? await activeOverlap(store, new Date()) : undefined;
+        if (overlap) await keepPreviousIdentity(server, new Ssldir(path.join(ssldir, PREVIOUS_CA_DIR)), settings.certname, overlap, new Date());
         await server.writeIdentity(settings.certname, r.serverCredentials.keyPem, r.serverCredentials.certPem);
         await server.writeCa(r.caCertPem, r.crlPem);
         io.out(`New CA "${r.caName}": ${r.newCaFingerprint}`);

@@ -3,6 +3,7 @@
  *   GET  .../ca  the CRL (an intermediate CA's: its own, then its outer CAs'), PEM, with If-Modified-Since support (anyone).
  *   PUT          newer CRLs of the outer CAs of an intermediate CA, a PEM bundle (admin; crl-chain.ts has the rules).
  */
+import { crlBundle, overlapChangedAt, regenerationView } from "../../../ca/lifecycle/rotation.js";
 import { principalOf } from "../../client.js";
 import { respond, TYPE } from "../../reply.js";
 import { notModified } from "../conditional.js";
@@ -20,10 +21,16 @@ export const certificateRevocationList: readonly PuppetRoute[] = [
     rule: "crl",
     async handler(request, reply, { ca }) {
       const material = await ca.current();
+      const now = new Date();
+      const view = await regenerationView(ca.store, now);
+      const overlap = view?.overlap && now < view.overlap.until ? view.overlap : undefined;
       // thisUpdate is when the CRL last changed: every revoke signs a new one, and so does a
-      // PUT that changes an outer CA's CRL.
-      if (notModified(request, reply, material.crl.thisUpdate)) return reply;
-      return respond(reply, 200, material.raw.crlPem, TYPE.text);
+      // PUT that changes an outer CA's CRL; the end of a rotation's overlap drops the old CA's.
+      const ended = overlapChangedAt(view, now);
+      if (notModified(request, reply, ended && ended > material.crl.thisUpdate ? ended : material.crl.thisUpdate)) return reply;
+      // During a rotation's overlap the old CA's CRL follows: Puppet agents holding an old-CA
+      // certificate check revocation against it (certificate_revocation = chain).
+      return respond(reply, 200, crlBundle(material.raw.crlPem, overlap), TYPE.text);
     },
   },
   {

@@ -1,4 +1,5 @@
 /** GET /puppet-ca/v1/certificate/{ca,NAME}: the CA certificate (bundle) or a signed certificate, PEM. */
+import { caBundle, overlapChangedAt, regenerationView } from "../../../ca/lifecycle/rotation.js";
 import { nameParam } from "../../deps.js";
 import { respond, TYPE } from "../../reply.js";
 import { notModified } from "../conditional.js";
@@ -18,11 +19,16 @@ export const certificate: readonly PuppetRoute[] = [
       const name = nameParam(request);
       if (name === "ca") {
         const material = await ca.current();
+        const now = new Date();
+        const view = await regenerationView(ca.store, now);
+        const overlap = view?.overlap && now < view.overlap.until ? view.overlap : undefined;
         // The issue time of a CA Puppet or fleetca made (they backdate not-before by a day),
-        // never in the future: stable across restarts, and it moves forward when the CA is replaced.
-        const issued = new Date(Math.min(Date.now(), material.cert.notBefore.getTime() + DAY_MS));
+        // never in the future: stable across restarts, and it moves forward when the CA is
+        // replaced, and again when a rotation's overlap ends and the old CA leaves the bundle.
+        const issued = new Date(Math.min(now.getTime(), Math.max(material.cert.notBefore.getTime() + DAY_MS, overlapChangedAt(view, now)?.getTime() ?? 0)));
         if (notModified(request, reply, issued)) return reply;
-        return respond(reply, 200, material.raw.certPem, TYPE.text);
+        // During a rotation's overlap: the new CA first (it issues, and agents pin it), then the old one.
+        return respond(reply, 200, caBundle(material.raw.certPem, overlap), TYPE.text);
       }
       return respond(reply, 200, await ca.getCertificatePem(name), TYPE.text);
     },

@@ -1,0 +1,109 @@
+/**
+ * A planned rotation's overlap (`ca regenerate --mode rotate --overlap DUR`): until its end the
+ * old CA is trusted beside the new one. Agents are served both CA certificates (the new one
+ * first: it is the issuing CA, the one whose CRL comes first and whose fingerprint agents
+ * pin) and both CRLs (Puppet agents check a CRL for every CA of a chain, so a node holding an
+ * old-CA certificate needs the old CA's CRL, and every node needs the new CA's to verify a
+ * server certificate of the new CA). After the end, only the new CA.
+ *
+ * The tracking record is read at most once a second per store and process: servers consult
+ * this on every CA bundle, CRL and old-certificate request.
+ */
+import { parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../../pki/certificate.js";
+import { crlStateFromPem } from "../../pki/crl.js";
+import { auditRecord } from "../audit.js";
+import { CaError } from "../errors.js";
+import type { Principal } from "../principal.js";
+import type { CaStore, RegenerationState } from "../store.js";
+
+export interface RotationOverlap {
+  until: Date;
+  oldCa: ParsedCertificate;
+  oldCaCertPem: string;
+  /** The old CA's last CRL ("" for a rotation recorded before it was kept), and what it lists. */
+  oldCrlPem: string;
+  oldRevoked: ReadonlySet<bigint>;
+}
+
+/** What servers need of the regeneration being tracked. */
+export interface RegenerationView {
+  mode: RegenerationState["mode"];
+  /** The old CA's nodes. */
+  names: ReadonlySet<string>;
+  /** rotate: the overlap, whether or not it is over. */
+  overlap?: RotationOverlap;
+}
+
+const cache = new WeakMap<object, { at: number; view: Promise<RegenerationView | undefined> }>();
+
+/** The tracked regeneration, re-read when the cached copy is a second old. */
+export function regenerationView(store: CaStore, now: Date): Promise<RegenerationView | undefined> {
+  const hit = cache.get(store);
+  if (hit && Math.abs(now.getTime() - hit.at) < 1000) return hit.view;
+  const view = store.readTracking().then((t) => (t ? viewOf(t.state, t.nodes.map((n) => n.name)) : undefined));
+  // A failed read is not remembered: the next caller tries again.
+  view.catch(() => cache.delete(store));
+  cache.set(store, { at: now.getTime(), view });
+  return view;
+}
+
+function viewOf(state: RegenerationState, names: string[]): RegenerationView {
+  const base = { mode: state.mode, names: new Set(names) };
+  if (!state.overlapUntil || !state.oldCaCertPem) return base;
+  const oldCrlPem = state.oldCrlPem ?? "";
+  return {
+    ...base,
+    overlap: {
+      until: state.overlapUntil,
+      oldCa: parseCertificatePem(state.oldCaCertPem),
+      oldCaCertPem: state.oldCaCertPem,
+      oldCrlPem,
+      oldRevoked: oldCrlPem ? crlStateFromPem(oldCrlPem).serials : new Set(),
+    },
+  };
+}
+
+/** The overlap when it is still running at `now`. */
+export async function activeOverlap(store: CaStore, now: Date): Promise<RotationOverlap | undefined> {
+  const o = (await regenerationView(store, now))?.overlap;
+  return o && now < o.until ? o : undefined;
+}
+
+/** True when the old CA of the overlap signed `cert`. */
+export function signedByOldCa(cert: ParsedCertificate, o: RotationOverlap): boolean {
+  return cert.issuerDer.equals(o.oldCa.subjectDer) && verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, o.oldCa.spki);
+}
+
+/** The CA bundle to serve: the CA's own certificate(s), then the old CA's during the overlap. */
+export const caBundle = (caPem: string, o: RotationOverlap | undefined): string => (o ? joinPem(caPem, o.oldCaCertPem) : caPem);
+
+/** The CRLs to serve: the CA's own (and its outer CAs'), then the old CA's during the overlap. */
+export const crlBundle = (crlPem: string, o: RotationOverlap | undefined): string => (o?.oldCrlPem ? joinPem(crlPem, o.oldCrlPem) : crlPem);
+
+const joinPem = (a: string, b: string): string => `${a.endsWith("\n") ? a : `${a}\n`}${b}`;
+
+/**
+ * When what the bundle endpoints serve last changed because of the overlap: its end, once it
+ * is over (agents asking If-Modified-Since must fetch the shorter bundle), else undefined.
+ */
+export function overlapChangedAt(view: RegenerationView | undefined, now: Date): Date | undefined {
+  const until = view?.overlap?.until;
+  return until && now >= until ? until : undefined;
+}
+
+/**
+ * Ends a rotation's overlap now (every node has moved, or the old CA must go sooner): servers
+ * stop trusting the old CA within a second and switch to their new-CA certificate. Audited.
+ */
+export async function endOverlap(store: CaStore, now: Date, by: Principal): Promise<Date> {
+  const t = await store.readTracking();
+  const until = t?.state.overlapUntil;
+  if (!t || t.state.mode !== "rotate" || !until) {
+    throw new CaError("not-found", "No rotation is being tracked: only `fleetca ca regenerate --mode rotate --overlap DUR` starts an overlap to end.");
+  }
+  if (until <= now) return until;
+  await store.endOverlap(now);
+  cache.delete(store);
+  await store.appendAudit([auditRecord(now, "overlap-ended", by, { detail: `old CA ${t.state.oldCaFingerprint} no longer trusted (the overlap was to end ${until.toISOString()})` })]);
+  return now;
+}

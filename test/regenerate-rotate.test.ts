@@ -166,6 +166,9 @@ test("rotate: both CAs during the overlap, renewal into the new CA, `fleetca age
   assert.equal((await asNode(url, newCaPem, stays)).status, 403, "an old certificate is refused");
   await server.waitForLog((l) => typeof l.msg === "string" && l.msg.includes("stays.example.com must re-enroll"));
   assert.equal((await asNode(url, newCaPem, { ...role, certPem: renewal.body })).status, 200, "the renewed certificate works");
+  assert.match(end.stdout, /3 node\(s\) had not moved/, "stays, revoked and the server's OCSP responder");
+  const back = await enroll(url, newCaPem, "stays.example.com");
+  assert.ok(signedBy(newCaPem, back.certPem).ok, "its old certificate was removed with the overlap: the node enrolls again under its name");
   const again = await agent("bootstrap");
   assert.equal(again.code, 0, again.stdout + again.stderr);
   assert.match(again.stdout, /mutual TLS with https:\/\/127\.0\.0\.1:\d+ OK/, "the moved fleetca agent verifies the new server certificate and is accepted");

@@ -19,13 +19,14 @@ import { fileName, SETTING_KEYS, settingSources, type Settings } from "../config
 import { autosignerFor } from "../host/autosign.js";
 import { Ssldir } from "../host/ssldir.js";
 import { adminAutosignProblems, caPermissionProblems } from "../host/startup-checks.js";
+import { parseCertificatePem, verifySignedBy } from "../pki/certificate.js";
 import { fingerprint } from "../pki/fingerprint.js";
 import type { ServerDeps } from "../server/deps.js";
 import { ensureCa, ensureServerIdentity, SERVER, serverAltNames } from "../server/identity.js";
 import type { RunningServer } from "../server/listen.js";
 import { openStore } from "../store/open.js";
 import { expiryWarnings } from "../ca/lifecycle/expiry.js";
-import { activeOverlap, caBundle } from "../ca/lifecycle/rotation.js";
+import { activeOverlap, caBundle, retireOldCertificates } from "../ca/lifecycle/rotation.js";
 import { keepPreviousIdentity, overlapIdentity, PREVIOUS_CA_DIR } from "../server/rotation-identity.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
 import { Exit } from "./exit-codes.js";
@@ -165,6 +166,12 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   // Requests whose certificates were stored just before a crash are done (ca/recovery.ts).
   const settled = await deps.ca.recoverInterrupted();
   if (settled.length > 0) log.warn({ names: settled.map((s) => s.name) }, `recovery: removed ${settled.length} request(s) already signed before a crash`);
+  // A rotation's overlap that ended: the old CA's certificates still listed go, so their nodes can enroll again.
+  const retireEnded = async () => {
+    const retired = await retireOldCertificates(store, new Date());
+    if (retired.length > 0) log.warn({ count: retired.length }, `removed ${retired.length} certificate(s) of the previous CA after the rotation's overlap; their nodes must enroll again (${retired.slice(0, 10).join(", ")}${retired.length > 10 ? ", ..." : ""})`);
+  };
+  await retireEnded();
   const files = new Ssldir(serverSsldir(settings));
   const hostName = os.hostname();
 
@@ -235,6 +242,13 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   let syncedCrl = await deps.ca.crlPem();
   let syncedCa = await deps.ca.caCertificatePem();
   let syncedSpki = (await deps.ca.current()).cert.spki;
+  let caChangeSeenAt: number | undefined;
+  const ssldirIdentityIsCurrent = async () => {
+    const { certPem } = await files.readIdentity(settings.certname);
+    if (!certPem) return false;
+    const cert = parseCertificatePem(certPem);
+    return verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, (await deps.ca.current()).cert.spki);
+  };
   // The CA certificate's and the CRL's end dates, warned about within 90 days: at start, then daily.
   const warnExpiry = async () => {
     for (const w of expiryWarnings(await deps.ca.current(), new Date())) log.warn({ what: w.what, at: w.at, daysLeft: w.daysLeft, fix: w.fix }, w.message);
@@ -250,7 +264,12 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
         const caPem = await deps.ca.caCertificatePem();
         if (caPem !== syncedCa) {
           // Tried again every second until it works: `ca regenerate` writes the server's new
-          // certificate into the ssldir a moment after the new CA lands in the store.
+          // certificate into the ssldir a moment after the new CA lands in the store. For a
+          // few seconds the server waits for it rather than issuing its own: both at once
+          // would collide on the server's certname (and the regeneration would fail).
+          caChangeSeenAt ??= Date.now();
+          if (Date.now() - caChangeSeenAt < 5000 && !(await ssldirIdentityIsCurrent())) return;
+          caChangeSeenAt = undefined;
           const next = await loadTls();
           running.reloadTls(next.tls);
           overlapRunning = next.overlap;
@@ -269,6 +288,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
           running.reloadTls((await loadTls()).tls);
           overlapRunning = false;
           log.warn({ fingerprint: fingerprint((await deps.ca.current()).cert.der) }, "rotation overlap ended: the previous CA is no longer trusted; serving the new CA's server certificate; nodes still holding a certificate of the previous CA must re-enroll");
+          await retireEnded();
         }
         if (pem === syncedCrl) return;
         syncedCrl = pem;

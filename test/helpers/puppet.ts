@@ -38,9 +38,14 @@ export interface PuppetResult {
  * RSA-2048 (Puppet's default is 4096) to keep the suite fast; nothing else is changed.
  */
 export function puppetSsl(action: string, agent: Agent, port: number, extra: string[] = [], timeoutMs = 120_000): Promise<PuppetResult> {
+  return puppetCommand(["ssl", action], agent, port, extra, timeoutMs);
+}
+
+/** Any `puppet` application (`["filebucket", "backup", FILE, "--remote"]`) with the agent's private directories. */
+export function puppetCommand(command: string[], agent: Agent, port: number, extra: string[] = [], timeoutMs = 120_000): Promise<PuppetResult> {
   const d = (n: string) => path.join(agent.root, n);
   const args = [
-    "ssl", action, "--certname", agent.certname, "--server", "localhost", "--serverport", String(port),
+    ...command, "--certname", agent.certname, "--server", "localhost", "--serverport", String(port),
     "--confdir", agent.confdir, "--ssldir", agent.ssldir, "--vardir", d("var"), "--logdir", d("log"), "--rundir", d("run"),
     "--codedir", d("code"), "--publicdir", d("public"), "--keylength", "2048", "--color", "false", ...extra,
   ];

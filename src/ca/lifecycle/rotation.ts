@@ -15,6 +15,7 @@ import { auditRecord } from "../audit.js";
 import { CaError } from "../errors.js";
 import type { Principal } from "../principal.js";
 import type { CaStore, RegenerationState } from "../store.js";
+import { summarize } from "../summarize.js";
 
 export interface RotationOverlap {
   until: Date;
@@ -104,6 +105,26 @@ export async function endOverlap(store: CaStore, now: Date, by: Principal): Prom
   if (until <= now) return until;
   await store.endOverlap(now);
   cache.delete(store);
-  await store.appendAudit([auditRecord(now, "overlap-ended", by, { detail: `old CA ${t.state.oldCaFingerprint} no longer trusted (the overlap was to end ${until.toISOString()})` })]);
+  const retired = await retireOldCertificates(store, now);
+  await store.appendAudit([
+    auditRecord(now, "overlap-ended", by, { detail: `old CA ${t.state.oldCaFingerprint} no longer trusted (the overlap was to end ${until.toISOString()}); ${retired.length} certificate(s) of the old CA removed` }),
+  ]);
   return now;
+}
+
+/**
+ * Once a rotation's overlap is over, the old CA's certificates still listed are void: they are
+ * removed (not revoked: nothing trusts their CA any more), so that their nodes can enroll again
+ * under the same names, as after a compromise. Returns their names. Idempotent: servers call it
+ * when they see the overlap end, and at start.
+ */
+export async function retireOldCertificates(store: CaStore, now: Date): Promise<string[]> {
+  const t = await store.readTracking();
+  if (!t || t.state.mode !== "rotate" || !t.state.overlapUntil || now < t.state.overlapUntil) return [];
+  const first = t.state.firstNewSerial;
+  return store.withLock(async () => {
+    const old = (await store.listIndex(summarize)).filter((e) => e.state === "signed" && e.serial !== undefined && e.serial < first);
+    for (const e of old) await store.deleteCertificate(e.name);
+    return old.map((e) => e.name);
+  });
 }

@@ -8,9 +8,12 @@
  * - `fleetca agent renew` run on its ssldir during the overlap moves it: `puppet ssl verify`
  *   accepts the new-CA certificate with the two-CA bundle and both CRLs
  *   (certificate_revocation = chain), and after the overlap it works with the new server;
- * - a node left alone fails after the overlap (its cached CA cannot verify the new server
- *   certificate) and needs `puppet ssl clean --localca` and a new enrollment, as after a
- *   compromise (test/regenerate-drill.test.ts), where that is needed at once.
+ * - fetching the two-CA bundle alone (certs/ca.pem and crl.pem deleted, `puppet ssl
+ *   bootstrap`) keeps the server verified after the overlap, but its old certificate is then
+ *   refused, the server's log naming it;
+ * - a node left alone cannot verify the new server certificate after the overlap; both
+ *   re-enroll after `puppet ssl clean --localca`, as after a compromise
+ *   (test/regenerate-drill.test.ts), where that is needed at once.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -37,14 +40,15 @@ function mutualTls(a: Agent, port: number): Promise<PuppetResult> {
 /** The server's log line for the agent's last mutual-TLS request: which client it saw. */
 const lastBucketRequest = (s: ServerProcess) => [...s.logs()].reverse().find((l) => l.msg === "request" && String(l.path).startsWith("/puppet/v3/file_bucket_file"));
 
-test("a real Puppet 7 agent in a planned rotation: untouched during the overlap; moved by fleetca agent renew; re-enrolled if left alone", { skip: puppetMissing() ?? false, timeout: 400_000 }, async () => {
+test("a real Puppet 7 agent in a planned rotation: untouched during the overlap; moved by fleetca agent renew; re-enrolled if left alone", { skip: puppetMissing() ?? false, timeout: 400_000 }, async (t) => {
   const dir = tmpDir("fleetca-puppet-rotate-");
   server = await startServer({ dir, config: "key_type: ec\nautosign: true\n" });
   const { cadir, port } = server;
   const oldCaPem = fs.readFileSync(path.join(cadir, "ca_crt.pem"), "utf8");
   const moved = makeAgent(path.join(dir, "agents"), "moved.example.com");
   const alone = makeAgent(path.join(dir, "agents"), "alone.example.com");
-  for (const a of [moved, alone]) expectOk(await puppetSsl("bootstrap", a, port, ["--waitforcert", "0"]), `${a.certname} enrolls`);
+  const bundleOnly = makeAgent(path.join(dir, "agents"), "bundle-only.example.com");
+  for (const a of [moved, alone, bundleOnly]) expectOk(await puppetSsl("bootstrap", a, port, ["--waitforcert", "0"]), `${a.certname} enrolls`);
 
   // Puppet 7.23 has no certificate renewal of its own: it knows no hostcert_renewal_interval.
   const settings = await puppetCommand(["config", "print", "all"], moved, port);
@@ -58,7 +62,6 @@ test("a real Puppet 7 agent in a planned rotation: untouched during the overlap;
   await server.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("ca changed"));
 
   // During the overlap: nothing done on the node, and it works (server verified, client accepted).
-  expectOk(await puppetSsl("verify", alone, port), "verify during the overlap");
   const during = await mutualTls(alone, port);
   assert.match(during.out, /Error 403 on SERVER: Forbidden/, `the TLS handshake succeeded both ways:\n${during.out}`);
   assert.equal(lastBucketRequest(server)?.client, "alone.example.com", "the server took its old-CA certificate as the node's");
@@ -73,8 +76,15 @@ test("a real Puppet 7 agent in a planned rotation: untouched during the overlap;
   const verify = await puppetSsl("verify", moved, port);
   expectOk(verify, "puppet ssl verify of the renewed certificate with both CAs and both CRLs");
   assert.match(verify.out, new RegExp(`Verified CA certificate 'CN=Puppet CA: localhost' fingerprint \\(SHA256\\) ${fp(newCaPem)}`), verify.out);
+  // The two-CA bundle and both CRLs, fetched by Puppet itself once its copies are gone.
+  fs.rmSync(path.join(bundleOnly.ssldir, "certs", "ca.pem"));
+  fs.rmSync(path.join(bundleOnly.ssldir, "crl.pem"));
+  expectOk(await puppetSsl("bootstrap", bundleOnly, port, ["--waitforcert", "0"]), "bootstrap fetches the bundle and CRLs again");
+  assert.deepEqual(parseCertificateChain(fs.readFileSync(path.join(bundleOnly.ssldir, "certs", "ca.pem"), "utf8")).map((c) => fingerprint(c.der)), [fp(newCaPem), fp(oldCaPem)]);
+  assert.equal(fs.readFileSync(path.join(bundleOnly.ssldir, "crl.pem"), "utf8").match(/BEGIN X509 CRL/g)?.length, 2);
+
   const status = JSON.parse((await fleetca(["ca", "regenerate", "--status", "--format", "json", "--cadir", cadir], dir)).stdout) as { nodes: { name: string }[] };
-  assert.deepEqual(status.nodes.map((n) => n.name).filter((n) => n.endsWith(".example.com")), ["alone.example.com"]);
+  assert.deepEqual(status.nodes.map((n) => n.name).filter((n) => n.endsWith(".example.com")), ["alone.example.com", "bundle-only.example.com"]);
 
   // The overlap ends: the server presents its new-CA certificate.
   assert.equal((await fleetca(["ca", "regenerate", "--end-overlap", "--cadir", cadir], dir)).code, 0);
@@ -82,12 +92,19 @@ test("a real Puppet 7 agent in a planned rotation: untouched during the overlap;
   const movedAfter = await mutualTls(moved, port);
   assert.match(movedAfter.out, /Error 403 on SERVER: Forbidden/, `the moved node still talks to the server:\n${movedAfter.out}`);
   assert.equal(lastBucketRequest(server)?.client, "moved.example.com");
-  expectOk(await puppetSsl("download_cert", moved, port), "download_cert verifies the new server certificate");
 
-  // Left alone, the node's cached CA cannot verify the server any more; it re-enrolls.
+  // With the new bundle but its old certificate: the server is verified, the node refused and named.
+  const bundleAfter = await mutualTls(bundleOnly, port);
+  t.diagnostic(`bundle only, after the overlap: ${bundleAfter.out.trim()}`);
+  assert.match(bundleAfter.out, /Error 403 on SERVER: Forbidden/, bundleAfter.out);
+  await server.waitForLog((l) => typeof l.msg === "string" && l.msg.includes("bundle-only.example.com must re-enroll"));
+
+  // Left alone, the node's cached CA cannot verify the server any more.
   const aloneAfter = await mutualTls(alone, port);
+  t.diagnostic(`left alone, after the overlap: ${aloneAfter.out.trim()}`);
   assert.notEqual(aloneAfter.code, 0);
   assert.match(aloneAfter.out, /certificate verify failed/, aloneAfter.out);
+  // Either way: clean, the local CA copy and CRL included, and enroll again (the old certificate left the CA with the overlap).
   expectOk(await puppetSsl("clean", alone, port, ["--localca"]), "puppet ssl clean --localca");
   expectOk(await puppetSsl("bootstrap", alone, port, ["--waitforcert", "0"]), "enroll again");
   assert.deepEqual(parseCertificateChain(fs.readFileSync(path.join(alone.ssldir, "certs", "ca.pem"), "utf8")).map((c) => fingerprint(c.der)), [fp(newCaPem)]);

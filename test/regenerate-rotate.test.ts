@@ -6,7 +6,8 @@
  * -crl_check_all` (what a Puppet agent's certificate_revocation = chain does) accepts for a
  * certificate of either CA; a node presenting its old certificate to certificate_renewal gets
  * one of the new CA with its extensions and leaves the tracking list; `fleetca agent renew`
- * (a real process) moves a node, CA bundle and CRLs included. After `--end-overlap` the server
+ * (a real process) moves a node, CA bundle and CRLs included, and a `fleetca agent bootstrap` run
+ * does so by itself once it has refreshed the CA bundle. After `--end-overlap` the server
  * presents its new-CA certificate, serves the new CA alone, and refuses old certificates with
  * a log line naming the node, while the moved nodes carry on.
  */
@@ -82,10 +83,13 @@ test("rotate: both CAs during the overlap, renewal into the new CA, `fleetca age
 
   // Under the old CA: a fleetca agent (a real process) and three nodes through the API.
   const agentDir = path.join(dir, "moving");
-  const agent = (verb: string, ...extra: string[]) =>
-    fleetcaProcess(["agent", verb, "--ssldir", agentDir, "--certname", "moving.example.com", "--server", "127.0.0.1", "--port", String(server!.port), ...extra]);
-  const boot = await agent("bootstrap", "--key-type", "ec", "--waitforcert", "0");
-  assert.equal(boot.code, 0, boot.stdout + boot.stderr);
+  const agentAs = (name: string, verb: string, ...extra: string[]) =>
+    fleetcaProcess(["agent", verb, "--ssldir", path.join(dir, name), "--certname", `${name}.example.com`, "--server", "127.0.0.1", "--port", String(server!.port), ...extra]);
+  const agent = (verb: string, ...extra: string[]) => agentAs("moving", verb, ...extra);
+  for (const name of ["moving", "auto"]) {
+    const boot = await agentAs(name, "bootstrap", "--key-type", "ec", "--waitforcert", "0");
+    assert.equal(boot.code, 0, boot.stdout + boot.stderr);
+  }
   const stays = await enroll(url, oldCaPem, "stays.example.com");
   const revoked = await enroll(url, oldCaPem, "revoked.example.com");
   const role = await enroll(url, oldCaPem, "role.example.com", "webserver");
@@ -147,9 +151,15 @@ test("rotate: both CAs during the overlap, renewal into the new CA, `fleetca age
   assert.ok(signedBy(newCaPem, ssl("certs/moving.example.com.pem")).ok, "its certificate is the new CA's");
   assert.ok(verifyChain(ssl("certs/ca.pem"), ssl("crl.pem"), ssl("certs/moving.example.com.pem")).ok);
 
+  // A fleetca agent run (bootstrap, as a timer would) moves by itself once its CA refresh brings the two-CA bundle.
+  const auto = await agentAs("auto", "bootstrap", "--ca-refresh-interval", "0");
+  assert.equal(auto.code, 0, auto.stdout + auto.stderr);
+  assert.match(auto.stdout, /Certificate: renewed/);
+  assert.ok(signedBy(newCaPem, fs.readFileSync(path.join(dir, "auto", "certs", "auto.example.com.pem"), "utf8")).ok, "renewed into the new CA");
+
   const status = JSON.parse((await ok(["ca", "regenerate", "--status", "--format", "json", "--cadir", cadir])).stdout) as { remaining: number; nodes: { name: string; lastSeenAddress: string | null }[] };
   const left = status.nodes.map((n) => n.name);
-  for (const n of ["moving.example.com", "role.example.com", "localhost"]) assert.ok(!left.includes(n), `${n} moved to the new CA`);
+  for (const n of ["moving.example.com", "auto.example.com", "role.example.com", "localhost"]) assert.ok(!left.includes(n), `${n} moved to the new CA`);
   assert.ok(left.includes("stays.example.com"));
   assert.equal(status.nodes.find((n) => n.name === "stays.example.com")?.lastSeenAddress, "127.0.0.1", "seen with its old certificate");
 

@@ -12,7 +12,7 @@ import { failureError } from "./failures.js";
 import type { Failure } from "./client.js";
 import type { State, StepContext } from "./states.js";
 import { refreshCrl } from "./step-trust.js";
-import { caFingerprint, caSubject, issuedBy, parseCaBundle, parseCrlFor, type TrustMaterial } from "./trust.js";
+import { caFingerprint, caSubject, issuedBy, parseCaBundle, parseCrlFor, pathOf, type TrustMaterial } from "./trust.js";
 
 type VerifyState = Extract<State, { name: "Verify" }>;
 
@@ -36,7 +36,9 @@ export async function verify(ctx: StepContext, s: VerifyState): Promise<State> {
   if (problem) throw problem;
   // A certificate of a CA the bundle lists after the issuing one: the CA is being rotated, and
   // this node moves to the new CA by renewing while the old one is still trusted.
-  const rotating = issuedBy(s.cert, s.trust) !== s.trust.chain[0];
+  const head = s.trust.chain[0]!;
+  const issuer = issuedBy(s.cert, s.trust);
+  const rotating = issuer !== undefined && issuer !== head && !pathOf(head, s.trust).includes(issuer);
   if (!s.renewed && (opts.mode === "renew" || rotating || dueForRenewal(s.cert, deps.clock(), opts.hostcertRenewalInterval))) {
     return { name: "Renew", trust: s.trust, key: s.key, cert: s.cert, certPem: s.certPem };
   }

@@ -123,10 +123,16 @@ function nextSteps(p: RegenerationPlan, out: string, formats: CredFormat[], serv
     l.push("  start the services again, then: sudo puppet agent -t");
   });
   l.push("", "[Step 4, every agent node]");
-  l.push(p.mode === "compromise"
-    ? "  Puppet:  sudo puppet ssl clean --localca && sudo puppet agent -t     (--localca: Puppet 7 keeps its copy of the old CA otherwise, and refuses the new one)"
-    : "  Puppet:  nothing until the overlap ends; then sudo puppet ssl clean --localca && sudo puppet agent -t (or renew before it ends: fleetca agent renew)");
-  l.push(`  fleetca: sudo fleetca agent clean && sudo fleetca agent bootstrap --server ${server.host}${server.port === 8140 ? "" : ` --port ${server.port}`}`);
+  const at = `--server ${server.host}${server.port === 8140 ? "" : ` --port ${server.port}`}`;
+  if (p.mode === "compromise") {
+    l.push("  Puppet:  sudo puppet ssl clean --localca && sudo puppet agent -t     (--localca: Puppet 7 keeps its copy of the old CA otherwise, and refuses the new one)");
+    l.push(`  fleetca: sudo fleetca agent clean && sudo fleetca agent bootstrap ${at}`);
+  } else {
+    l.push("  Nothing is needed until the overlap ends: agents keep working with their old certificates. Before it ends, to move a node without enrolling it again:");
+    l.push(`  Puppet:  sudo fleetca agent renew --ssldir "$(sudo puppet config print ssldir)" --certname "$(sudo puppet config print certname)" ${at}`);
+    l.push(`  fleetca: sudo fleetca agent renew ${at}     (a regular \`fleetca agent bootstrap\` does it by itself after its next CA refresh)`);
+    l.push("  After the overlap, a node that did not move enrolls again: sudo puppet ssl clean --localca && sudo puppet agent -t, or fleetca agent clean --all && fleetca agent bootstrap.");
+  }
   l.push("  If autosigning is off, sign the requests as they arrive: fleetca ca list, fleetca ca sign NAME.");
   l.push("", `Follow the nodes coming back: fleetca ca regenerate --status  (${p.nodes.length} to go)`);
   return l;

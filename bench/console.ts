@@ -30,7 +30,7 @@ import { agentIdentities } from "./lib/agents.js";
 import { BENCH_ACTOR, BENCH_SETTINGS, freshCa } from "./lib/fleetca.js";
 import { fixtureName, growFixture } from "./lib/fixture.js";
 import { RESULTS_DIR, TMP_DIR } from "./lib/paths.js";
-import { fmt, machine, writeResult, type Row } from "./lib/results.js";
+import { fmt, machine, regenerateReadme, writeResult, type Row } from "./lib/results.js";
 import { startServer } from "./lib/server.js";
 
 const { values } = parseArgs({ options: { n: { type: "string" }, pending: { type: "string" }, calls: { type: "string" }, reuse: { type: "boolean" } } });
@@ -73,17 +73,29 @@ async function main(): Promise<void> {
   const cookie = String(login.headers["set-cookie"]).split(";")[0]!;
   // Every filter the certificate list offers, each in every order it offers, both directions;
   // then paging deep, and the pending list (a page of 50, and the page's own poll of 200).
-  const timeCalls = async (url: string): Promise<{ p50: number; p95: number }> => {
+  // Wall time, and the process's CPU time per answer: on a shared machine the wall time
+  // includes waiting for a core, the CPU time is what the answer itself cost.
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  const timeCalls = async (url: string): Promise<{ p50: number; p95: number; cpuP95: number }> => {
     const times: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < CALLS + 5; i++) {
+      const c = cpuMs();
       const t = performance.now();
       const r = await app.inject({ method: "GET", url, headers: { cookie } });
       const ms = performance.now() - t;
+      const cms = cpuMs() - c;
       if (r.statusCode !== 200) throw new Error(`${url}: ${r.statusCode} ${r.body.slice(0, 200)}`);
-      if (i >= 5) times.push(ms);
+      if (i >= 5) {
+        times.push(ms);
+        cpu.push(cms);
+      }
     }
     const s = [...times].sort((a, b) => a - b);
-    return { p50: round(s[s.length >> 1]!), p95: round(p95(times)) };
+    return { p50: round(s[s.length >> 1]!), p95: round(p95(times)), cpuP95: round(p95(cpu)) };
   };
   const filters: [string, string][] = [
     ["no filter", ""],
@@ -94,18 +106,20 @@ async function main(): Promise<void> {
   ];
   const orders = ["name", "notAfter", "state", "serial"].flatMap((sort) => ["asc", "desc"].map((order) => [sort, order] as const));
   const rows: Row[] = [];
-  const api: Record<string, { p50: number; p95: number }> = {};
+  const api: Record<string, { p50: number; p95: number; cpuP95: number }> = {};
   for (const [label, filter] of filters) {
     const figures: string[] = [];
     let worst = 0;
+    let worstCpu = 0;
     for (const [sort, order] of orders) {
       const key = `certificates, ${label}, sort=${sort} ${order}`;
       api[key] = await timeCalls(`/api/v1/certificates?limit=50&sort=${sort}&order=${order}${filter}`);
       worst = Math.max(worst, api[key]!.p95);
       figures.push(`${sort} ${order === "asc" ? "↑" : "↓"} ${api[key]!.p95}`);
-      console.log(`  ${key}: p50 ${api[key]!.p50} ms, p95 ${api[key]!.p95} ms`);
+      worstCpu = Math.max(worstCpu, api[key]!.cpuP95);
+      console.log(`  ${key}: p50 ${api[key]!.p50} ms, p95 ${api[key]!.p95} ms, CPU p95 ${api[key]!.cpuP95} ms`);
     }
-    rows.push({ measurement: `API: certificates, ${label}, page of 50, each of 8 orders (p95 of ${CALLS} each, ms)`, fleetca: `worst ${fmt.ms(worst)}: ${figures.join(", ")}`, target: "< 50 ms each", met: worst < 50 });
+    rows.push({ measurement: `API: certificates, ${label}, page of 50, each of 8 orders (p95 of ${CALLS} each, ms)`, fleetca: `worst ${fmt.ms(worst)} (CPU ${fmt.ms(worstCpu)}): ${figures.join(", ")}`, target: "< 50 ms each", met: worst < 50 });
   }
   const more: [string, string, boolean][] = [
     ["certificates, last page (name order)", `/api/v1/certificates?limit=50&offset=${N - 50}`, true],
@@ -116,7 +130,7 @@ async function main(): Promise<void> {
   ];
   for (const [label, url, targeted] of more) {
     api[label] = await timeCalls(url);
-    rows.push({ measurement: `API: ${label} (p95 of ${CALLS})`, fleetca: `${fmt.ms(api[label]!.p95)} (p50 ${fmt.ms(api[label]!.p50)})`, target: targeted ? "< 50 ms" : undefined, met: targeted ? api[label]!.p95 < 50 : null });
+    rows.push({ measurement: `API: ${label} (p95 of ${CALLS})`, fleetca: `${fmt.ms(api[label]!.p95)} (p50 ${fmt.ms(api[label]!.p50)}, CPU p95 ${fmt.ms(api[label]!.cpuP95)})`, target: targeted ? "< 50 ms" : undefined, met: targeted ? api[label]!.p95 < 50 : null });
     console.log(`  ${label}: p50 ${api[label]!.p50} ms, p95 ${api[label]!.p95} ms`);
   }
   await app.close();
@@ -169,13 +183,15 @@ async function main(): Promise<void> {
     machine: machine(),
     rows,
     limits:
-      "API figures are server time (fastify inject, in process: routing, the session check, the store's query, JSON). A page comes from the store's " +
+      "API figures are server time (fastify inject, in process: routing, the session check, the store's query, JSON), as wall time and as the " +
+      "process's CPU time during the call (what the answer cost, without the wait for a core on a shared machine). A page comes from the store's " +
       "catalog (store/index-query.ts): keys decoded once into typed arrays, each order sorted once and kept until the index changes, so a page walks " +
       "one order and stops when full; the first call after a change rebuilds the catalog of the kind that changed (requests or certificates), which " +
       "is not in these figures. Browser figures include TLS, the page's script, the session check and its data (fetched together), and rendering; " +
       "the machine is shared, so they move with its load (the load average is in the machine line).",
     data: { certificates: N, pending: PENDING, calls: CALLS, api, pages, setupSeconds: round(setupS) },
   });
+  if (full) regenerateReadme(RESULTS_DIR);
   console.log(`wrote ${file}`);
 }
 

@@ -56,7 +56,8 @@ export async function pinnedEnroll(keyType: CaKeyType, n: number, concurrency: n
   const cadir = await freshCa(`pinned-${keyType}`, keyType, entry);
   const agents = await agentIdentities(n, "ec", "enroll");
   const limitBefore = pinnedOpensslRate(keyType, serverCpus);
-  const server = await startServer({ cadir, cpus: serverCpus, args, entry });
+  // First boot makes the server key (RSA-4096 for an RSA CA): seconds on a busy core.
+  const server = await startServer({ cadir, cpus: serverCpus, args, entry, timeoutMs: 120_000 });
   let prev: string | undefined;
   try {
     prev = pinSelf(loadCpus);

@@ -10,7 +10,7 @@ import { parseCertificatePem } from "../pki/certificate.js";
 import { parseCsrPem } from "../pki/csr.js";
 import { auditRecord, type AuditRecord } from "./audit.js";
 import { systemPrincipal } from "./principal.js";
-import type { CaStore } from "./store.js";
+import { isRequestNamesStore, type CaStore } from "./store.js";
 import { summarize } from "./summarize.js";
 
 export interface SignedRequest {
@@ -23,12 +23,9 @@ const RECOVERY = systemPrincipal("recovery");
 
 /** Names whose pending request already has its certificate (same public key). Reads only. */
 export async function signedRequests(store: CaStore): Promise<SignedRequest[]> {
-  const index = await store.listIndex(summarize);
-  const requested = new Set(index.filter((e) => e.state === "requested").map((e) => e.name));
   const out: SignedRequest[] = [];
-  for (const e of index) {
-    if (e.state !== "signed" || !requested.has(e.name)) continue;
-    const [csrPem, certPem] = await Promise.all([store.getRequest(e.name), store.getCertificate(e.name)]);
+  for (const name of await namesWithBoth(store)) {
+    const [csrPem, certPem] = await Promise.all([store.getRequest(name), store.getCertificate(name)]);
     if (!csrPem || !certPem) continue;
     let same: { serial: bigint } | undefined;
     try {
@@ -37,9 +34,25 @@ export async function signedRequests(store: CaStore): Promise<SignedRequest[]> {
     } catch {
       // An unreadable file is `ca check`'s to report, not recovery's to remove.
     }
-    if (same) out.push({ name: e.name, serial: same.serial });
+    if (same) out.push({ name, serial: same.serial });
   }
   return out;
+}
+
+/**
+ * Names holding both a request and a certificate. From the pending requests alone when the
+ * store can list them (a server starting on a million certificates must not load them all
+ * for the few requests it has), else from the whole index.
+ */
+async function namesWithBoth(store: CaStore): Promise<string[]> {
+  if (isRequestNamesStore(store)) {
+    const out: string[] = [];
+    for (const name of await store.requestNames()) if ((await store.getIndexEntry(name, summarize)).certificate) out.push(name);
+    return out;
+  }
+  const index = await store.listIndex(summarize);
+  const requested = new Set(index.filter((e) => e.state === "requested").map((e) => e.name));
+  return index.filter((e) => e.state === "signed" && requested.has(e.name)).map((e) => e.name);
 }
 
 /**

@@ -277,6 +277,19 @@ export function isRequestTimesStore(store: CaStore): store is CaStore & RequestT
   return typeof (store as Partial<RequestTimesStore>).requestTimes === "function";
 }
 
+/**
+ * Optional capability: the names with a pending request, without the whole index (the file
+ * store reads requests/). Start-up's crash recovery needs only those; a store without it is
+ * asked for its whole index.
+ */
+export interface RequestNamesStore {
+  requestNames(): Promise<string[]>;
+}
+
+export function isRequestNamesStore(store: CaStore): store is CaStore & RequestNamesStore {
+  return typeof (store as Partial<RequestNamesStore>).requestNames === "function";
+}
+
 // ---------------------------------------------------------------- archives (ca/lifecycle)
 
 /**

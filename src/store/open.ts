@@ -19,7 +19,7 @@ export async function openStore(store: string, cadir: string, opts: OpenOptions 
     // The same variables as PostgreSQL's: set, ca_key.pem is written encrypted and read with it (file/ca-key.ts).
     const { passphraseFrom } = await import("./passphrase.js");
     const fileOpts = { passphrase: passphraseFrom(opts.env ?? process.env), onNotice: opts.onNotice };
-    return opts.recover === false ? new FileStore(cadir, fileOpts) : FileStore.open(cadir, fileOpts);
+    return opts.recover === false ? new FileStore(cadir, fileOpts) : FileStore.open(cadir, fileOpts, opts.watch ? "background" : "quick");
   }
   if (/^postgres(ql)?:\/\//.test(store)) {
     // Loaded on demand: a file-store CA never loads the pg driver.

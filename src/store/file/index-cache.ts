@@ -79,6 +79,8 @@ export class IndexCache {
   private bySerial?: Map<bigint, SerialHolders>;
   /** Bumped whenever a kind's entries change: store/index-query.ts's catalogs are rebuilt on it. */
   private readonly changes: Record<Kind, number> = { request: 0, certificate: 0 };
+  /** Whether this process has read the index (refresh ran): lookups before that read the files themselves. */
+  loaded = false;
   /** Files that are on disk but did not parse, by "kind/name", with the size:mtime seen. */
   private readonly unreadable = new Map<string, { kind: Kind; name: string; stamp: string }>();
 
@@ -89,6 +91,7 @@ export class IndexCache {
   /** Brings the index up to date with the journal and the directories. Call inside `mutex`. */
   async refresh(summarize: Summarize): Promise<void> {
     await this.catchUp();
+    this.loaded = true;
     // Sample every signal before reading names, so a change during the scan shows up next time.
     const inv = await sizeOf(this.layout.inventory);
     const pending: JournalRecord[] = [];

@@ -32,16 +32,18 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { appendLog, fsyncDir, isErrno, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
+import { appendLog, fsyncDir, isErrno, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { CatalogCache } from "../index-query.js";
 import { formatInventoryLine, formatSerialHex, parseInventory, parseSerialFile } from "./formats.js";
 import { GroupCommit } from "../../lib/group-commit.js";
 import { IndexCache, type BatchOp } from "./index-cache.js";
-import { assertSafeName, Layout, MODES, noCaError, type Kind } from "./layout.js";
+import { makeEntry } from "./journal.js";
+import { InventoryNames } from "./inventory-names.js";
+import { assertSafeName, isSafeName, Layout, MODES, nameOfPemFile, noCaError, type Kind } from "./layout.js";
 import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
-import { findTempFiles, removeStaleTempFiles } from "./recover.js";
+import { findTempFiles, removeStaleTempFiles, removeStaleTempFilesAsync } from "./recover.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
 import { TrackingFile } from "./tracking.js";
 import { CaKeyFile, isEncryptedKeyPem, PassphraseError } from "./ca-key.js";
@@ -106,10 +108,20 @@ export class FileStore implements CaStore, LeftoverStore {
     return this.lastRepair;
   }
 
-  /** Opens the store and removes what crashed writers left behind (recover.ts). */
-  static async open(cadir: string, opts: FileStoreOptions = {}): Promise<FileStore> {
+  /**
+   * Opens the store and removes what crashed writers left behind (recover.ts). `sweep`: "all"
+   * reads the three directories now; "quick" (a CLI command) leaves signed/ alone, whose
+   * million names cost seconds to read for what is at most a file per crash, invisible to
+   * every scan; "background" (a server) sweeps signed/ after returning, without blocking.
+   */
+  static async open(cadir: string, opts: FileStoreOptions = {}, sweep: "all" | "quick" | "background" = "all"): Promise<FileStore> {
     const store = new FileStore(cadir, opts);
-    await store.removeLeftovers();
+    if (sweep === "all") await store.removeLeftovers();
+    else {
+      removeStaleTempFiles(store.layout, [store.layout.cadir, store.layout.requests]);
+      // Best effort: a leftover not removed now is removed by the next start or `ca check --repair`.
+      if (sweep === "background") void removeStaleTempFilesAsync(store.layout.signed).catch(() => undefined);
+    }
     const raw = opts.passphrase !== undefined ? await readOptional(store.layout.caKey) : undefined;
     if (raw !== undefined && !isEncryptedKeyPem(raw)) {
       opts.onNotice?.(
@@ -395,8 +407,14 @@ export class FileStore implements CaStore, LeftoverStore {
     return this.catalogs.counts(revoked);
   }
 
+  /**
+   * A process that has not read the index (the CLI revoking one name, a server before its
+   * first list) reads the name's two files instead: loading a million-entry index to answer
+   * for one name cost seconds. Once loaded, the index answers (and is followed).
+   */
   async getIndexEntry(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {
     assertSafeName(name);
+    if (!this.index.loaded) return this.readEntries(name, summarize);
     await this.refreshes.add(summarize);
     const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
     const request = this.index.get("request", name);
@@ -404,6 +422,38 @@ export class FileStore implements CaStore, LeftoverStore {
     if (request) out.request = request;
     if (certificate) out.certificate = certificate;
     return out;
+  }
+
+  /** getIndexEntry from the files: what the index would hold for them (a file that does not parse is left out, as there). */
+  private async readEntries(name: string, summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }> {
+    const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
+    for (const kind of ["request", "certificate"] as const) {
+      const pem = await readOptional(this.layout.pemPath(kind, name));
+      if (pem === undefined) continue;
+      try {
+        out[kind] = makeEntry(kind, name, summarize(name, kind, pem));
+      } catch {
+        // Half-written by another tool, or not a PEM this CA reads: the index leaves it out too.
+      }
+    }
+    return out;
+  }
+
+  /** RequestNamesStore: the names in requests/ (a directory of the few pending requests, read without the index). */
+  async requestNames(): Promise<string[]> {
+    let files: string[];
+    try {
+      files = await readdir(this.layout.requests);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return [];
+      throw err;
+    }
+    const out: string[] = [];
+    for (const f of files) {
+      const name = f.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(f);
+      if (name !== undefined && isSafeName(name)) out.push(name);
+    }
+    return out.sort();
   }
 
   /**
@@ -447,23 +497,10 @@ export class FileStore implements CaStore, LeftoverStore {
   /**
    * The inventory lines of certificates issued to `names` (`/CN=NAME` subjects), without
    * parsing the rest: a revoke or clean needs a few names' lines, and parsing a
-   * million-line inventory for them cost seconds. The file is searched as bytes.
+   * million-line inventory for them cost seconds (inventory-names.ts finds them).
    */
   async readInventoryFor(names: readonly string[]): Promise<InventoryEntry[]> {
-    const buf = await readOptionalBytes(this.layout.inventory);
-    if (!buf) return [];
-    const lines: string[] = [];
-    for (const name of new Set(names)) {
-      const needle = Buffer.from(` /CN=${name}\n`, "utf8");
-      for (let at = buf.indexOf(needle); at >= 0; at = buf.indexOf(needle, at + needle.length)) {
-        const start = buf.lastIndexOf(0x0a, at) + 1;
-        lines.push(buf.toString("utf8", start, at + needle.length));
-      }
-      // The last line may lack its newline.
-      const tail = Buffer.from(` /CN=${name}`, "utf8");
-      if (buf.length >= tail.length && buf.subarray(buf.length - tail.length).equals(tail)) lines.push(buf.toString("utf8", buf.lastIndexOf(0x0a, buf.length - 1) + 1));
-    }
-    return parseInventory(lines.join(""));
+    return parseInventory(InventoryNames.for(this.layout.inventory).linesFor(names));
   }
 
   async getCrl(): Promise<string> {
@@ -588,6 +625,7 @@ export class FileStore implements CaStore, LeftoverStore {
   async importArchive(items: AsyncIterable<ArchiveItem>): Promise<void> {
     await importTree(this.location, items);
     IndexCache.forget(this.location);
+    InventoryNames.forget(this.layout.inventory);
     AuditLog.forget(this.layout.audit);
     RevocationFile.forget(this.location);
     this.index = IndexCache.for(this.layout);

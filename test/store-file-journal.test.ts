@@ -66,6 +66,24 @@ describe("FileStore commit journal", () => {
     assert.equal(read(join(cadir, "inventory.txt")), formatInventoryLine(c.inventory));
   });
 
+  it("a batch's inventory lines found after its offset (another writer appended first) are not appended again; those missing are", async () => {
+    const { cadir } = await newCa();
+    const inv = join(cadir, "inventory.txt");
+    const other = formatInventoryLine(commit("other.example", 9n).inventory);
+    const a = commit("a.example", 2n);
+    const b = commit("b.example", 3n);
+    const at = statSync(inv).size;
+    // Another process's line, then only a's line of the batch reached the file before the crash.
+    writeFileSync(inv, other + formatInventoryLine(a.inventory));
+    await new CommitJournal(join(cadir, "fleetca_journal.log")).append({
+      boot: currentBoot(), pid: 999_999_999, serial: "04", invAt: at,
+      ops: [a, b].map((c) => ({ op: "cert" as const, name: c.name, pem: c.certPem, inv: formatInventoryLine(c.inventory) })),
+    });
+    const report = await new FileStore(cadir).recover();
+    assert.equal(report?.inventoryLines, 1);
+    assert.equal(read(inv), other + formatInventoryLine(a.inventory) + formatInventoryLine(b.inventory));
+  });
+
   it("after a reboot every batch since the checkpoint is checked, a cleaned certificate stays cleaned, and the journal is emptied", async () => {
     const { cadir, store } = await newCa();
     await store.withLock(async () => {

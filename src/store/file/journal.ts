@@ -158,6 +158,8 @@ export function decodeLine(line: string): JournalRecord | undefined {
 }
 
 const HEADER_OP = "hdr";
+/** How much of the journal is decoded at a time (whole lines). */
+const READ_CHUNK = 32 * 1024 * 1024;
 
 /** Follows the journal file: where this process has read up to, and in which generation. */
 export class JournalFile {
@@ -197,30 +199,43 @@ export class JournalFile {
         this.forget();
         onReset();
       }
-      const buf = Buffer.allocUnsafe(Math.max(0, fst.size - this.offset));
-      const bytesRead = buf.length === 0 ? 0 : readSync(fd, buf, 0, buf.length, this.offset);
-      // Stop at the last newline: what follows is being written right now, or was torn by a crash.
-      const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
-      const text = buf.toString("utf8", 0, end);
+      // Read in chunks of whole lines: one string of a 190 MB journal (1,000,000 entries) was
+      // slow to decode under memory pressure, and past ~512 MB V8 cannot make the string at all.
+      const total = Math.max(0, fst.size - this.offset);
+      let buf = Buffer.allocUnsafe(Math.min(total, READ_CHUNK));
+      let done = 0;
       let records = 0;
-      for (let from = 0, nl = text.indexOf("\n"); nl >= 0; from = nl + 1, nl = text.indexOf("\n", from)) {
-        if (nl === from) continue;
-        const line = text.slice(from, nl);
-        this.lineCount++;
-        if (this.gen === undefined) {
-          // First line of a file read from the start: the header, or a file without one.
-          this.gen = headerGen(line) ?? "";
-          if (this.gen !== "") continue;
+      while (done < total) {
+        const got = readSync(fd, buf, 0, Math.min(buf.length, total - done), this.offset + done);
+        if (got <= 0) break;
+        // Stop at the last newline: what follows is being written right now, or was torn by a crash.
+        const end = buf.subarray(0, got).lastIndexOf(0x0a) + 1;
+        if (end === 0) {
+          if (got < buf.length) break; // the unfinished last line
+          buf = Buffer.allocUnsafe(buf.length * 2); // a line longer than the buffer: again, with room for it
+          continue;
         }
-        if (line[0] === "{") this.jsonLines++;
-        const r = decodeLine(line);
-        if (r) {
-          records++;
-          onRecord(r);
+        const text = buf.toString("utf8", 0, end);
+        for (let from = 0, nl = text.indexOf("\n"); nl >= 0; from = nl + 1, nl = text.indexOf("\n", from)) {
+          if (nl === from) continue;
+          const line = text.slice(from, nl);
+          this.lineCount++;
+          if (this.gen === undefined) {
+            // First line of a file read from the start: the header, or a file without one.
+            this.gen = headerGen(line) ?? "";
+            if (this.gen !== "") continue;
+          }
+          if (line[0] === "{") this.jsonLines++;
+          const r = decodeLine(line);
+          if (r) {
+            records++;
+            onRecord(r);
+          }
         }
+        done += end;
       }
       this.ino = fst.ino;
-      this.offset += end;
+      this.offset += done;
       return { reset: !same, records };
     } finally {
       closeSync(fd);

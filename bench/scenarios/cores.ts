@@ -9,6 +9,8 @@
  *   npm run bench -- --only cores              RSA-4096 and P-256, N=2,000 (P-256: 4,000)
  *   npm run bench -- --only cores --n 300
  */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
 import { freshCa, type CaKeyType } from "../lib/fleetca.js";
 import { runLoad, round } from "../lib/load.js";
@@ -29,6 +31,8 @@ interface TwoServers {
   failed: number;
   serverCpuPerEnrollmentMs: number;
   limit: number;
+  /** What sharedStoreProblems found after the run (none expected). */
+  problems: string[];
 }
 
 /** Two `fleetca server` processes on one CA directory, one per core, each given half the agents. */
@@ -52,11 +56,36 @@ async function twoServers(keyType: CaKeyType, n: number, concurrency: number): P
     const wall = performance.now() - t0;
     const cpu = cpuMsOf(a.pid) + cpuMsOf(b.pid) - cpu0;
     const limit = pinnedOpensslRate(keyType, "0,1");
-    return { keyType, perSecond: round(((la.succeeded + lb.succeeded) / wall) * 1000), failed: la.failed + lb.failed, serverCpuPerEnrollmentMs: round(cpu / n, 2), limit: round(limit) };
+    await a.stop();
+    await b.stop();
+    const consistent = sharedStoreProblems(cadir, la.succeeded + lb.succeeded + warm.length);
+    return { keyType, perSecond: round(((la.succeeded + lb.succeeded) / wall) * 1000), failed: la.failed + lb.failed, serverCpuPerEnrollmentMs: round(cpu / n, 2), limit: round(limit), problems: consistent };
   } finally {
     await a.stop();
     await b.stop();
   }
+}
+
+/**
+ * What two servers sharing one CA directory must not do: issue a serial twice, leave a
+ * certificate without its inventory line, or lose one an agent received (fewer files than
+ * enrollments). The serial counter must be past every serial issued.
+ */
+function sharedStoreProblems(cadir: string, enrolled: number): string[] {
+  const problems: string[] = [];
+  const lines = readFileSync(join(cadir, "inventory.txt"), "utf8").split("\n").filter(Boolean);
+  const serials = lines.map((l) => BigInt(l.split(" ")[0]!));
+  if (new Set(serials).size !== serials.length) problems.push(`${serials.length - new Set(serials).size} serial(s) issued twice`);
+  const subjects = new Set(lines.map((l) => l.slice(l.lastIndexOf(" /CN=") + 5)));
+  const files = readdirSync(join(cadir, "signed")).filter((f) => f.endsWith(".pem")).map((f) => f.slice(0, -4));
+  const without = files.filter((f) => !subjects.has(f));
+  if (without.length > 0) problems.push(`${without.length} certificate(s) without an inventory line (${without.slice(0, 3).join(", ")})`);
+  // The servers' own certificate is in signed/ too.
+  if (files.length < enrolled) problems.push(`${files.length} certificates in signed/ for ${enrolled} enrollments`);
+  const next = BigInt(`0x${readFileSync(join(cadir, "serial"), "utf8").trim()}`);
+  const top = serials.reduce((m, x) => (x > m ? x : m), 0n);
+  if (next <= top) problems.push(`serial counter ${next} is not past the highest serial issued (${top})`);
+  return problems;
 }
 
 function row(label: string, r: PinnedRun): Row {
@@ -82,6 +111,11 @@ export async function coresScenario(o: CoresOptions): Promise<ScenarioResult> {
       fleetca: `${fmt.rate(pair.perSecond)}; servers ${fmt.ms(pair.serverCpuPerEnrollmentMs)} CPU per enrollment`,
       compare: `limit of both cores ${fmt.rate(pair.limit)} → ${fmt.pct(pair.perSecond / pair.limit)}; ×${(pair.perSecond / one.load.perSecond).toFixed(2)} one server on one core, ×${(pair.perSecond / two.load.perSecond).toFixed(2)} one server on both`,
       met: pair.failed === 0 ? null : false,
+    });
+    rows.push({
+      measurement: `${keyType}: the shared CA directory after the two servers (serials issued once, every certificate in inventory.txt, the counter past them)`,
+      fleetca: pair.problems.length === 0 ? "consistent" : pair.problems.join("; "),
+      met: pair.problems.length === 0,
     });
     data[keyType] = { one, two, pair };
   }

@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests drive for real: openssl (verifies every
 # artefact), puppet-agent (a real agent enrolls), postgresql (the shared store),
 # chromium (the console's browser tests drive it headless), libnss3-tools (the NSS
-# database from which Chromium presents an admin client certificate to the console).
+# database from which Chromium presents an admin client certificate to the console),
+# faketime (a Puppet agent whose clock is off, for the troubleshooting guide's tests).
 # Idempotent: packages already present are left alone.
 set -euo pipefail
 want=()
@@ -11,6 +12,7 @@ command -v puppet >/dev/null || want+=(puppet-agent)
 [ -x "$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -1)" ] || want+=(postgresql)
 [ -x /usr/bin/chromium ] || want+=(chromium)
 command -v pk12util >/dev/null || want+=(libnss3-tools)
+command -v faketime >/dev/null || want+=(faketime)
 if [ "${#want[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to install: ${want[*]}" >&2; exit 1; fi
   echo "install-system-deps: installing ${want[*]}"

@@ -32,8 +32,8 @@ const put = (name: string, csrPem: string) =>
   httpsRequest(`${server.url}${V1}/certificate_request/${name}`, { method: "PUT", body: csrPem, headers: { "content-type": "text/plain" }, ca: caPem, servername: "localhost" });
 const csrSha = (pem: string) => fingerprint(fromPem(pem, ["CERTIFICATE REQUEST"], "request"));
 const requestLog = (p: string, status: number) => server.waitForLog((l) => l.msg === "request" && l.path === p && l.status === status);
-/** Runs a command line as printed ("fleetca ca clean x"), against this server's CA. */
-const paste = (line: string) => fleetca([...line.replace(/^fleetca /, "").split(" "), "--cadir", server.cadir]);
+/** Runs a command line as printed ("fleetca ca clean --cadir DIR x"): it names the CA it was printed for. */
+const paste = (line: string) => fleetca(line.replace(/^fleetca /, "").split(" "));
 
 describe("refusals, logged and explained", () => {
   test("each 4xx is logged with the reason the client was given, in the same words", async () => {
@@ -68,7 +68,7 @@ describe("refusals, logged and explained", () => {
     const json = JSON.parse((await fleetca(["ca", "list", "--format", "json", "--cadir", server.cadir])).stdout) as { requested: { name: string; superseded_by?: { sha256: string } }[] };
     assert.equal(json.requested.find((r) => r.name === "lostkey.test")?.superseded_by?.sha256, csrSha(fresh.csrPem));
 
-    const fix = /to let it in: (fleetca ca clean lostkey\.test)\)/.exec(line ?? "")?.[1];
+    const fix = /to let it in: (fleetca ca clean --cadir \S+ lostkey\.test)\)/.exec(line ?? "")?.[1];
     assert.ok(fix, line);
     // sign warns before signing the request whose key is lost, and names the same command.
     const signed = await fleetca(["ca", "sign", "lostkey.test", "--cadir", server.cadir]);

@@ -45,7 +45,7 @@ export class CaReader {
       const version = await this.store.materialVersion();
       if (!this.material || this.material.version !== version) {
         if (!(await this.store.isInitialized())) {
-          throw new CaError("not-initialized", `No CA found at ${this.store.location}; create one with \`fleetca ca setup\` or import one with \`fleetca ca import\`.`);
+          throw new CaError("not-initialized", `No CA found at ${this.store.location}; create one with \`fleetca ca setup\`, or take an existing CA over with \`fleetca ca import\` (\`fleetca ca import --help\` says what it needs).`);
         }
         this.material = loadMaterial(await this.store.loadCaMaterial(), version);
       }

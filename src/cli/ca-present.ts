@@ -22,7 +22,9 @@ export function noCaError(settings: Settings, location: string): CaError {
     `No CA found in ${where}. ` +
       "Point at the CA with --cadir DIR (setting cadir, FLEETCA_CADIR) or --store URL (setting store, FLEETCA_STORE), " +
       `or --config FILE (FLEETCA_CONFIG; default ${DEFAULT_CONFIG_FILE}) holding them; ` +
-      "on a new CA host create one with `fleetca ca setup` or take Puppet's over with `fleetca ca import`.",
+      "on a new CA host create one with `fleetca ca setup`, or take an existing CA over with " +
+      "`fleetca ca import --cert-bundle CA_CRT --private-key CA_KEY --crl-chain CA_CRL` (CA_CRT, CA_KEY, CA_CRL: its " +
+      "certificate, key and CRL files, in Puppet Server's CA directory ca_crt.pem, ca_key.pem and ca_crl.pem).",
   );
 }
 

@@ -15,6 +15,7 @@ import * as migrate from "./ca/migrate.js";
 import * as lifecycle from "./ca/lifecycle.js";
 import * as check from "./ca/check.js";
 import * as passphrase from "./ca/passphrase.js";
+import { locatedIo, locationFlags } from "./located.js";
 import { registerExtensions } from "./registry.js";
 import { VERSION } from "./version.js";
 
@@ -33,10 +34,19 @@ export function buildProgram(io: Io, setCode: (c: number) => void): Command {
   return program;
 }
 
-export async function run(argv: string[], io: Io): Promise<number> {
+export async function run(argv: string[], outer: Io): Promise<number> {
   let code: number = Exit.OK;
+  const { io, locate } = locatedIo(outer);
   const program = buildProgram(io, (c) => {
     code = c;
+  });
+  // The commands a `ca`, `console` or `server` command prints carry the location flags typed here (located.ts);
+  // an agent's --config is the node's, never the CA's.
+  program.hook("preAction", (_program, action) => {
+    const under = action.parent?.name();
+    if (under !== "ca" && under !== "console" && action.name() !== "server") return;
+    const opts = action.opts<{ config?: string; cadir?: string; store?: string; format?: string }>();
+    locate(locationFlags(opts, outer.cwd), opts.format === "json");
   });
   try {
     await program.parseAsync(argv, { from: "user" });

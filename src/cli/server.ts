@@ -29,6 +29,7 @@ import { expiryWarnings } from "../ca/lifecycle/expiry.js";
 import { activeOverlap, caBundle, retireOldCertificates } from "../ca/lifecycle/rotation.js";
 import { keepPreviousIdentity, overlapIdentity, PREVIOUS_CA_DIR } from "../server/rotation-identity.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
+import { shellWord } from "./located.js";
 import { Exit } from "./exit-codes.js";
 import type { Io } from "./io.js";
 import { guarded } from "./shared.js";
@@ -67,10 +68,6 @@ export function caListCommand(settings: Settings, flags: CommonFlags, env: NodeJ
   return parts.join(" ");
 }
 
-/** Quotes a word for a POSIX shell only when it needs it. */
-export function shellWord(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
 
 /** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
 const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes",

@@ -12,6 +12,7 @@ import { openExistingCa } from "../ca-present.js";
 import { settingsFrom, type CommonFlags } from "../context.js";
 import { Exit } from "../exit-codes.js";
 import type { Io } from "../io.js";
+import { shellWord } from "../located.js";
 import { caOptions, guarded } from "../shared.js";
 
 const isPostgres = (to: string) => /^postgres(ql)?:\/\//.test(to);
@@ -58,8 +59,11 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
             io.err(`The copy in ${target.location} does not match: do not use it; the source is unchanged.`);
             return Exit.FAILED;
           }
-          const use = isPostgres(opts.to) ? `--store ${opts.to}` : `--cadir ${target.location}`;
-          io.out(`Verified: same CA certificate, CRL, requests, certificates, inventory and revocations. Use it with ${use} (e.g. fleetca ca list --all ${use}).`);
+          // The location without the URL's password (docs/postgres.md: fleetca never prints it); PGPASSWORD or
+          // ~/.pgpass supplies it to the pasted command, as to psql.
+          const use = isPostgres(opts.to) ? `--store ${shellWord(target.location)}` : `--cadir ${shellWord(target.location)}`;
+          const password = isPostgres(opts.to) && target.location !== opts.to ? " with the database password in PGPASSWORD or ~/.pgpass" : "";
+          io.out(`Verified: same CA certificate, CRL, requests, certificates, inventory and revocations. Use it with ${use} (e.g. fleetca ca list --all ${use}${password}).`);
           return Exit.OK;
         } finally {
           await target.close();

@@ -62,6 +62,8 @@ function step(ctx: StepContext, s: Stepping): Promise<State> {
 function decideWait(ctx: StepContext, s: Extract<State, { name: "NotSigned" }>): State {
   const { opts, deps } = ctx;
   const name = opts.certname;
+  // A request with alt names is refused by a plain sign (as Puppet's CA does): name the sign that takes it.
+  const sign = { on: "ca", action: opts.dnsAltNames.length > 0 ? "sign-with-alt-names" : "sign", certname: name } as const;
   const waited = Math.max(0, Math.round((deps.clock().getTime() - s.retry.since.getTime()) / 1000));
   if (opts.waitforcert === 0) {
     deps.emit({ type: "not-signed", certname: name, waitedSeconds: waited, maxSeconds: opts.maxwaitforcert, reason: s.reason });
@@ -69,7 +71,7 @@ function decideWait(ctx: StepContext, s: Extract<State, { name: "NotSigned" }>):
     return {
       name: "Error",
       error: new AgentError("not-signed", `Couldn't fetch certificate from CA server; you might still need to sign this agent's certificate (${name}). Exiting now because the waitforcert setting is set to 0.`, {
-        remedies: [{ on: "ca", action: "sign", certname: name }, { on: "agent", action: "bootstrap" }],
+        remedies: [sign, { on: "agent", action: "bootstrap" }],
       }),
     };
   }
@@ -79,7 +81,7 @@ function decideWait(ctx: StepContext, s: Extract<State, { name: "NotSigned" }>):
     return {
       name: "Error",
       error: new AgentError("timed-out", `Gave up after waiting ${waited}s (maxwaitforcert) for the certificate for ${name} to be signed.`, {
-        remedies: [{ on: "ca", action: "sign", certname: name }, { on: "agent", action: "bootstrap" }],
+        remedies: [sign, { on: "agent", action: "bootstrap" }],
       }),
     };
   }

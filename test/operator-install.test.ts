@@ -119,6 +119,32 @@ describe("install and run", () => {
     assert.match(spawnSync("systemd-analyze", ["verify", "--man=no", copy], { encoding: "utf8" }).stderr, /Unknown key/, "the check can fail");
   });
 
+  test("every command in the README's sh blocks is checked by a test, or skipped here saying why", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const lines = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split("\n")).map((l) => l.replace(/\s+#.*$/, "").replace(/^#.*$/, "").trim()).filter(Boolean);
+    const checkedBy: Record<string, string> = {
+      "npm ci && npm link": "the FLEETCA_INSTALL_TEST=1 test below (npm ci of a fresh copy, ~1 minute); in CI, the package file list test",
+      "fleetca --version": "\"fleetca --version prints package.json's version\" above; installed, the FLEETCA_INSTALL_TEST=1 test",
+      "npm start": "\"installing builds dist/ ... npm start\" above, with FLEETCA_ variables in place of root's directories and port 8140, as the README says",
+      "puppet ssl bootstrap --server ca.example.com --serverport 8140": "test/operator-paste.test.ts (the README's enrollment lines)",
+      "fleetca agent bootstrap --server ca.example.com": "test/operator-paste.test.ts (the README's enrollment lines)",
+      // Skipped: it is what CI runs (.ci/run: npm ci, then npm test); a test cannot run the suite it is part of.
+      "npm ci && npm test": "skipped: CI itself",
+    };
+    assert.deepEqual([...new Set(lines)].sort(), Object.keys(checkedBy).sort(), "a README command no test checks (or one this list names that the README dropped)");
+  });
+
+  test("the package npm would publish carries the CLI: bin, the built dist/ and the docs, not the tests", () => {
+    const packed = JSON.parse(execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as { files: { path: string }[] }[];
+    const files = packed[0]!.files.map((f) => f.path);
+    assert.ok(files.includes("bin/fleetca.js"));
+    assert.ok(files.includes("deploy/systemd/fleetca.service"));
+    assert.ok(files.includes("docs/install.md"));
+    // dist/ exists once built (CI builds before the tests): then it is in the package, or `fleetca` cannot start.
+    if (fs.existsSync(path.join(ROOT, "dist/cli/main.js"))) assert.ok(files.includes("dist/cli/main.js"), "dist/ is packed");
+    assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("src/")), "no tests or sources");
+  });
+
   test("the README's install command on a fresh copy leaves fleetca built and on the PATH", { skip: process.env.FLEETCA_INSTALL_TEST !== "1" && "set FLEETCA_INSTALL_TEST=1 (npm ci of a fresh copy, ~1 minute)" }, () => {
     const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
     const install = /^(npm ci && npm link)\b.*$/m.exec(readme)?.[1];

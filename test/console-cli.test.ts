@@ -43,7 +43,7 @@ test("console users: add, list, change the password, delete; hashes salted per u
 
   const dup = await cli(["console", "adduser", "bob", "--role", "admin", "--cadir", cadir], pw);
   assert.equal(dup.code, 1);
-  assert.match(dup.stderr, /exists already; use `fleetca console passwd bob`/);
+  assert.match(dup.stderr, /exists already; use `fleetca console passwd --cadir \S+ bob`/);
   const short = await cli(["console", "adduser", "carol", "--role", "admin", "--cadir", cadir], { FLEETCA_CONSOLE_PASSWORD: "short" });
   assert.equal(short.code, 1);
   assert.match(short.stderr, /at least 10 characters/);

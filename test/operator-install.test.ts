@@ -1,7 +1,8 @@
 /**
  * Installing and running fleetca as an operator does: `--version`, `npm start` ending with the
- * server on SIGTERM, the systemd unit checked by systemd-analyze, and (FLEETCA_INSTALL_TEST=1,
- * it downloads nothing but takes a minute) the README's install command on a fresh copy.
+ * server on SIGTERM, the systemd unit checked by systemd-analyze, every README command accounted for, the package
+ * npm packs (its files, and it starts unpacked), and (FLEETCA_INSTALL_TEST=1: `npm ci` and `npm link` of a fresh
+ * copy into a temporary prefix, about a minute) the README's install command.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -143,6 +144,21 @@ describe("install and run", () => {
     // dist/ exists once built (CI builds before the tests): then it is in the package, or `fleetca` cannot start.
     if (fs.existsSync(path.join(ROOT, "dist/cli/main.js"))) assert.ok(files.includes("dist/cli/main.js"), "dist/ is packed");
     assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("src/")), "no tests or sources");
+  });
+
+  test("the packed package starts: `fleetca --version` from the unpacked tarball (its dependencies beside it)", (t) => {
+    if (!fs.existsSync(path.join(ROOT, "dist/cli/main.js"))) return t.skip("dist/ is not built (npm run build; CI builds before the tests)");
+    // `npm install --global --offline` of the tarball is not possible here: npm resolves the dependencies through
+    // registry metadata that `npm ci` does not cache, so it would download; the FLEETCA_INSTALL_TEST=1 test installs
+    // for real. Unpacked, with this checkout's node_modules beside it, the tarball shows it holds all it needs.
+    const out = path.join(dir, "pack");
+    fs.mkdirSync(out);
+    execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", out], { cwd: ROOT, stdio: "ignore" });
+    const tgz = fs.readdirSync(out).find((f) => f.endsWith(".tgz"))!;
+    execFileSync("tar", ["-xzf", path.join(out, tgz), "-C", out]);
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(out, "package", "node_modules"));
+    const version = execFileSync(process.execPath, [path.join(out, "package", "bin", "fleetca.js"), "--version"], { encoding: "utf8" });
+    assert.equal(version.trim(), pkg.version);
   });
 
   test("the README's install command on a fresh copy leaves fleetca built and on the PATH", { skip: process.env.FLEETCA_INSTALL_TEST !== "1" && "set FLEETCA_INSTALL_TEST=1 (npm ci of a fresh copy, ~1 minute)" }, () => {

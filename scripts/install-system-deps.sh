@@ -4,6 +4,7 @@
 # chromium (the console's browser tests drive it headless), libnss3-tools (the NSS
 # database from which Chromium presents an admin client certificate to the console),
 # faketime (a Puppet agent whose clock is off, for the troubleshooting guide's tests).
+# libfaketime (its library: a running server's clock moved, test/server-crl-clock.test.ts).
 # Idempotent: packages already present are left alone.
 set -euo pipefail
 want=()
@@ -13,6 +14,8 @@ command -v puppet >/dev/null || want+=(puppet-agent)
 [ -x /usr/bin/chromium ] || want+=(chromium)
 command -v pk12util >/dev/null || want+=(libnss3-tools)
 command -v faketime >/dev/null || want+=(faketime)
+# libfaketime: a running server's clock moved forward (test/server-crl-clock.test.ts).
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || want+=(libfaketime)
 if [ "${#want[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-system-deps: need root to install: ${want[*]}" >&2; exit 1; fi
   echo "install-system-deps: installing ${want[*]}"

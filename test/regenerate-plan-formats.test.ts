@@ -68,6 +68,21 @@ test("regenerate --dry-run prints counts, paths and the backup it would take, an
   assert.deepEqual(snapshot(cadir), before.ca, "every file, byte and mode of the CA directory");
   assert.deepEqual(snapshot(ssldir), before.ssl, "and of the ssldir");
   assert.deepEqual(fs.readdirSync(root).sort(), before.root, "no backup, no credentials directory");
+
+  // Step 1 of the seed: no verified backup, no regeneration. A backup that cannot be written changes nothing.
+  for (const where of [path.join(root, "missing", "b.fleetca"), path.join(cadir, "inside.fleetca")]) {
+    const refused = await fleetca(["ca", "regenerate", ...common.filter((_, i) => common[i - 1] !== "--backup-out" && common[i] !== "--backup-out"), "--backup-out", where], tmpDir());
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, /the backup could not be taken or verified, so nothing was changed/);
+  }
+  fs.writeFileSync(backup, "someone else's file\n");
+  const taken = await fleetca(["ca", "regenerate", ...common], tmpDir());
+  assert.equal(taken.code, 1);
+  assert.match(taken.stderr, /exists: choose another --out/);
+  fs.rmSync(backup);
+  assert.deepEqual(snapshot(cadir), before.ca, "refused regenerations changed no byte or mode, the audit log included");
+  assert.deepEqual(snapshot(ssldir), before.ssl);
+  assert.deepEqual(fs.readdirSync(root).sort(), before.root);
 });
 
 test("regenerate --format pkcs12: NAME.p12 (0600) with key, certificate and CA, read by openssl pkcs12 with the passphrase file, or the random one written beside it", async () => {

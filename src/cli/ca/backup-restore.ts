@@ -23,6 +23,13 @@ export async function takeBackup(store: CaStore, settings: Settings, file: strin
   if (store.archiveKind === "file" && isInside(path.resolve(file), path.resolve(settings.cadir))) {
     throw Object.assign(new Error(`${file} is inside the CA directory it would archive: choose --out elsewhere`), { code: "EINVAL" });
   }
+  // Before anything is written or audited: a backup that cannot land must change nothing (fileSink checks again at the end).
+  if (fs.existsSync(file)) throw Object.assign(new Error(`${file} exists: choose another --out (a backup never overwrites a file)`), { code: "EEXIST" });
+  try {
+    fs.accessSync(path.dirname(path.resolve(file)), fs.constants.W_OK);
+  } catch (e) {
+    throw Object.assign(new Error(`cannot write into ${path.dirname(path.resolve(file))}: ${(e as Error).message}`), { code: "EACCES" });
+  }
   const out = fileSink(file);
   const result = await backupCa(store, out.sink, { passphrase, ssldir: ssldirPort(settings), now: new Date(), by });
   await verifyArchive(fileSource(file), passphrase, result);

@@ -11,6 +11,9 @@
 #   scripts/pg-test-server.sh halt DIR      stops the server hard (immediate: as a crash), keeps DIR
 #   scripts/pg-test-server.sh resume DIR    starts a halted server again, on the same port
 #   scripts/pg-test-server.sh promote DIR   promotes a standby to primary (pg_ctl promote)
+#   scripts/pg-test-server.sh freeze DIR    suspends the server's processes (SIGSTOP): connections
+#                                           stay open but nothing answers, as a host lost or cut off
+#   scripts/pg-test-server.sh thaw DIR      lets a frozen server run on (SIGCONT)
 #
 # Only the URL goes to stdout (postgres://fleetca:<random password>@127.0.0.1:<port>/fleetca);
 # progress and the stop command go to stderr. The password is random per cluster and the
@@ -137,6 +140,26 @@ promote() {
   as_owner "$(bindir)/pg_ctl" -D "$dir/data" -w -t 30 promote >/dev/null
 }
 
+# The postmaster first, so that it forks no new backend while its children are listed.
+freeze() {
+  local dir="${1:-}" pid
+  [ -f "$dir/data/postmaster.pid" ] || die "usage: $0 freeze DIR (a running server)"
+  pid="$(head -1 "$dir/data/postmaster.pid")"
+  : >"$dir/frozen"
+  kill -STOP "$pid"
+  # shellcheck disable=SC2046
+  kill -STOP $(ps -o pid= --ppid "$pid")
+}
+
+thaw() {
+  local dir="${1:-}" pid
+  [ -f "$dir/data/postmaster.pid" ] || die "usage: $0 thaw DIR (a frozen server)"
+  pid="$(head -1 "$dir/data/postmaster.pid")"
+  # shellcheck disable=SC2046
+  kill -CONT $(ps -o pid= --ppid "$pid") "$pid"
+  rm -f "$dir/frozen"
+}
+
 stop() {
   local dir="${1:-}"
   [ -n "$dir" ] || die "usage: $0 stop DIR"
@@ -144,6 +167,8 @@ stop() {
   # Refuse to delete a directory this script did not make.
   [ -e "$dir/initdb.log" ] || [ -z "$(ls -A "$dir")" ] || die "$dir does not look like a pg-test-server directory; not removing it"
   if [ -f "$dir/data/postmaster.pid" ]; then
+    # A frozen server would not stop.
+    [ ! -e "$dir/frozen" ] || thaw "$dir"
     as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null || true
   fi
   rm -rf "$dir"
@@ -156,5 +181,7 @@ case "${1:-}" in
   halt) halt "${2:-}" ;;
   resume) resume "${2:-}" ;;
   promote) promote "${2:-}" ;;
-  *) die "usage: $0 start [DIR] | stop DIR | standby PRIMARY_DIR DIR | halt DIR | resume DIR | promote DIR" ;;
+  freeze) freeze "${2:-}" ;;
+  thaw) thaw "${2:-}" ;;
+  *) die "usage: $0 start [DIR] | stop DIR | standby PRIMARY_DIR DIR | halt DIR | resume DIR | promote DIR | freeze DIR | thaw DIR" ;;
 esac

@@ -18,12 +18,17 @@ import https from "node:https";
 
 const skip = pgUnavailable();
 
-const get = (url: string, caPem: string) =>
-  new Promise<number>((resolve, reject) => {
-    const req = https.request(url, { ca: caPem, agent: false, checkServerIdentity: anyName }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
+const get = async (url: string, caPem: string) => (await fetchText(url, caPem)).status;
+
+/** A GET that fails, rather than waits forever, when the server never answers (what a frozen database must not cause). */
+const fetchText = (url: string, caPem: string) =>
+  new Promise<{ status: number; body: string; retryAfter?: string }>((resolve, reject) => {
+    const req = https.request(url, { ca: caPem, agent: false, checkServerIdentity: anyName, timeout: 90_000 }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers["retry-after"] }));
     });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${url} in 90 s: the server hangs`)));
     req.on("error", reject);
     req.end();
   });
@@ -106,10 +111,40 @@ describe("PostgreSQL store: the database failing under enrollment load", { skip 
     );
   });
 
-  // Intermittent: in about one run in six here the server stopped answering after the promotion
-  // (requests hang; cause not found yet), so CI runs it only with FLEETCA_PG_FAILOVER=1.
-  const standbySkip = process.env.FLEETCA_PG_FAILOVER === "1" ? false : "set FLEETCA_PG_FAILOVER=1 to run it (a hang after the promotion is being investigated)";
-  test("the primary stopped hard and its synchronous standby promoted: fleetca finds the new primary, loses no certificate, repeats no serial, and enrolls on", { skip: standbySkip }, async () => {
+  // A database that stops answering without closing its connections (a host lost, a network
+  // cut): the pool's statements fail after the query timeout (3 s here, from the URL), so the
+  // client gets a 503 that says so instead of a request that never ends.
+  test("the database frozen with its connections open: requests get 503 saying no answer came, what needs no database is served, and enrollment resumes when it answers", async () => {
+    const db = await startPg();
+    cleanup.push(() => db.stop());
+    const { server, caPem } = await serverOn(`${db.url}?query_timeout=3000`);
+    const csrs = makeCsrs(["before.example.com", "frozen.example.com"]);
+    await enrollAll(() => server.url, caPem, new Map([...csrs].slice(0, 1)), 1);
+    await db.freeze();
+    let thawed = false;
+    try {
+      const r = await fetchText(`${server.url}/puppet-ca/v1/certificate/frozen.example.com`, caPem);
+      assert.equal(r.status, 503, r.body);
+      assert.match(r.retryAfter ?? "", /^\d+$/);
+      assert.match(r.body, /unavailable \(connected, but no answer to a statement within 3 s/);
+      assert.equal(await get(`${server.url}/puppet-ca/v1/certificate/ca`, caPem), 200);
+      assert.equal(await get(`${server.url}/puppet-ca/v1/certificate_revocation_list/ca`, caPem), 200);
+      await server.waitForLog((l) => typeof l.msg === "string" && /answered 503: .* no answer to a statement within 3 s/.test(l.msg));
+      await db.thaw();
+      thawed = true;
+    } finally {
+      if (!thawed) await db.thaw();
+    }
+    const { enrolled } = await enrollAll(() => server.url, caPem, new Map([...csrs].slice(1)), 1);
+    assert.deepEqual(enrolled.map((e) => e.name), ["frozen.example.com"]);
+    await assertConsistent(db.url, { enrolled, unavailable: [] }, ["frozen.example.com"]);
+  });
+
+  // The "hang after the promotion" once seen here (about one run in six) was the server dying
+  // of the lost connections (an unhandled pg client error); it runs in CI now, in a short form.
+  // FLEETCA_PG_FAILOVER=1: a longer load, with the stop later in it.
+  const long = process.env.FLEETCA_PG_FAILOVER === "1";
+  test("the primary stopped hard and its synchronous standby promoted: fleetca finds the new primary, loses no certificate, repeats no serial, and enrolls on", async () => {
     const primary = await startPg();
     cleanup.push(() => primary.stop());
     const standby = await startStandby(primary);
@@ -117,13 +152,14 @@ describe("PostgreSQL store: the database failing under enrollment load", { skip 
     const hostOf = (u: string) => new URL(u).host;
     const both = primary.url.replace(hostOf(primary.url), `${hostOf(primary.url)},${hostOf(standby.url)}`) + "?target_session_attrs=read-write";
     const { server, caPem } = await serverOn(both);
-    const names = Array.from({ length: 24 }, (_, i) => `fail${i}.example.com`);
+    const names = Array.from({ length: long ? 64 : 16 }, (_, i) => `fail${i}.example.com`);
+    const stopAt = long ? 24 : 6;
     let afterPromotion = 0;
     let promoted = false;
     let failover: Promise<void> | undefined;
     const report = await enrollAll(() => server.url, caPem, makeCsrs(names), 4, (count) => {
       if (promoted) afterPromotion++;
-      if (count !== 8) return;
+      if (count !== stopAt) return;
       failover = (async () => {
         await primary.halt();
         await standby.promote();

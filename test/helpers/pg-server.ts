@@ -27,6 +27,10 @@ export interface PgServer {
   resume(): Promise<void>;
   /** A standby: becomes the primary. */
   promote(): Promise<void>;
+  /** Suspends the server (SIGSTOP): its connections stay open and nothing answers. */
+  freeze(): Promise<void>;
+  /** Lets a frozen server run on. */
+  thaw(): Promise<void>;
 }
 
 const script = async (...args: string[]) => void (await run("bash", [SCRIPT, ...args], { timeout: 60_000 }));
@@ -39,6 +43,8 @@ function handle(url: string, dir: string): PgServer {
     halt: () => script("halt", dir),
     resume: () => script("resume", dir),
     promote: () => script("promote", dir),
+    freeze: () => script("freeze", dir),
+    thaw: () => script("thaw", dir),
   };
 }
 

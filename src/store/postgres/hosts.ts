@@ -152,5 +152,10 @@ export function isUnreachable(e: unknown): boolean {
   if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
   // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now (starting up, recovering).
   if (/^08/.test(code) || ["57P01", "57P02", "57P03"].includes(code)) return true;
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i.test(err?.message ?? "");
+  return isQueryTimeout(e) || /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i.test(err?.message ?? "");
+}
+
+/** A statement node-postgres gave up waiting for (the pool's query_timeout). */
+export function isQueryTimeout(e: unknown): boolean {
+  return (e as { message?: string } | undefined)?.message === "Query read timeout";
 }

@@ -26,7 +26,7 @@ import { exportRows, importRows } from "./archive.js";
 import { allocateSerials, commitSigned } from "./batch.js";
 import * as tracking from "./tracking.js";
 import { copyRows, type CopyCounts } from "./copy.js";
-import { hostPool, isUnreachable, NotPrimaryError } from "./hosts.js";
+import { hostPool, isQueryTimeout, isUnreachable, NotPrimaryError } from "./hosts.js";
 import { AdvisoryLock } from "./lock.js";
 import { assertSubject, initializeIn, inventoryParams, type InitializeOptions } from "./material.js";
 import { migrate, SCHEMA } from "./migrations.js";
@@ -43,6 +43,11 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long withLock waits for another server's lock (default 30 s, as the file store). */
   lockTimeoutMs?: number;
+  /**
+   * How long a statement may go unanswered before it fails as "unavailable" (default: the lock
+   * timeout + 30 s). The URL's own `query_timeout` (milliseconds, node-postgres's name) wins.
+   */
+  queryTimeoutMs?: number;
   /** Errors of idle connections (the server restarted, a network cut); the pool reconnects on its own. */
   onError?: (err: Error) => void;
   /**
@@ -86,6 +91,7 @@ export class PostgresStore implements CaStore {
   static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const location = redactUrl(url);
     const lockTimeoutMs = opts.lockTimeoutMs ?? 30_000;
+    const queryTimeoutMs = queryTimeoutOf(url) ?? opts.queryTimeoutMs ?? lockTimeoutMs + 30_000;
     const passphrase = opts.passphrase === undefined ? passphraseFrom(process.env) : (opts.passphrase ?? undefined);
     const pool = hostPool(url, {
       max: Math.max(2, opts.poolSize ?? 10),
@@ -93,6 +99,13 @@ export class PostgresStore implements CaStore {
       application_name: `fleetca ${hostname()} pid ${process.pid}`.slice(0, 63),
       lock_timeout: lockTimeoutMs,
       connectionTimeoutMillis: 15_000,
+      // A database that stops answering without closing the connection (a host lost, a
+      // network cut, a frozen server) must not hold a request, or the CA lock, forever: the
+      // statement fails after this and the client gets a 503. Longer than any lock wait.
+      query_timeout: queryTimeoutMs,
+      // Idle connections to a host that vanished without a reset are found dead.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       // Idle connections must not keep a `fleetca ca …` command alive after it is done
       // (the CLI does not close stores); a server stays up through its listener anyway.
       allowExitOnIdle: true,
@@ -122,7 +135,7 @@ export class PostgresStore implements CaStore {
       throw e;
     }
     if (opts.watch) store.watch = new MaterialWatch(pool, VERSION_SQL, opts.onWatch ?? (() => undefined));
-    return unavailableWhenUnreachable(store, location, secretsOf(url));
+    return unavailableWhenUnreachable(store, location, secretsOf(url), queryTimeoutMs);
   }
 
   /**
@@ -588,11 +601,13 @@ function assertName(name: string): void {
  * lost mid-statement (a restart, a failover, a network cut) becomes a StoreUnavailableError,
  * which the server answers with 503 and Retry-After. Other errors pass unchanged.
  */
-function unavailableWhenUnreachable(store: PostgresStore, location: string, secrets: string[]): PostgresStore {
+function unavailableWhenUnreachable(store: PostgresStore, location: string, secrets: string[], queryTimeoutMs: number): PostgresStore {
   const translate = (e: unknown): never => {
     if (e instanceof StoreUnavailableError) throw e;
     if (e instanceof NotPrimaryError || isUnreachable(e) || (e as { lockLost?: boolean })?.lockLost) {
-      const why = scrub((e as Error).message, secrets);
+      const why = isQueryTimeout(e)
+        ? `connected, but no answer to a statement within ${queryTimeoutMs / 1000} s: the database server is frozen, overloaded or cut off`
+        : scrub((e as Error).message, secrets);
       throw Object.assign(new StoreUnavailableError(`The PostgreSQL store ${location} is unavailable (${why}); the request did not complete, try again shortly.`), { cause: e });
     }
     throw e;
@@ -607,4 +622,13 @@ function unavailableWhenUnreachable(store: PostgresStore, location: string, secr
       };
     },
   });
+}
+
+/** The URL's `query_timeout` (milliseconds), which node-postgres applies over the pool's. */
+function queryTimeoutOf(url: string): number | undefined {
+  const text = /[?&]query_timeout=([^&#]*)/.exec(url)?.[1];
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`query_timeout=${text} in the store URL is not a positive number of milliseconds`);
+  return ms;
 }

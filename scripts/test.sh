@@ -7,7 +7,7 @@ bash scripts/install-system-deps.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 echo "== build";      npm run --silent build
 echo "== typecheck";  npx tsc -p tsconfig.json --noEmit
-echo "== lint";       npx eslint src test bench
+echo "== lint";       npx eslint src test bench web
 echo "== tests"
 mapfile -t files < <(find src test -name '*.test.ts' | sort)
 node --import tsx --test --test-concurrency=2 --test-timeout=300000 "${files[@]}"

@@ -78,6 +78,8 @@ export function confirmDialog(title: string, body: Child[], confirmLabel: string
     });
     document.body.appendChild(dialog);
     dialog.showModal();
-    (extra?.querySelector("select,input") as HTMLElement | null)?.focus() ?? cancel.focus();
+    // The dialog's own field first (a revoke reason), else Cancel: focus() returns nothing, so this cannot be `?.focus() ?? ...`.
+    const field = extra?.querySelector("select,input") as HTMLElement | null | undefined;
+    (field ?? cancel).focus();
   });
 }

@@ -67,12 +67,16 @@ export function pendingPage(canAct: boolean, search: string): () => void {
     }
     const all = h("input", { type: "checkbox", id: "select-all", "aria-label": "Select all requests shown", checked: items.every((i) => selected.has(i.name)), onchange: (e: Event) => {
       const on = (e.target as HTMLInputElement).checked;
-      for (const i of items) on ? selected.add(i.name) : selected.delete(i.name);
+      for (const i of items) {
+        if (on) selected.add(i.name);
+        else selected.delete(i.name);
+      }
       render();
     } });
     const rows = items.map((i, n) => {
       const box = h("input", { type: "checkbox", id: `select-${n}`, "aria-label": `Select ${i.name}`, checked: selected.has(i.name), onchange: (e: Event) => {
-        (e.target as HTMLInputElement).checked ? selected.add(i.name) : selected.delete(i.name);
+        if ((e.target as HTMLInputElement).checked) selected.add(i.name);
+        else selected.delete(i.name);
       } });
       return h("tr", { "data-name": i.name },
         canAct ? h("td", {}, box) : null,

@@ -159,7 +159,7 @@ test("rotate: both CAs during the overlap, renewal into the new CA, `fleetca age
 
   const status = JSON.parse((await ok(["ca", "regenerate", "--status", "--format", "json", "--cadir", cadir])).stdout) as { remaining: number; nodes: { name: string; lastSeenAddress: string | null }[] };
   const left = status.nodes.map((n) => n.name);
-  for (const n of ["moving.example.com", "auto.example.com", "role.example.com", "localhost"]) assert.ok(!left.includes(n), `${n} moved to the new CA`);
+  for (const n of ["moving.example.com", "auto.example.com", "role.example.com", "localhost"]) assert.ok(!left.includes(n), `${n} moved to the new CA: ${left.join(", ")}`);
   assert.ok(left.includes("stays.example.com"));
   assert.equal(status.nodes.find((n) => n.name === "stays.example.com")?.lastSeenAddress, "127.0.0.1", "seen with its old certificate");
 

@@ -153,7 +153,7 @@ export class Issuer {
     if (!(notAfterMs <= LATEST_NOT_AFTER)) {
       throw new CaError("invalid-request", `A validity of ${ttl} seconds (cert_ttl) for ${name} ends after 9999-12-31, the latest date a certificate can carry; choose a shorter cert_ttl.`);
     }
-    const serial = await this.d.batches.serial();
+    const serial = await this.d.batches.serial(ca.cert.spki);
     const der = await issueCertificate(
       {
         serial,

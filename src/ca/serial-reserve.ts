@@ -44,6 +44,18 @@ export class SerialReserve {
     this.end = end;
   }
 
+  private issuer: Buffer | undefined;
+
+  /**
+   * Drops the block when the CA key signing with it changed (`ca regenerate` under a running
+   * server): re-enrollment tracking counts a serial at or past the regeneration's first as
+   * the new CA's, and a block reserved before it lies below (a gap, as after a crash).
+   */
+  signingWith(issuerSpki: Buffer): void {
+    if (this.issuer && !this.issuer.equals(issuerSpki)) this.drain();
+    this.issuer = issuerSpki;
+  }
+
   /** The unused part, emptied: what can be handed back to the store. */
   drain(): { from: bigint; end: bigint } | undefined {
     if (this.next >= this.end) return undefined;

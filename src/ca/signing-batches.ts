@@ -33,8 +33,9 @@ export class SigningBatches {
     this.reserve = opts.reserveSerials === true && isBatchStore(store) ? serialReserveFor(store) : undefined;
   }
 
-  /** The next serial, unique across processes sharing the store. */
-  serial(): Promise<bigint> {
+  /** The next serial, unique across processes sharing the store; `issuerSpki`: the CA key that will sign with it. */
+  serial(issuerSpki?: Buffer): Promise<bigint> {
+    if (issuerSpki) this.reserve?.signingWith(issuerSpki);
     const reserved = this.reserve?.take();
     return reserved !== undefined ? Promise.resolve(reserved) : this.serials.add(undefined);
   }

@@ -100,7 +100,7 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
   }
   const now = new Date();
   let why = refusal(checked, material.crl.serials, presented.tlsVerified, now.getTime());
-  if (why === "issued by another CA") why = await previousCa(ca, checked.cert, material.crl.serials, now, from);
+  if (why === "issued by another CA") why = await previousCa(ca, checked.cert, material, now, from);
   if (why) return sessionOrAnonymous(request, ca, anonymous(from, why));
   const { cert } = checked;
   const admin = cliAuth(cert) || settings.adminAllowList.includes(cert.commonName);
@@ -121,8 +121,9 @@ async function sessionOrAnonymous(request: FastifyRequest, ca: CertificateAuthor
  * node is noted as seen with an old certificate; after the overlap, or after a compromise, a
  * node of the old CA is refused with a reason naming it.
  */
-async function previousCa(ca: CertificateAuthority, cert: ParsedCertificate, revoked: ReadonlySet<bigint>, now: Date, from: string): Promise<string | undefined> {
-  const t = await regenerationView(ca.store, now);
+async function previousCa(ca: CertificateAuthority, cert: ParsedCertificate, material: { cert: ParsedCertificate; crl: { serials: ReadonlySet<bigint> } }, now: Date, from: string): Promise<string | undefined> {
+  const t = await regenerationView(ca.store, now, material.cert.der);
+  const revoked = material.crl.serials;
   if (!t) return "issued by another CA";
   const o = t.overlap;
   const tracked = t.names.has(cert.commonName);

@@ -9,7 +9,7 @@
  * The tracking record is read at most once a second per store and process: servers consult
  * this on every CA bundle, CRL and old-certificate request.
  */
-import { parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../../pki/certificate.js";
+import { parseCertificateChain, parseCertificatePem, verifySignedBy, type ParsedCertificate } from "../../pki/certificate.js";
 import { crlStateFromPem } from "../../pki/crl.js";
 import { auditRecord } from "../audit.js";
 import { CaError } from "../errors.js";
@@ -35,17 +35,34 @@ export interface RegenerationView {
   overlap?: RotationOverlap;
 }
 
-const cache = new WeakMap<object, { at: number; view: Promise<RegenerationView | undefined> }>();
+interface Cached {
+  at: number;
+  view: Promise<RegenerationView | undefined>;
+  /** The CA certificate the caller had when it was read, and whether an overlap was running then. */
+  caDer?: Buffer;
+  overlapRunning?: boolean;
+}
+const cache = new WeakMap<object, Cached>();
 
-/** The tracked regeneration, re-read when the cached copy is a second old. */
-export function regenerationView(store: CaStore, now: Date): Promise<RegenerationView | undefined> {
+/**
+ * The tracked regeneration, re-read when the cached copy is a second old. Callers that pass
+ * the CA certificate they serve keep a copy without a running overlap for a minute while that
+ * certificate stays the same: only a regeneration (which replaces it) starts an overlap, and
+ * the tracking record of a finished one may list 100,000 names.
+ */
+export function regenerationView(store: CaStore, now: Date, caDer?: Buffer): Promise<RegenerationView | undefined> {
   const hit = cache.get(store);
-  if (hit && Math.abs(now.getTime() - hit.at) < 1000) return hit.view;
-  const view = store.readTracking().then((t) => (t ? viewOf(t.state, t.nodes.map((n) => n.name)) : undefined));
-  // A failed read is not remembered: the next caller tries again.
-  view.catch(() => cache.delete(store));
-  cache.set(store, { at: now.getTime(), view });
-  return view;
+  const age = Math.abs(now.getTime() - (hit?.at ?? 0));
+  if (hit && age < 1000) return hit.view;
+  if (hit && caDer && hit.caDer?.equals(caDer) && hit.overlapRunning === false && age < 60_000) return hit.view;
+  const entry: Cached = { at: now.getTime(), view: store.readTracking().then((t) => (t ? viewOf(t.state, t.nodes.map((n) => n.name)) : undefined)), caDer };
+  entry.view.then(
+    (v) => void (entry.overlapRunning = v?.overlap !== undefined && now < v.overlap.until),
+    // A failed read is not remembered: the next caller tries again.
+    () => cache.get(store) === entry && cache.delete(store),
+  );
+  cache.set(store, entry);
+  return entry.view;
 }
 
 function viewOf(state: RegenerationState, names: string[]): RegenerationView {
@@ -122,9 +139,18 @@ export async function retireOldCertificates(store: CaStore, now: Date): Promise<
   const t = await store.readTracking();
   if (!t || t.state.mode !== "rotate" || !t.state.overlapUntil || now < t.state.overlapUntil) return [];
   const first = t.state.firstNewSerial;
+  const current = parseCertificateChain((await store.loadCaMaterial()).certPem)[0]!;
   return store.withLock(async () => {
-    const old = (await store.listIndex(summarize)).filter((e) => e.state === "signed" && e.serial !== undefined && e.serial < first);
-    for (const e of old) await store.deleteCertificate(e.name);
-    return old.map((e) => e.name);
+    const retired: string[] = [];
+    for (const e of await store.listIndex(summarize)) {
+      if (e.state !== "signed" || e.serial === undefined || e.serial >= first) continue;
+      // The serial says "issued before the regeneration"; the signature is checked all the same
+      // before anything is removed (a server's serials reserved before it, used just after).
+      const pem = await store.getCertificate(e.name);
+      const cert = pem ? parseCertificatePem(pem) : undefined;
+      if (cert && verifySignedBy(cert.tbs, cert.signatureOid, cert.signature, current.spki)) continue;
+      if (await store.deleteCertificate(e.name)) retired.push(e.name);
+    }
+    return retired;
   });
 }

@@ -22,7 +22,7 @@ export const certificateRevocationList: readonly PuppetRoute[] = [
     async handler(request, reply, { ca }) {
       const material = await ca.current();
       const now = new Date();
-      const view = await regenerationView(ca.store, now);
+      const view = await regenerationView(ca.store, now, material.cert.der);
       const overlap = view?.overlap && now < view.overlap.until ? view.overlap : undefined;
       // thisUpdate is when the CRL last changed: every revoke signs a new one, and so does a
       // PUT that changes an outer CA's CRL; the end of a rotation's overlap drops the old CA's.

@@ -20,7 +20,7 @@ export const certificate: readonly PuppetRoute[] = [
       if (name === "ca") {
         const material = await ca.current();
         const now = new Date();
-        const view = await regenerationView(ca.store, now);
+        const view = await regenerationView(ca.store, now, material.cert.der);
         const overlap = view?.overlap && now < view.overlap.until ? view.overlap : undefined;
         // The issue time of a CA Puppet or fleetca made (they backdate not-before by a day),
         // never in the future: stable across restarts, and it moves forward when the CA is

@@ -14,7 +14,7 @@ import { crlStateFromPem } from "../../pki/crl.js";
 import { auditRecord } from "../audit.js";
 import { CaError } from "../errors.js";
 import type { Principal } from "../principal.js";
-import type { CaStore, RegenerationState } from "../store.js";
+import { StoreUnavailableError, type CaStore, type RegenerationState } from "../store.js";
 import { summarize } from "../summarize.js";
 
 export interface RotationOverlap {
@@ -44,6 +44,25 @@ interface Cached {
 }
 const cache = new WeakMap<object, Cached>();
 
+/** The last view read, for when the store is out of reach. */
+const lastRead = new WeakMap<object, { view: RegenerationView | undefined }>();
+
+/** The tracking record read now; with the store out of reach, the last one read (as the CA's material is: the CA certificate and CRL, which depend on it, go on being served from memory). */
+function readView(store: CaStore): Promise<RegenerationView | undefined> {
+  return store.readTracking().then(
+    (t) => {
+      const read = t ? viewOf(t.state, t.nodes.map((n) => n.name)) : undefined;
+      lastRead.set(store, { view: read });
+      return read;
+    },
+    (e: unknown) => {
+      const last = lastRead.get(store);
+      if (e instanceof StoreUnavailableError && last) return last.view;
+      throw e;
+    },
+  );
+}
+
 /**
  * The tracked regeneration, re-read when the cached copy is a second old. Callers that pass
  * the CA certificate they serve keep a copy without a running overlap for a minute while that
@@ -55,7 +74,7 @@ export function regenerationView(store: CaStore, now: Date, caDer?: Buffer): Pro
   const age = Math.abs(now.getTime() - (hit?.at ?? 0));
   if (hit && age < 1000) return hit.view;
   if (hit && caDer && hit.caDer?.equals(caDer) && hit.overlapRunning === false && age < 60_000) return hit.view;
-  const entry: Cached = { at: now.getTime(), view: store.readTracking().then((t) => (t ? viewOf(t.state, t.nodes.map((n) => n.name)) : undefined)), caDer };
+  const entry: Cached = { at: now.getTime(), view: readView(store), caDer };
   entry.view.then(
     (v) => void (entry.overlapRunning = v?.overlap !== undefined && now < v.overlap.until),
     // A failed read is not remembered: the next caller tries again.

@@ -14,11 +14,12 @@ import { buildCsr, csrToPem } from "../src/pki/csr.js";
 import { generateKeyPair } from "../src/pki/keys.js";
 import { bufferIo } from "../src/cli/io.js";
 import { run } from "../src/cli/main.js";
+import { ENCRYPTED_KEY_LABEL } from "../src/pki/encrypted-key.js";
 import { httpsRequest } from "./helpers/https-client.js";
 import { openssl, tmpDir } from "./helpers/openssl.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
 
-const ENC = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENC = `-----BEGIN ${ENCRYPTED_KEY_LABEL}-----`;
 const VARS = ["FLEETCA_CA_PASSPHRASE", "FLEETCA_CA_PASSPHRASE_FILE"] as const;
 let server: ServerProcess | undefined;
 after(async () => void (await server?.stop()));

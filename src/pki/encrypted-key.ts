@@ -48,12 +48,14 @@ export function encryptPrivateKeyDer(key: KeyObject, passphrase: string, kdf: Kd
   return seq(algorithm, octets(data));
 }
 
-/** `-----BEGIN ENCRYPTED PRIVATE KEY-----`, as `openssl pkcs8 -topk8 -scrypt` writes it. */
+/** The PEM label of a PKCS#8 encrypted key (RFC 7468), as `openssl pkcs8 -topk8 -scrypt` writes it. */
+export const ENCRYPTED_KEY_LABEL = "ENCRYPTED PRIVATE KEY";
+
 export function encryptPrivateKeyPem(key: KeyObject, passphrase: string, kdf: Kdf = SCRYPT_DEFAULT): string {
-  return toPem(encryptPrivateKeyDer(key, passphrase, kdf), "ENCRYPTED PRIVATE KEY");
+  return toPem(encryptPrivateKeyDer(key, passphrase, kdf), ENCRYPTED_KEY_LABEL);
 }
 
-export const isEncryptedKeyPem = (pem: string): boolean => pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----");
+export const isEncryptedKeyPem = (pem: string): boolean => pem.includes(`-----BEGIN ${ENCRYPTED_KEY_LABEL}-----`);
 
 export class WrongKeyPassphraseError extends Error {
   constructor() {

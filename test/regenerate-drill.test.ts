@@ -15,14 +15,12 @@ import tls from "node:tls";
 import { after, test } from "node:test";
 import { openArchive } from "../src/ca/lifecycle/archive.js";
 import { certToPem, parseCertificatePem } from "../src/pki/certificate.js";
-import { buildCsr, csrToPem } from "../src/pki/csr.js";
 import { fingerprint } from "../src/pki/fingerprint.js";
-import { generateKeyPair, privateKeyToPem } from "../src/pki/keys.js";
 import { fleetca } from "./helpers/cli.js";
-import { httpsRequest as rawRequest, type RequestOptions } from "./helpers/https-client.js";
 import { openssl, tmpDir } from "./helpers/openssl.js";
 import { agentCert, makeAgent, puppetMissing, puppetSsl } from "./helpers/puppet.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
+import { asNode, enrollSimulated, httpsRequest, type SimulatedNode } from "./helpers/simulated-node.js";
 import { snapshot } from "./helpers/tree-snapshot.js";
 
 const CA = "/puppet-ca/v1";
@@ -30,28 +28,8 @@ const SIMULATED = 50;
 let server: ServerProcess | undefined;
 after(async () => void (await server?.stop()));
 
-/** The server's certificate names "localhost" (its certname), and it listens on 127.0.0.1. */
-const httpsRequest = (url: string, o: RequestOptions) => rawRequest(url, { servername: "localhost", ...o });
-
-interface Node {
-  name: string;
-  certPem: string;
-  keyPem: string;
-}
-
-/** A simulated agent: its own key, a CSR through the Puppet CA API (autosign), its certificate back. */
-async function enroll(url: string, caPem: string, name: string): Promise<Node> {
-  const keys = await generateKeyPair({ type: "ec", curve: "P-256" });
-  const csr = csrToPem(await buildCsr({ commonName: name, altNames: [] }, keys.privateKey, keys.publicKey));
-  const put = await httpsRequest(`${url}${CA}/certificate_request/${name}`, { method: "PUT", body: csr, headers: { "content-type": "text/plain" }, ca: caPem });
-  assert.equal(put.status, 200, put.body);
-  const got = await httpsRequest(`${url}${CA}/certificate/${name}`, { ca: caPem });
-  assert.equal(got.status, 200, got.body);
-  return { name, certPem: got.body, keyPem: privateKeyToPem(keys.privateKey) };
-}
-
-/** A node-only endpoint with the node's certificate: 200 for a valid node of this CA. */
-const asNode = (url: string, caPem: string, n: Node) => httpsRequest(`${url}${CA}/expirations`, { ca: caPem, cert: n });
+type Node = SimulatedNode;
+const enroll = (url: string, caPem: string, name: string) => enrollSimulated(url, caPem, name);
 
 const status = async (cadir: string) => JSON.parse((await ok(["ca", "regenerate", "--status", "--format", "json", "--cadir", cadir])).stdout) as { total: number; reenrolled: number; remaining: number; dismissed: number; nodes: { name: string; lastSeenAt: string | null; lastSeenAddress: string | null }[] };
 

@@ -17,40 +17,20 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { certToPem, parseCertificateChain, parseCertificatePem } from "../src/pki/certificate.js";
 import { crlStateFromDer } from "../src/pki/crl.js";
-import { buildCsr, csrToPem } from "../src/pki/csr.js";
 import { fingerprint } from "../src/pki/fingerprint.js";
-import { generateKeyPair, privateKeyToPem } from "../src/pki/keys.js";
 import { PP_REG_CERT_EXT } from "../src/pki/oids.js";
 import { pemBlocks } from "../src/pki/pem.js";
 import { fleetca, fleetcaProcess } from "./helpers/cli.js";
-import { httpsRequest as rawRequest, type RequestOptions } from "./helpers/https-client.js";
 import { openssl, tmpDir } from "./helpers/openssl.js";
 import { startServer, type ServerProcess } from "./helpers/server-process.js";
+import { asNode, enrollSimulated, httpsRequest } from "./helpers/simulated-node.js";
 
 const CA = "/puppet-ca/v1";
 const PP_ROLE = `${PP_REG_CERT_EXT}.13`;
 let server: ServerProcess | undefined;
 after(async () => void (await server?.stop()));
 
-const httpsRequest = (url: string, o: RequestOptions) => rawRequest(url, { servername: "localhost", ...o });
-
-interface Node {
-  name: string;
-  certPem: string;
-  keyPem: string;
-}
-
-async function enroll(url: string, caPem: string, name: string, role?: string): Promise<Node> {
-  const keys = await generateKeyPair({ type: "ec", curve: "P-256" });
-  const csr = csrToPem(await buildCsr({ commonName: name, altNames: [], extensionRequests: role ? [{ oid: PP_ROLE, value: role }] : [] }, keys.privateKey, keys.publicKey));
-  const put = await httpsRequest(`${url}${CA}/certificate_request/${name}`, { method: "PUT", body: csr, headers: { "content-type": "text/plain" }, ca: caPem });
-  assert.equal(put.status, 200, put.body);
-  const got = await httpsRequest(`${url}${CA}/certificate/${name}`, { ca: caPem });
-  assert.equal(got.status, 200, got.body);
-  return { name, certPem: got.body, keyPem: privateKeyToPem(keys.privateKey) };
-}
-
-const asNode = (url: string, caPem: string, n: Node) => httpsRequest(`${url}${CA}/expirations`, { ca: caPem, cert: n });
+const enroll = (url: string, caPem: string, name: string, role?: string) => enrollSimulated(url, caPem, name, role ? [{ oid: PP_ROLE, value: role }] : []);
 
 async function ok(args: string[]) {
   const r = await fleetca(args, tmpDir());

@@ -72,7 +72,10 @@ function readView(store: CaStore): Promise<RegenerationView | undefined> {
 export function regenerationView(store: CaStore, now: Date, caDer?: Buffer): Promise<RegenerationView | undefined> {
   const hit = cache.get(store);
   const age = Math.abs(now.getTime() - (hit?.at ?? 0));
-  if (hit && age < 1000) return hit.view;
+  // A caller serving another CA certificate than the one the copy was read under has seen a
+  // regeneration land: the copy may predate its tracking record, however young it is.
+  const sameCa = !caDer || !hit?.caDer || hit.caDer.equals(caDer);
+  if (hit && sameCa && age < 1000) return hit.view;
   if (hit && caDer && hit.caDer?.equals(caDer) && hit.overlapRunning === false && age < 60_000) return hit.view;
   const entry: Cached = { at: now.getTime(), view: readView(store), caDer };
   entry.view.then(

@@ -9,9 +9,10 @@
  *   npm run bench -- --only pinned            RSA-4096 and P-256 enrollment, sign --all of 10,000
  *   npm run bench -- --only pinned --n 500    smaller (results under results/tmp/quick)
  */
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
+import { startFloorServer } from "../lib/floor-server.js";
 import { BENCH_ACTOR, fleetcaCli, freshCa, inProcessCa, type CaKeyType } from "../lib/fleetca.js";
 import { runLoad, round, type LoadResult } from "../lib/load.js";
 import { countCores, pinnedOpensslRate, pinSelf } from "../lib/pin.js";
@@ -33,6 +34,7 @@ export interface PinnedOptions {
 
 export interface PinnedRun {
   keyType: CaKeyType;
+  cadir: string;
   serverCpus: string;
   loadCpus: string;
   /** `openssl speed` on the server's cores, before and after the load. */
@@ -76,7 +78,7 @@ export async function pinnedEnroll(keyType: CaKeyType, n: number, concurrency: n
     const limit = (limitBefore + limitAfter) / 2;
     const perEnroll = serverCpuMs / Math.max(1, load.n);
     return {
-      keyType, serverCpus, loadCpus, limitBefore: round(limitBefore), limitAfter: round(limitAfter), limit: round(limit), load,
+      keyType, cadir, serverCpus, loadCpus, limitBefore: round(limitBefore), limitAfter: round(limitAfter), limit: round(limit), load,
       serverCpuMs: Math.round(serverCpuMs), serverCpuPerEnrollmentMs: round(perEnroll, 2),
       beyondSignatureMs: round(perEnroll - (1000 * countCores(serverCpus)) / limit, 2),
     };
@@ -108,6 +110,57 @@ function enrollRows(r: PinnedRun): Row[] {
     },
     { measurement: `${isRsa ? "RSA-4096" : "P-256"} certificates checked; latency p50 / p99`, fleetca: `${l.check.signatureOk}/${l.n}, openssl ${l.openssl.ok}/${l.openssl.sample}; ${fmt.ms(l.latencyMs.p50)} / ${fmt.ms(l.latencyMs.p99)}`, met: checked },
   ];
+}
+
+export interface FloorRun {
+  load: LoadResult;
+  serverCpuMs: number;
+  serverCpuPerEnrollmentMs: number;
+}
+
+/**
+ * The HTTP floor (lib/floor-server.ts): the same load generator, pinned the same way, against
+ * a bare node:https server answering the four requests with canned bodies taken from a P-256
+ * run's CA directory (its TLS key and certificate, the CA certificate, the CRL, one issued
+ * certificate). Its CPU per enrollment is TLS and HTTP alone. The certificate checks fail by
+ * design (every agent gets the same certificate), so no certificate is checked.
+ */
+export async function pinnedFloor(cadir: string, n: number, concurrency: number, serverCpus = "0", loadCpus = "1"): Promise<FloorRun> {
+  const ssl = join(dirname(cadir), "ssl");
+  const issued = readdirSync(join(cadir, "signed")).find((f) => f.endsWith(".pem"));
+  if (!issued) throw new Error(`no certificate in ${cadir}/signed for the floor server`);
+  const server = await startFloorServer(
+    {
+      key: readFileSync(join(ssl, "private_keys", "ca.bench.test.pem"), "utf8"),
+      cert: readFileSync(join(ssl, "certs", "ca.bench.test.pem"), "utf8"),
+      caPem: readFileSync(join(cadir, "ca_crt.pem"), "utf8"),
+      crlPem: readFileSync(join(cadir, "ca_crl.pem"), "utf8"),
+      certPem: readFileSync(join(cadir, "signed", issued), "utf8"),
+    },
+    serverCpus,
+  );
+  let prev: string | undefined;
+  try {
+    prev = pinSelf(loadCpus);
+    await runLoad({ url: server.url, agents: await agentIdentities(warmupFor(n), "ec", "warm-ec-p256"), concurrency, opensslSample: 0 });
+    const cpu0 = cpuMsOf(server.pid);
+    const load = await runLoad({ url: server.url, agents: await agentIdentities(n, "ec", "enroll"), concurrency, opensslSample: 0 });
+    const serverCpuMs = cpuMsOf(server.pid) - cpu0;
+    return { load, serverCpuMs: Math.round(serverCpuMs), serverCpuPerEnrollmentMs: round(serverCpuMs / Math.max(1, load.n), 3) };
+  } finally {
+    if (prev !== undefined) pinSelf(prev);
+    await server.stop();
+  }
+}
+
+function floorRow(f: FloorRun, ec: PinnedRun): Row {
+  const l = f.load;
+  return {
+    measurement: `HTTP floor: the same load against bare node:https (no fastify, no CA work) answering the four requests with canned bodies, server on core ${ec.serverCpus}, N=${l.n.toLocaleString("en-US")}, C=${l.concurrency}`,
+    fleetca: `${f.serverCpuPerEnrollmentMs.toFixed(2)} ms of server CPU per enrollment, ${fmt.rate(l.perSecond)}`,
+    compare: `P-256 fleetca in this run: ${ec.serverCpuPerEnrollmentMs.toFixed(2)} ms → the floor is ${fmt.pct(f.serverCpuPerEnrollmentMs / ec.serverCpuPerEnrollmentMs)} of it; 1,500/s on one core needs ≤ 0.67 ms in all`,
+    met: null,
+  };
 }
 
 async function pinnedSignAll(pending: number, cpus: string): Promise<{ rows: Row[]; data: Record<string, unknown> }> {
@@ -181,7 +234,9 @@ export async function pinnedScenario(o: PinnedOptions): Promise<ScenarioResult> 
   const rows = [...enrollRows(rsa), ...enrollRows(ec)];
   if (r.base) rows.push(baselineRow("rsa-4096", r.base, r.runs, o.baseline!));
   if (e.base) rows.push(baselineRow("ec-p256", e.base, e.runs, o.baseline!));
-  const data: Record<string, unknown> = { rsa, ec, alternated: o.baseline ? { baseline: o.baseline, rsa: { base: r.base, runs: r.runs }, ec: { base: e.base, runs: e.runs } } : undefined };
+  const floor = await pinnedFloor(ec.cadir, o.n * 2, o.concurrency, serverCpus, loadCpus);
+  rows.push(floorRow(floor, ec));
+  const data: Record<string, unknown> = { rsa, ec, floor: { ...floor, load: { ...floor.load, check: undefined } }, alternated: o.baseline ? { baseline: o.baseline, rsa: { base: r.base, runs: r.runs }, ec: { base: e.base, runs: e.runs } } : undefined };
   if (o.pending > 0) {
     const s = await pinnedSignAll(o.pending, serverCpus);
     rows.push(...s.rows);

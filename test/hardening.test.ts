@@ -89,6 +89,23 @@ describe("a trailing-dot twin of a name is the same name", () => {
     });
   }
 
+  test("both spellings submitted at the same moment with autosign on: one is signed, the other refused", async () => {
+    const { ca, cadir } = await makeCa({}, AUTOSIGN_ON);
+    // Neither exists when the other's submission is checked; the CA lock decides.
+    const results = await Promise.allSettled([
+      ca.submitRequest("race.example.com", opensslCsr("race.example.com").csrPem, agent),
+      ca.submitRequest("race.example.com.", opensslCsr("race.example.com.").csrPem, agent),
+    ]);
+    const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error & { kind?: string }] : []));
+    assert.equal(refused.length, 1, "exactly one spelling is refused");
+    assert.equal(refused[0]!.kind, "duplicate-cert");
+    assert.match(refused[0]!.message, /same host name as race\.example\.com/);
+    const signed = fs.readdirSync(path.join(cadir, "signed")).filter((f) => f.startsWith("race."));
+    assert.equal(signed.length, 1, `one certificate on disk, not both spellings: ${signed.join(", ")}`);
+    const x509 = openssl(["x509", "-noout", "-subject", "-in", path.join(cadir, "signed", signed[0]!)]);
+    assert.ok(x509.ok, x509.out);
+  });
+
   test("with both spellings pending, sign --all signs the first and refuses its twin", async () => {
     const { ca, cadir } = await makeCa();
     // Both spellings already pending (stored before this check, or by another tool).

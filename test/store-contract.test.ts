@@ -14,7 +14,7 @@ import { ConsoleAccess } from "../src/ca/console/access.js";
 import { localPrincipal, systemPrincipal } from "../src/ca/principal.js";
 import type { RevocationRecord } from "../src/ca/revocation.js";
 import {
-  isBatchStore, StoreConflictError, type ArchiveItem, type CaMaterial, type RegenerationState, type CaStore, type ConsoleSession, type ConsoleUser, type IndexEntry, type IndexQuery, type InventoryEntry, type ListedState,
+  indexEntries, isBatchStore, StoreConflictError, type ArchiveItem, type CaMaterial, type RegenerationState, type CaStore, type ConsoleSession, type ConsoleUser, type IndexEntry, type IndexQuery, type InventoryEntry, type ListedState,
 } from "../src/ca/store.js";
 import { certificateEntry, requestEntry, summarize } from "../src/ca/summarize.js";
 import { certToPem, issueCertificate, parseCertificateDer } from "../src/pki/certificate.js";
@@ -159,6 +159,8 @@ const CASES: Case[] = [
       assert.equal(await s.getRequest("a.example.com"), a.pem);
       assert.deepEqual(await s.getIndexEntry("a.example.com", summarize), { request: a.entry });
       assert.deepEqual(await s.listIndex(summarize), [a.entry, b.entry]);
+      // A submission's name and its trailing-dot twin, from one look where the store can (IndexEntriesStore).
+      assert.deepEqual(await indexEntries(s, ["b.example.com", "none.example.com", "a.example.com"], summarize), [{ request: b.entry }, {}, { request: a.entry }]);
       assert.deepEqual(await s.readAudit({}), [submitted], "the audit record came with the request; none without one");
       // A new request replaces the pending one.
       const again = await request("b.example.com");

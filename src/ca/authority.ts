@@ -27,7 +27,8 @@ import { Revoker, type RevokeTarget } from "./revoke.js";
 import { SUPERSEDED_WINDOW, supersededDetail, supersessions, type Supersession } from "./superseded.js";
 import { DEFAULT_REASON, type RevocationReason, type RevocationRecord } from "./revocation.js";
 import { SigningBatches } from "./signing-batches.js";
-import type { CaStore, InventoryEntry } from "./store.js";
+import { twinOf, twinRefusal } from "./twin.js";
+import { indexEntries, type CaStore, type InventoryEntry } from "./store.js";
 import { requestEntry, summarize } from "./summarize.js";
 
 /**
@@ -261,9 +262,17 @@ export class CertificateAuthority extends CaReader {
 
   private async checkDuplicate(name: string): Promise<void> {
     if (!name) return;
-    await this.issuer.refuseTwin(name, { requestsToo: true });
+    // The name and its trailing-dot twin (twin.ts) from one look at the index.
+    const twin = twinOf(name);
+    const names = [...(twin === undefined ? [] : [twin]), ...(this.settings.allowDuplicateCerts ? [] : [name])];
+    const found = await indexEntries(this.store, names, summarize);
+    if (twin !== undefined) {
+      const held = found.shift()!;
+      if (held.certificate) throw twinRefusal(name, twin, "signed certificate");
+      if (held.request) throw twinRefusal(name, twin, "certificate request");
+    }
     if (this.settings.allowDuplicateCerts) return;
-    const { request, certificate } = await this.store.getIndexEntry(name, summarize);
+    const { request, certificate } = found[0]!;
     if (request) throw new CaError("duplicate-cert", `${name} already has a requested certificate; ignoring certificate request`);
     if (certificate) {
       const state = await this.certState(certificate);

@@ -11,13 +11,13 @@ import { leafExtensions, ocspResponderExtensions } from "../pki/profile.js";
 import { auditRecord, type AuditRecord, type Meter } from "./audit.js";
 import { CaError } from "./errors.js";
 import { signingKey, type LoadedMaterial } from "./material.js";
-import { isValidCertname, trailingDotTwin } from "./names.js";
 import { checkKeyPolicy, type KeyPolicy } from "./key-policy.js";
 import { checkSigningPolicy } from "./policy.js";
 import type { Principal } from "./principal.js";
 import type { CommitPrecondition, SigningBatches } from "./signing-batches.js";
+import { twinOf } from "./twin.js";
 import type { CaStore } from "./store.js";
-import { certificateEntry, summarize as certificateSummary } from "./summarize.js";
+import { certificateEntry } from "./summarize.js";
 
 const DAY_MS = 86_400_000;
 /** The latest notAfter X.509 can express (RFC 5280 GeneralizedTime has four year digits). */
@@ -119,28 +119,9 @@ export class Issuer {
     }
   }
 
-  /**
-   * Refuses `name` while its trailing-dot twin (names.ts) holds a certificate (or, with
-   * `requestsToo`, for a submission, a request):
-   * `victim.example.com.` signed beside `victim.example.com` passes TLS host checks for it.
-   * Not even allow_duplicate_certs allows it: that setting is about one name, not two spellings.
-   */
-  async refuseTwin(name: string, opts: { requestsToo: boolean }): Promise<void> {
-    const twin = trailingDotTwin(name);
-    if (!isValidCertname(twin)) return;
-    const { request, certificate } = await this.d.store.getIndexEntry(twin, certificateSummary);
-    if (!certificate && !(opts.requestsToo && request)) return;
-    throw new CaError(
-      "duplicate-cert",
-      `${name} is the same host name as ${twin}, which already has a ${certificate ? "signed certificate" : "certificate request"}; ` +
-        `names are compared without their trailing dot. Use ${twin}, or clean it first (\`fleetca ca clean ${twin}\`).`,
-    );
-  }
-
   private async issueUnaudited(input: IssueInput): Promise<ParsedCertificate> {
     const { name, source } = input;
     const copied = allowedExtensions(input, this.d.settings);
-    if (source.kind === "request" || source.kind === "submission" || source.kind === "generate") await this.refuseTwin(name, { requestsToo: false });
     // Renewals too: a weak key certified before the policy must not be certified again.
     if (source.kind !== "ocsp-responder") checkKeyPolicy(name, input.spki, this.d.settings);
     const ca = await this.d.material();
@@ -180,6 +161,9 @@ export class Issuer {
       entry: certificateEntry(name, cert),
       removeRequest: source.kind === "request",
       precondition: preconditionOf(source, this.d.settings.allowDuplicateCerts),
+      // Checked under the CA lock with the precondition (twin.ts): a look at the index before
+      // signing cost a refresh of it per certificate, and left two spellings signed at once free to both be kept.
+      twin: source.kind === "request" || source.kind === "submission" || source.kind === "generate" ? twinOf(name) : undefined,
       audit,
     });
     if (refused) throw refused;

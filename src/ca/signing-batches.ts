@@ -10,6 +10,7 @@ import { CaError } from "./errors.js";
 import { serialReserveFor, type SerialReserve } from "./serial-reserve.js";
 import { isBatchStore, type CaStore, type SignedCommit } from "./store.js";
 import { summarize } from "./summarize.js";
+import { twinRefusal } from "./twin.js";
 
 /** What must still hold, under the lock, for a signed certificate to be kept. */
 export type CommitPrecondition =
@@ -20,7 +21,8 @@ export type CommitPrecondition =
   /** A renewal: the name's current certificate is still `serial`, and it is not revoked. */
   | { kind: "current-serial"; serial: bigint };
 
-export type PendingCommit = SignedCommit & { precondition: CommitPrecondition };
+/** `twin`: the name's trailing-dot twin (twin.ts), which must have no certificate when this one is kept. */
+export type PendingCommit = SignedCommit & { precondition: CommitPrecondition; twin?: string };
 
 export class SigningBatches {
   private readonly reserve: SerialReserve | undefined;
@@ -71,6 +73,12 @@ export class SigningBatches {
 
   /** Why `it` can no longer be stored, checked under the lock; undefined when it can. */
   private async refusal(it: PendingCommit): Promise<CaError | undefined> {
+    const refused = await this.preconditionRefusal(it);
+    if (refused || it.twin === undefined) return refused;
+    return (await this.store.getCertificate(it.twin)) === undefined ? undefined : twinRefusal(it.name, it.twin, "signed certificate");
+  }
+
+  private async preconditionRefusal(it: PendingCommit): Promise<CaError | undefined> {
     const p = it.precondition;
     switch (p.kind) {
       case "request-present":
@@ -102,10 +110,10 @@ export class SigningBatches {
       const taken = new Set<string>();
       const ok: SignedCommit[] = [];
       const results = items.map((it, i) => {
-        const refused = refusals[i] ?? (taken.has(it.name) ? duplicateInBatch(it) : undefined);
+        const refused = refusals[i] ?? (taken.has(it.name) ? duplicateInBatch(it) : it.twin !== undefined && taken.has(it.twin) ? twinRefusal(it.name, it.twin, "signed certificate") : undefined);
         if (refused) return refused;
         taken.add(it.name);
-        const { precondition: _p, ...commit } = it;
+        const { precondition: _p, twin: _t, ...commit } = it;
         ok.push(commit);
         return undefined;
       });

@@ -290,6 +290,26 @@ export function isRequestNamesStore(store: CaStore): store is CaStore & RequestN
   return typeof (store as Partial<RequestNamesStore>).requestNames === "function";
 }
 
+/**
+ * Optional capability: getIndexEntry for several names at once, from one look at the index.
+ * A submission asks for its name and its trailing-dot twin (names.ts); the file store
+ * brings its index up to date once for both instead of once each (a statx of both
+ * directories, the inventory and the index journal, and the catch-up, per look).
+ */
+export interface IndexEntriesStore {
+  getIndexEntries(names: readonly string[], summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }[]>;
+}
+
+export function isIndexEntriesStore(store: CaStore): store is CaStore & IndexEntriesStore {
+  return typeof (store as Partial<IndexEntriesStore>).getIndexEntries === "function";
+}
+
+/** The entries of `names`, in order: in one look where the store can, else one getIndexEntry each. */
+export function indexEntries(store: CaStore, names: readonly string[], summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }[]> {
+  if (isIndexEntriesStore(store)) return store.getIndexEntries(names, summarize);
+  return Promise.all(names.map((name) => store.getIndexEntry(name, summarize)));
+}
+
 // ---------------------------------------------------------------- archives (ca/lifecycle)
 
 /**

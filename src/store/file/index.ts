@@ -22,6 +22,7 @@ import {
   type TrackedNode,
   type CaMaterial,
   type CaStore,
+  type IndexEntriesStore,
   type IndexEntry,
   type IndexPage,
   type IndexQuery,
@@ -70,7 +71,7 @@ const HANDOVER_MS = 50;
 /** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
 const queues = new Map<string, AsyncMutex>();
 
-export class FileStore implements CaStore, LeftoverStore {
+export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
   readonly location: string;
   private readonly layout: Layout;
   private readonly lock: FileLock;
@@ -422,6 +423,21 @@ export class FileStore implements CaStore, LeftoverStore {
     if (request) out.request = request;
     if (certificate) out.certificate = certificate;
     return out;
+  }
+
+  /** IndexEntriesStore: getIndexEntry for each name, after one refresh of the index. */
+  async getIndexEntries(names: readonly string[], summarize: Summarize): Promise<{ request?: IndexEntry; certificate?: IndexEntry }[]> {
+    for (const name of names) assertSafeName(name);
+    if (!this.index.loaded) return Promise.all(names.map((name) => this.readEntries(name, summarize)));
+    await this.refreshes.add(summarize);
+    return names.map((name) => {
+      const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
+      const request = this.index.get("request", name);
+      const certificate = this.index.get("certificate", name);
+      if (request) out.request = request;
+      if (certificate) out.certificate = certificate;
+      return out;
+    });
   }
 
   /** getIndexEntry from the files: what the index would hold for them (a file that does not parse is left out, as there). */

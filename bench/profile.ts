@@ -13,7 +13,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "./lib/agents.js";
-import { freshCa, type CaKeyType } from "./lib/fleetca.js";
+import { removeScratchCas, scratchCa, type CaKeyType } from "./lib/fleetca.js";
 import { runLoad } from "./lib/load.js";
 import { FLEETCA_BIN, TMP_DIR } from "./lib/paths.js";
 import { perfBuckets, perfRecord } from "./lib/perf-cpu.js";
@@ -27,7 +27,7 @@ const keyType = (keyArg ?? "ec-p256") as CaKeyType;
 const n = Number(nArg ?? 1000);
 const dir = join(TMP_DIR, "profile");
 rmSync(dir, { recursive: true, force: true });
-const cadir = await freshCa(`profile-${keyType}`, keyType);
+const cadir = await scratchCa(`profile-${keyType}`, keyType);
 const agents = await agentIdentities(n, "ec", "enroll");
 const server = await startServer({ cadir, cpus: "0", timeoutMs: 120_000, entry: withPerf ? ["--perf-basic-prof", FLEETCA_BIN] : ["--cpu-prof", "--cpu-prof-dir", dir, FLEETCA_BIN] });
 pinSelf("1");
@@ -40,6 +40,7 @@ const perEnrollment = (cpuMsOf(server.pid) - cpu0) / n;
 await recording?.stop();
 console.log(`${keyType}: ${load.perSecond}/s, server CPU ${perEnrollment.toFixed(2)} ms per enrollment, ${load.failed} failed`);
 await server.stop();
+removeScratchCas();
 if (withPerf) {
   console.log(`\nperf record -e cpu-clock of the server's threads (${join(dir, "perf.data")}), ms of CPU per enrollment:`);
   for (const { bucket, share } of perfBuckets(join(dir, "perf.data"))) {

@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
-import { freshCa, type CaKeyType } from "../lib/fleetca.js";
+import { freshCa, removeScratchCas, type CaKeyType } from "../lib/fleetca.js";
 import { runLoad, round } from "../lib/load.js";
 import { pinnedOpensslRate } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
@@ -119,6 +119,7 @@ export async function coresScenario(o: CoresOptions): Promise<ScenarioResult> {
     });
     data[keyType] = { one, two, pair };
   }
+  removeScratchCas(); // pinnedEnroll's CA directories, after every timed part
   return {
     scenario: "cores",
     title: "using every core: one and two pinned cores, one and two server processes",

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
 import { startFloorServer } from "../lib/floor-server.js";
-import { BENCH_ACTOR, fleetcaCli, freshCa, inProcessCa, type CaKeyType } from "../lib/fleetca.js";
+import { BENCH_ACTOR, fleetcaCli, inProcessCa, removeScratchCas, scratchCa, type CaKeyType } from "../lib/fleetca.js";
 import { runLoad, round, type LoadResult } from "../lib/load.js";
 import { countCores, pinnedOpensslRate, pinSelf } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
@@ -55,7 +55,7 @@ export function warmupFor(n: number): number {
 
 /** One enrollment run with the server and the load pinned; also used by the cores scenario. */
 export async function pinnedEnroll(keyType: CaKeyType, n: number, concurrency: number, serverCpus = "0", loadCpus = "1", args: string[] = [], entry?: string[]): Promise<PinnedRun> {
-  const cadir = await freshCa(`pinned-${keyType}`, keyType, entry);
+  const cadir = await scratchCa(`pinned-${keyType}`, keyType, entry);
   const agents = await agentIdentities(n, "ec", "enroll");
   const limitBefore = pinnedOpensslRate(keyType, serverCpus);
   // First boot makes the server key (RSA-4096 for an RSA CA): seconds on a busy core.
@@ -164,7 +164,7 @@ function floorRow(f: FloorRun, ec: PinnedRun): Row {
 }
 
 async function pinnedSignAll(pending: number, cpus: string): Promise<{ rows: Row[]; data: Record<string, unknown> }> {
-  const cadir = await freshCa("pinned-signall", "rsa-4096");
+  const cadir = await scratchCa("pinned-signall", "rsa-4096");
   const agents = await agentIdentities(pending, "ec", "pending");
   const ca = inProcessCa(cadir);
   let next = 0;
@@ -242,6 +242,7 @@ export async function pinnedScenario(o: PinnedOptions): Promise<ScenarioResult> 
     rows.push(...s.rows);
     data.signAll = s.data;
   }
+  removeScratchCas();
   return {
     scenario: "pinned",
     title: "the server on one core, the load generator on the other (taskset), against that core's signing limit",

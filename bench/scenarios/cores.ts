@@ -1,7 +1,8 @@
 /**
  * Using every core (issue 15): enrollment throughput with the server pinned to one core and
  * to both, and with two server processes (one per core) on the same CA directory, the
- * agents split between them, as a cluster behind a load balancer would be. This machine
+ * agents split between them, as a cluster behind a load balancer would be; and with one
+ * `fleetca server --workers 2` (two processes on one port, node:cluster). This machine
  * has two cores, so in the two-core runs the load generator shares a core with the server;
  * its CPU per enrollment is reported beside each figure. The limit is `openssl speed` on
  * the same cores in the same run (-multi 2 for both).
@@ -12,7 +13,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
-import { freshCa, removeScratchCas, type CaKeyType } from "../lib/fleetca.js";
+import { freshCa, removeScratchCas, scratchCa, type CaKeyType } from "../lib/fleetca.js";
+import { TMP_DIR } from "../lib/paths.js";
 import { runLoad, round } from "../lib/load.js";
 import { pinnedOpensslRate } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
@@ -67,6 +69,46 @@ async function twoServers(keyType: CaKeyType, n: number, concurrency: number): P
 }
 
 /**
+ * One `fleetca server --workers 2`: two processes on one port, the primary handing them the
+ * connections in turn (node:cluster), as an operator runs it. Its CPU is the primary's and
+ * the workers' together.
+ */
+async function workersServer(keyType: CaKeyType, n: number, concurrency: number): Promise<TwoServers> {
+  const cadir = await scratchCa(`workers-${keyType}`, keyType);
+  const agents = await agentIdentities(n, "ec", "enroll");
+  const logFile = join(TMP_DIR, `workers-${keyType}.log`);
+  const s = await startServer({ cadir, cpus: "0,1", args: ["--workers", "2"], logFile });
+  try {
+    const pids = [s.pid, ...(await workerPids(logFile))];
+    const warm = await agentIdentities(20, "ec", `warm-w-${keyType}`);
+    await runLoad({ url: s.url, agents: warm, concurrency: 4, opensslSample: 0 });
+    const cpu = () => pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+    const cpu0 = cpu();
+    const t0 = performance.now();
+    const l = await runLoad({ url: s.url, agents, concurrency });
+    const wall = performance.now() - t0;
+    const used = cpu() - cpu0;
+    const limit = pinnedOpensslRate(keyType, "0,1");
+    await s.stop();
+    const problems = sharedStoreProblems(cadir, l.succeeded + warm.length);
+    return { keyType, perSecond: round((l.succeeded / wall) * 1000), failed: l.failed, serverCpuPerEnrollmentMs: round(used / n, 2), limit: round(limit), problems };
+  } finally {
+    await s.stop();
+  }
+}
+
+/** The workers' pids, from the primary's "workers listening" log line (the server answers as soon as the first listens). */
+async function workerPids(logFile: string): Promise<number[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const line = readFileSync(logFile, "utf8").split("\n").find((l) => l.includes('"msg":"workers listening"'));
+    if (line) return (JSON.parse(line) as { pids: number[] }).pids;
+    if (Date.now() > deadline) throw new Error(`fleetca server --workers 2 did not report its workers within 30 s; see ${logFile}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
  * What two servers sharing one CA directory must not do: issue a serial twice, leave a
  * certificate without its inventory line, or lose one an agent received (fewer files than
  * enrollments). The serial counter must be past every serial issued.
@@ -105,6 +147,7 @@ export async function coresScenario(o: CoresOptions): Promise<ScenarioResult> {
     const one = await pinnedEnroll(keyType, n, o.concurrency, "0", "1");
     const two = await pinnedEnroll(keyType, n, o.concurrency, "0,1", "1");
     const pair = await twoServers(keyType, n, o.concurrency);
+    const workers = await workersServer(keyType, n, o.concurrency);
     rows.push(row("one server, one core (load on the other)", one), row("one server, both cores (load shares core 1)", two));
     rows.push({
       measurement: `${keyType}: two servers on one CA directory, one per core (load shares both)`,
@@ -117,7 +160,18 @@ export async function coresScenario(o: CoresOptions): Promise<ScenarioResult> {
       fleetca: pair.problems.length === 0 ? "consistent" : pair.problems.join("; "),
       met: pair.problems.length === 0,
     });
-    data[keyType] = { one, two, pair };
+    rows.push({
+      measurement: `${keyType}: one server with --workers 2 (two processes on one port; load shares both cores)`,
+      fleetca: `${fmt.rate(workers.perSecond)}; primary and workers ${fmt.ms(workers.serverCpuPerEnrollmentMs)} CPU per enrollment`,
+      compare: `limit of both cores ${fmt.rate(workers.limit)} → ${fmt.pct(workers.perSecond / workers.limit)}; ×${(workers.perSecond / one.load.perSecond).toFixed(2)} one server on one core, ×${(workers.perSecond / two.load.perSecond).toFixed(2)} one server on both`,
+      met: workers.failed === 0 ? null : false,
+    });
+    rows.push({
+      measurement: `${keyType}: the CA directory after --workers 2 (serials issued once, every certificate in inventory.txt, the counter past them)`,
+      fleetca: workers.problems.length === 0 ? "consistent" : workers.problems.join("; "),
+      met: workers.problems.length === 0,
+    });
+    data[keyType] = { one, two, pair, workers };
   }
   removeScratchCas(); // pinnedEnroll's CA directories, after every timed part
   return {

@@ -30,6 +30,7 @@ import { activeOverlap, caBundle, retireOldCertificates } from "../ca/lifecycle/
 import { keepPreviousIdentity, overlapIdentity, PREVIOUS_CA_DIR } from "../server/rotation-identity.js";
 import { settingsFrom, type CommonFlags } from "./context.js";
 import { shellWord } from "./located.js";
+import { leaveWorkers, reportListening, runsWorkers, runWorkers, workerNumber, workerSignals, type SignalSource } from "./server-workers.js";
 import { Exit } from "./exit-codes.js";
 import type { Io } from "./io.js";
 import { guarded } from "./shared.js";
@@ -71,7 +72,7 @@ export function caListCommand(settings: Settings, flags: CommonFlags, env: NodeJ
 
 /** Settings that shape what is already listening or on disk: a reload reports them instead of applying them. */
 const RESTART_ONLY = ["cadir", "store", "bind", "port", "certname", "dnsAltNames", "ssldir", "maxCsrBytes",
-  "handshakeTimeout", "idleTimeout", "keepAliveTimeout", "headersTimeout", "requestTimeout", "maxConnections", "maxConnectionsPerAddress"] as const;
+  "handshakeTimeout", "idleTimeout", "keepAliveTimeout", "headersTimeout", "requestTimeout", "maxConnections", "maxConnectionsPerAddress", "workers"] as const;
 
 function makeCa(store: CaStore, settings: Settings, log: Logger, observe: (r: AuditRecord) => void, meter?: Meter): CertificateAuthority {
   return new CertificateAuthority({
@@ -113,10 +114,7 @@ function changedSettings(before: Settings, after: Settings): string[] {
 }
 
 /** Signals the server reacts to; tests pass their own emitter. */
-export interface SignalSource {
-  on(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): unknown;
-  off(signal: "SIGTERM" | "SIGINT" | "SIGHUP", fn: () => void): unknown;
-}
+export type { SignalSource };
 
 export interface RunOptions {
   signals?: SignalSource;
@@ -125,11 +123,14 @@ export interface RunOptions {
 }
 
 export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {}): Promise<number> {
-  const signals = opts.signals ?? process;
   const settings = settingsFrom(flags, io);
+  const signals = opts.signals ?? (workerNumber() !== undefined ? workerSignals(process) : process);
   // Loaded here, not at the top: pino costs `fleetca ca list` ~30 ms of start-up.
   const { auditLogger, createLogger } = await import("../server/log.js");
   const log = createLogger(settings.logLevel, opts.logTo);
+  if (runsWorkers(settings.workers)) return runWorkers(settings.workers, io, signals, log);
+  // With workers, the first one prints the summary for all; the others say only that they listen.
+  const say = (workerNumber() ?? 1) === 1 ? (line: string) => io.err(line) : () => undefined;
   const audit = auditLogger(log);
   // Metrics (/metrics) hang off the edge: the CA's meter port and a timed store (server/ops/metrics.ts).
   const { ServerMetrics } = await import("../server/ops/metrics.js");
@@ -221,18 +222,19 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
   }
   const caFingerprint = fingerprint(material.cert.der);
   const enrollHost = settings.certname;
-  io.err(`CA "${material.cert.commonName}" in ${store.location}${created ? " (created now)" : ""}`);
-  io.err(`CA fingerprint (SHA256): ${caFingerprint}`);
-  io.err(`Server certificate for ${settings.certname} (${serverAltNames(settings, hostName).map((n) => (n.includes(":") ? n : `DNS:${n}`)).join(", ")}) in ${files.dir}${identity.issued ? " (issued now)" : ""}`);
-  io.err(`Listening on ${running.url}; autosign: ${String(settings.autosign)}`);
+  say(`CA "${material.cert.commonName}" in ${store.location}${created ? " (created now)" : ""}`);
+  say(`CA fingerprint (SHA256): ${caFingerprint}`);
+  say(`Server certificate for ${settings.certname} (${serverAltNames(settings, hostName).map((n) => (n.includes(":") ? n : `DNS:${n}`)).join(", ")}) in ${files.dir}${identity.issued ? " (issued now)" : ""}`);
+  say(`Listening on ${running.url}; autosign: ${String(settings.autosign)}`);
   const responder = ocsp.delegated?.certificate;
-  io.err(`OCSP: ${running.url}/ocsp, signed by ${responder ? `the responder certificate ${responder.commonName} (serial ${responder.serial.toString(16).toUpperCase()}, until ${responder.notAfter.toISOString()})` : "the CA key"}`);
-  io.err("Enroll an agent:");
-  io.err(`  puppet ssl bootstrap --server ${enrollHost} --serverport ${running.port}`);
-  io.err(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`} --ca-fingerprint ${caFingerprint}`);
-  io.err(`Manage it (list, sign, revoke): ${caListCommand(settings, flags, io.env)}`);
-  io.err("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
-  log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint });
+  say(`OCSP: ${running.url}/ocsp, signed by ${responder ? `the responder certificate ${responder.commonName} (serial ${responder.serial.toString(16).toUpperCase()}, until ${responder.notAfter.toISOString()})` : "the CA key"}`);
+  say("Enroll an agent:");
+  say(`  puppet ssl bootstrap --server ${enrollHost} --serverport ${running.port}`);
+  say(`  fleetca agent bootstrap --server ${enrollHost}${running.port === 8140 ? "" : ` --port ${running.port}`} --ca-fingerprint ${caFingerprint}`);
+  say(`Manage it (list, sign, revoke): ${caListCommand(settings, flags, io.env)}`);
+  say("Stop: SIGTERM or Ctrl-C (requests in flight finish). Reload settings and TLS files: SIGHUP.");
+  log.info({ msg: "listening", url: running.url, ca: store.location, ssldir: files.dir, fingerprint: caFingerprint, ...(workerNumber() ? { worker: workerNumber() } : {}) });
+  reportListening(running.url);
 
   // Puppet Server keeps its own ssldir's crl.pem in step with the CA's on every revoke; so
   // does fleetca, for revokes made here or by the CLI (seen within a second via the store).
@@ -367,6 +369,7 @@ export async function runServer(flags: CommonFlags, io: Io, opts: RunOptions = {
     signals.on("SIGINT", stop);
     signals.on("SIGHUP", reload);
   });
+  leaveWorkers();
   return Exit.OK;
 }
 
@@ -382,6 +385,7 @@ export function register(program: Command, io: Io, setCode: (c: number) => void)
     .option("--dns-alt-names <a,b>", "names in the server certificate (default: puppet and the host name), plus the certname")
     .option("--autosign <mode>", "false, true, or the path of a glob file or a policy executable")
     .option("--store <url>", "store: file: (default, Puppet's layout under cadir) or postgres://...")
+    .option("--workers <n>", "server processes sharing the port, one per core: a number, or auto (default 1)")
     .option("--ssldir <dir>", "the server's own key and certificate (default: ssl beside the CA directory, or /var/lib/fleetca/ssl when the CA directory is in Puppet's tree)")
     .action(guarded(io, setCode, async (...args) => runServer(args[0] as CommonFlags, io)));
 }

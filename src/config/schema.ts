@@ -3,7 +3,7 @@
  * (lib/puppet/defaults.rb and puppetserver's ca.conf) where Puppet has one; the file spells them in snake_case,
  * the environment as FLEETCA_<UPPER_SNAKE>, flags as --kebab-case, and code as the camelCase fields below.
  */
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { authRules, type AuthRule } from "./auth-rules.js";
 import {
   autosign,
@@ -106,6 +106,11 @@ export interface Settings {
   readonly maxConnections: number;
   /** Open connections one address (IPv6: one /64) may hold; 0: no per-address bound (behind a TCP load balancer). */
   readonly maxConnectionsPerAddress: number;
+  /**
+   * Server processes sharing the port (node:cluster), each with its own event loop on a core,
+   * all on the one CA; 1 runs a single process. `auto`: one per core this process may use.
+   */
+  readonly workers: number;
   readonly logLevel: LogLevel;
   /** Agent: directory for this host's key, certificate, CA bundle and CRL. */
   readonly ssldir: string;
@@ -173,6 +178,13 @@ const perSecond: Parser<number> = (raw) => {
   return { expected: "a number of requests per second from 0 (no limit) to 1000000, such as 10 or 0.5" };
 };
 
+/** Server processes: 1 to 256, or `auto` (one per core: os.availableParallelism() follows taskset). */
+const workerCount: Parser<number> = (raw, ctx) => {
+  if (typeof raw === "string" && raw.trim() === "auto") return { value: availableParallelism() };
+  const n = integer(1, 256)(raw, ctx);
+  return "value" in n ? n : { expected: 'an integer from 1 to 256, or "auto" (one per core)' };
+};
+
 /** Every setting. The mapped type makes a setting without a spec, or a parser of the wrong type, a compile error. */
 export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   cadir: { parse: path("a directory path"), default: "/var/lib/fleetca/ca" },
@@ -223,6 +235,7 @@ export const SPECS: { readonly [K in SettingKey]: SettingSpec<Settings[K]> } = {
   requestTimeout: { parse: duration(1), default: 60 },
   maxConnections: { parse: integer(1, 1_000_000), default: 10_000 },
   maxConnectionsPerAddress: { parse: integer(0, 1_000_000), default: 1_000 },
+  workers: { parse: workerCount, default: 1 },
   logLevel: { parse: oneOf<LogLevel>(["fatal", "error", "warn", "info", "debug", "trace"]), default: "info" },
   ssldir: { parse: path("a directory path"), default: "/var/lib/fleetca/ssl" },
   server: { parse: hostName, default: "puppet" },

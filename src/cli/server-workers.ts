@@ -61,10 +61,13 @@ export function leaveWorkers(): void {
 export function workerSignals(own: SignalSource): SignalSource {
   // One relay per signal and handler: a server hands one stop function to SIGTERM and SIGINT.
   const relays = new Map<Signal, Map<() => void, { message: (m: unknown) => void; lost?: () => void }>>();
-  const wanted: Record<Signal, Message["fleetca"]> = { SIGTERM: "stop", SIGINT: "stop", SIGHUP: "reload" };
+  // The primary's stop is relayed to the SIGTERM handler only: a server gives SIGINT the same
+  // function, and one message must not run it twice.
+  const wanted: Partial<Record<Signal, Message["fleetca"]>> = { SIGTERM: "stop", SIGHUP: "reload" };
   return {
     on(signal, fn) {
       own.on(signal, fn);
+      if (!wanted[signal]) return;
       const message = (m: unknown) => isMessage(m) && m.fleetca === wanted[signal] && fn();
       const lost = signal === "SIGTERM" ? fn : undefined;
       if (!relays.has(signal)) relays.set(signal, new Map());

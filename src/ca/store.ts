@@ -310,6 +310,33 @@ export function indexEntries(store: CaStore, names: readonly string[], summarize
   return Promise.all(names.map((name) => store.getIndexEntry(name, summarize)));
 }
 
+/**
+ * One kind of the index, in name order, read by position without an object per entry: the
+ * file store's packed index, so `list --all` of 1,000,000 certificates builds no million
+ * entries. Frozen when made: later changes to the store do not show in it.
+ */
+export interface IndexRows {
+  readonly size: number;
+  name(i: number): string;
+  sha256(i: number): string;
+  /** The serial as a double (exact below 2^53), NaN for none. */
+  serialKey(i: number): number;
+  serial(i: number): bigint | undefined;
+  /** Whether the alt names are none or the lone "DNS:<name>" (then entry(i) need not be made to show them). */
+  plainAltNames(i: number): boolean;
+  /** The whole entry, made now. */
+  entry(i: number): IndexEntry;
+}
+
+/** Optional: a store that lists its index as IndexRows (the file store). */
+export interface IndexRowsStore {
+  indexRows(kind: "request" | "certificate", summarize: Summarize): Promise<IndexRows>;
+}
+
+export function isIndexRowsStore(store: CaStore): store is CaStore & IndexRowsStore {
+  return typeof (store as Partial<IndexRowsStore>).indexRows === "function";
+}
+
 // ---------------------------------------------------------------- archives (ca/lifecycle)
 
 /**

@@ -20,15 +20,48 @@ const CODE: Record<ListedState, number> = { requested: 0, revoked: 1, signed: 2 
 /** Between names in the search's haystack: no certname holds it. */
 const SEP = "\n";
 
+/**
+ * The entries a catalog is built over, in name order, read by position: the file store's
+ * packed index answers these from its bytes without an object per entry (packed-table.ts).
+ */
+export interface CatalogRows {
+  readonly size: number;
+  entry(i: number): IndexEntry;
+  name(i: number): string;
+  certificate(i: number): boolean;
+  /** The serial as a double (exact below 2^53), NaN for none. */
+  serialKey(i: number): number;
+  serial(i: number): bigint | undefined;
+  /** notAfter in ms, NaN for none. */
+  notAfterMs(i: number): number;
+}
+
+/** CatalogRows over entries already made (the memory store, a query over both kinds). */
+export function rowsOfEntries(entries: readonly IndexEntry[]): CatalogRows {
+  return {
+    size: entries.length,
+    entry: (i) => entries[i]!,
+    name: (i) => entries[i]!.name,
+    certificate: (i) => entries[i]!.state !== "requested",
+    serialKey: (i) => {
+      const s = entries[i]!.serial;
+      return s === undefined ? NaN : Number(s);
+    },
+    serial: (i) => entries[i]!.serial,
+    notAfterMs: (i) => entries[i]!.notAfter?.getTime() ?? NaN,
+  };
+}
+
 export class IndexCatalog {
   readonly size: number;
-  private readonly names: string[];
-  private readonly serials: (bigint | undefined)[];
   /** notAfter in ms; 0 for none (requests), as the order treats them. */
   private readonly notAfter: Float64Array;
   private readonly hasNotAfter: Uint8Array;
   /** The serial as a double (exact below 2^53; ties are settled on the bigint). */
   private readonly serialKey: Float64Array;
+  private readonly hasSerial: Uint8Array;
+  /** The exact serials past 2^53 (rare), by position. */
+  private readonly bigSerials = new Map<number, bigint>();
   private readonly certificate: Uint8Array;
   private states?: { revoked: ReadonlySet<bigint>; code: Uint8Array; lists: Int32Array[] };
   private readonly orders = new Map<string, Int32Array>();
@@ -36,29 +69,38 @@ export class IndexCatalog {
   private haystack?: { text: string; starts: Int32Array };
   private lastSearch?: { search: string; hits: Uint8Array };
 
-  /** `entries` in name order, a request before a certificate of the same name (listIndex's order). */
-  constructor(private readonly entries: readonly IndexEntry[]) {
-    const n = (this.size = entries.length);
-    this.names = new Array<string>(n);
-    this.serials = new Array<bigint | undefined>(n);
+  private readonly rows: CatalogRows;
+
+  /** Entries in name order, a request before a certificate of the same name (listIndex's order). */
+  constructor(source: readonly IndexEntry[] | CatalogRows) {
+    const rows = (this.rows = isEntryArray(source) ? rowsOfEntries(source) : source);
+    const n = (this.size = rows.size);
     this.notAfter = new Float64Array(n);
     this.hasNotAfter = new Uint8Array(n);
     this.serialKey = new Float64Array(n);
+    this.hasSerial = new Uint8Array(n);
     this.certificate = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
-      const e = entries[i]!;
-      this.names[i] = e.name;
-      if (e.state === "requested") continue;
+      if (!rows.certificate(i)) continue;
       this.certificate[i] = 1;
-      const serial = e.serial;
-      const notAfter = e.notAfter;
-      this.serials[i] = serial;
-      if (serial !== undefined) this.serialKey[i] = Number(serial);
-      if (notAfter !== undefined) {
-        this.notAfter[i] = notAfter.getTime();
+      const key = rows.serialKey(i);
+      const notAfter = rows.notAfterMs(i);
+      if (!Number.isNaN(key)) {
+        this.serialKey[i] = key;
+        this.hasSerial[i] = 1;
+        if (key > Number.MAX_SAFE_INTEGER) this.bigSerials.set(i, rows.serial(i)!);
+      }
+      if (!Number.isNaN(notAfter)) {
+        this.notAfter[i] = notAfter;
         this.hasNotAfter[i] = 1;
       }
     }
+  }
+
+  /** The exact serial at position i, or undefined. */
+  private serialAt(i: number): bigint | undefined {
+    if (!this.hasSerial[i]) return undefined;
+    return this.bigSerials.get(i) ?? BigInt(this.serialKey[i]!);
   }
 
   /** How many entries are in each state. */
@@ -76,7 +118,7 @@ export class IndexCatalog {
     const before = q.expiresBefore?.getTime();
     const filtered = search !== undefined || before !== undefined;
     const items: IndexPage["items"] = [];
-    const take = (i: number) => items.push({ entry: this.entries[i]!, state: STATES[code[i]!]! });
+    const take = (i: number) => items.push({ entry: this.rows.entry(i), state: STATES[code[i]!]! });
 
     // Without search or expiry filter the total is the states' counts, and a page by name
     // (or by state, whose order is the per-state lists one after the other) is a slice.
@@ -122,16 +164,18 @@ export class IndexCatalog {
     if (this.lastSearch?.search === search) return this.lastSearch.hits;
     const hits = new Uint8Array(this.size);
     if (search.includes(SEP)) {
-      for (let i = 0; i < this.size; i++) if (this.names[i]!.includes(search)) hits[i] = 1;
+      for (let i = 0; i < this.size; i++) if (this.rows.name(i).includes(search)) hits[i] = 1;
     } else {
       if (!this.haystack) {
         const starts = new Int32Array(this.size);
+        const names = new Array<string>(this.size);
         let at = 0;
         for (let i = 0; i < this.size; i++) {
+          names[i] = this.rows.name(i);
           starts[i] = at;
-          at += this.names[i]!.length + 1;
+          at += names[i]!.length + 1;
         }
-        this.haystack = { text: this.names.join(SEP), starts };
+        this.haystack = { text: names.join(SEP), starts };
       }
       const { text, starts } = this.haystack;
       for (let at = text.indexOf(search); at >= 0; ) {
@@ -156,9 +200,16 @@ export class IndexCatalog {
     const n = this.size;
     const code = new Uint8Array(n);
     const counts = [0, 0, 0];
+    // Revoked serials as doubles where exact: the usual serial is checked without a bigint.
+    const keys = new Set<number>();
+    for (const s of revoked) if (s <= BigInt(Number.MAX_SAFE_INTEGER)) keys.add(Number(s));
     for (let i = 0; i < n; i++) {
-      const serial = this.serials[i];
-      const c = !this.certificate[i] ? 0 : serial !== undefined && revoked.size > 0 && revoked.has(serial) ? 1 : 2;
+      let c = 0;
+      if (this.certificate[i]) {
+        const big = revoked.size > 0 && this.hasSerial[i] ? this.bigSerials.get(i) : undefined;
+        const isRevoked = revoked.size > 0 && this.hasSerial[i] === 1 && (big !== undefined ? revoked.has(big) : keys.has(this.serialKey[i]!));
+        c = isRevoked ? 1 : 2;
+      }
       code[i] = c;
       counts[c]!++;
     }
@@ -188,15 +239,14 @@ export class IndexCatalog {
     } else {
       const primary = sort === "notAfter" ? this.notAfter : this.serialKey;
       const sign = descending ? -1 : 1;
-      const serials = this.serials;
       order = Int32Array.from({ length: this.size }, (_, i) => i);
       // Ties (equal keys) in name order whichever the direction: a position is its name order.
       order.sort((a, b) => {
         const d = primary[a]! - primary[b]!;
         if (d !== 0) return sign * d;
-        if (sort === "serial") {
-          const x = serials[a] ?? 0n;
-          const y = serials[b] ?? 0n;
+        if (sort === "serial" && this.bigSerials.size > 0) {
+          const x = this.serialAt(a) ?? 0n;
+          const y = this.serialAt(b) ?? 0n;
           if (x !== y) return sign * (x < y ? -1 : 1);
         }
         return a - b;
@@ -227,6 +277,8 @@ export interface CatalogSource {
   changeCount(kind: EntryKind): number;
   /** The kind's entries, in any order. */
   entriesOf(kind: EntryKind): IndexEntry[];
+  /** The kind's entries in name order, read by position (a packed index): used instead of entriesOf when present. */
+  sortedRows?(kind: EntryKind): { readonly size: number; entry(i: number): IndexEntry; name(i: number): string; serialKey(i: number): number; serial(i: number): bigint | undefined; notAfterMs(i: number): number };
 }
 
 /**
@@ -253,13 +305,34 @@ export class CatalogCache {
     const stamp = kinds.map((k) => this.source.changeCount(k)).join(":");
     const known = this.built.get(key);
     if (known?.stamp === stamp) return known.catalog;
+    // Dropped before the new one is built: two catalogs of a million entries at once is RSS for nothing.
+    this.built.delete(key);
+    if (kinds.length === 1 && this.source.sortedRows) {
+      const rows = this.source.sortedRows(kinds[0]!);
+      const certificate = kinds[0] === "certificate";
+      const catalog = new IndexCatalog({
+        size: rows.size,
+        entry: (i) => rows.entry(i),
+        name: (i) => rows.name(i),
+        certificate: () => certificate,
+        serialKey: (i) => rows.serialKey(i),
+        serial: (i) => rows.serial(i),
+        notAfterMs: (i) => rows.notAfterMs(i),
+      });
+      this.built.set(key, { stamp, catalog });
+      return catalog;
+    }
     const entries = kinds.flatMap((k) => this.source.entriesOf(k));
     // Code-unit order, a request before a certificate of the same name: listIndex's order.
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.state === b.state ? 0 : a.state === "requested" ? -1 : 1));
-    const catalog = new IndexCatalog(entries);
+    const catalog = new IndexCatalog(rowsOfEntries(entries));
     this.built.set(key, { stamp, catalog });
     return catalog;
   }
+}
+
+function isEntryArray(x: readonly IndexEntry[] | CatalogRows): x is readonly IndexEntry[] {
+  return Array.isArray(x);
 }
 
 function kindsOf(states: readonly ListedState[]): EntryKind[] {

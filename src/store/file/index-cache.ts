@@ -25,9 +25,10 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, type BigIntStats } from "node:fs";
 import type { IndexEntry, Summarize } from "../../ca/store.js";
 import { appendLine, fsyncDir, isErrno, TEMP_PREFIX } from "./atomic.js";
-import { JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
+import { encodeRecord, JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
 import { isSafeName, MODES, nameOfPemFile, noCaError, type Kind, type Layout } from "./layout.js";
 import { AsyncMutex } from "./lock.js";
+import { PackedTable, type SortedRows } from "./packed-table.js";
 
 const SETTLE_MS = 2000;
 const RESCAN_MS = 60_000;
@@ -64,19 +65,13 @@ export class IndexCache {
 
   /** Serialises index work in this process; other processes are followed through the journal. */
   readonly mutex = new AsyncMutex();
-  private readonly maps: Record<Kind, Map<string, IndexRecord>> = { request: new Map(), certificate: new Map() };
+  /** The entries, packed (packed-table.ts): no JavaScript object per entry. */
+  private readonly tables: Record<Kind, PackedTable> = { request: new PackedTable("request"), certificate: new PackedTable("certificate") };
   private dirs: Partial<Record<Kind, DirState>> = {};
   private invSize?: number;
-  private sorted?: readonly IndexEntry[];
   private readonly journal: JournalFile;
   /** When this process last read each directory's names; a new process starts from now, not from zero. */
   private readonly lastScan: Record<Kind, number> = { request: Date.now(), certificate: Date.now() };
-  /**
-   * Certificate serial -> name, built on the first lookup by serial and kept in step by
-   * apply() from then on (building it on load would decode every entry's serial, which the
-   * journal's entries otherwise decode only when read; see journal-tsv.ts).
-   */
-  private bySerial?: Map<bigint, SerialHolders>;
   /** Bumped whenever a kind's entries change: store/index-query.ts's catalogs are rebuilt on it. */
   private readonly changes: Record<Kind, number> = { request: 0, certificate: 0 };
   /** Whether this process has read the index (refresh ran): lookups before that read the files themselves. */
@@ -99,9 +94,8 @@ export class IndexCache {
       const dirStat = statSync(this.layout.dirFor(kind), { bigint: true, throwIfNoEntry: false });
       if (!dirStat) {
         // No CA here (yet): nothing to list, and nothing to write a journal into.
-        this.maps[kind].clear();
+        this.tables[kind].clear();
         this.changes[kind]++;
-        this.sorted = undefined;
         continue;
       }
       const known = this.dirs[kind];
@@ -117,7 +111,7 @@ export class IndexCache {
     }
     this.retryUnreadable(summarize, pending);
     if (inv !== this.invSize && this.dirs.certificate) this.emit({ op: "inv", size: inv }, pending);
-    const live = this.maps.request.size + this.maps.certificate.size;
+    const live = this.tables.request.size + this.tables.certificate.size;
     try {
       await this.journal.append(pending);
       // Compact when most lines are history, or when an older fleetca left many JSON lines
@@ -234,36 +228,43 @@ export class IndexCache {
   }
 
   get(kind: Kind, name: string): IndexEntry | undefined {
-    return this.maps[kind].get(name)?.entry;
+    return this.tables[kind].get(name)?.entry;
   }
 
   /** The current certificate with this serial, if a name holds it. Call after refresh, inside `mutex`. */
   findBySerial(serial: bigint): IndexEntry | undefined {
-    if (!this.bySerial) {
-      this.bySerial = new Map();
-      for (const [name, rec] of this.maps.certificate) {
-        const s = rec.entry.serial;
-        if (s !== undefined) addHolder(this.bySerial, s, name);
-      }
-    }
-    const held = this.bySerial.get(serial);
-    if (held === undefined) return undefined;
-    for (const name of typeof held === "string" ? [held] : held) {
-      const entry = this.maps.certificate.get(name)?.entry;
-      if (entry?.serial === serial) return entry;
-    }
-    return undefined;
+    return this.tables.certificate.bySerial(serial);
   }
 
-  /** Sorted by name, requests before certificates of the same name. Entries are frozen. */
+  /**
+   * Sorted by name (code-unit order, not localeCompare: stable across locales), requests
+   * before certificates of the same name. Entries are frozen, and made now from the packed
+   * index: a caller walking a million of them should use sortedRows instead.
+   */
   list(): IndexEntry[] {
-    if (!this.sorted) {
-      const all = [...this.maps.request.values(), ...this.maps.certificate.values()].map((r) => r.entry);
-      // Code-unit order, not localeCompare: stable across locales and ~10x faster on 100k names.
-      all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.state < b.state ? -1 : a.state > b.state ? 1 : 0));
-      this.sorted = all;
+    const req = this.tables.request.sorted();
+    const cert = this.tables.certificate.sorted();
+    const out = new Array<IndexEntry>(req.size + cert.size);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    let reqName = i < req.size ? req.name(i) : undefined;
+    let certName = j < cert.size ? cert.name(j) : undefined;
+    while (reqName !== undefined || certName !== undefined) {
+      if (certName === undefined || (reqName !== undefined && reqName <= certName)) {
+        out[k++] = req.entry(i++);
+        reqName = i < req.size ? req.name(i) : undefined;
+      } else {
+        out[k++] = cert.entry(j++);
+        certName = j < cert.size ? cert.name(j) : undefined;
+      }
     }
-    return [...this.sorted];
+    return out;
+  }
+
+  /** One kind's entries in name order, frozen now, read without an object per entry (store/index-query.ts). */
+  sortedRows(kind: Kind): SortedRows {
+    return this.tables[kind].sorted();
   }
 
   /** A number that changes whenever `kind`'s entries change. */
@@ -273,36 +274,43 @@ export class IndexCache {
 
   /** One kind's entries, in no particular order. Entries are frozen. */
   entriesOf(kind: Kind): IndexEntry[] {
-    return Array.from(this.maps[kind].values(), (r) => r.entry);
+    const rows = this.tables[kind].sorted();
+    return Array.from({ length: rows.size }, (_, i) => rows.entry(i));
   }
 
   private async catchUp(): Promise<void> {
-    const { reset, records } = await this.journal.readNew(
-      () => {
-        this.maps.request.clear();
-        this.maps.certificate.clear();
+    await this.journal.readNew(
+      (bytes) => {
+        this.tables.request.clear();
+        this.tables.certificate.clear();
+        // Nearly all of a journal is certificates' lines.
+        this.tables.certificate.reserveFor(bytes);
         this.changes.request++;
         this.changes.certificate++;
-        this.bySerial = undefined;
         this.dirs = {};
         this.invSize = undefined;
       },
       (r) => this.apply(r),
+      // The usual put line goes from the journal's bytes into its table, without a record.
+      (buf, start, end) => {
+        const kind = buf[start + 3] === 0x72 ? "request" : buf[start + 3] === 0x63 ? "certificate" : undefined;
+        if (!kind || !this.tables[kind].putLine(buf, start, end)) return false;
+        this.changes[kind]++;
+        return true;
+      },
     );
-    if (reset || records > 0) this.sorted = undefined;
   }
 
   private apply(r: JournalRecord): void {
-    if (this.bySerial && (r.op === "put" || r.op === "del") && r.kind === "certificate") this.followSerial(r);
     if (r.op === "put" || r.op === "del") this.changes[r.kind]++;
     switch (r.op) {
       case "put":
-        this.maps[r.kind].set(r.rec.entry.name, r.rec);
+        this.tables[r.kind].put(r.rec);
         if (r.dir !== undefined) this.dirs[r.kind] = { mtimeNs: r.dir, settled: false };
         if (r.inv !== undefined) this.invSize = r.inv;
         break;
       case "del":
-        this.maps[r.kind].delete(r.name);
+        this.tables[r.kind].delete(r.name);
         if (r.dir !== undefined) this.dirs[r.kind] = { mtimeNs: r.dir, settled: false };
         break;
       case "dir":
@@ -312,17 +320,6 @@ export class IndexCache {
         this.invSize = r.size;
         break;
     }
-    this.sorted = undefined;
-  }
-
-  /** Keeps bySerial in step with a certificate put or removed (before the map changes). */
-  private followSerial(r: Extract<JournalRecord, { op: "put" | "del" }>): void {
-    const map = this.bySerial!;
-    const name = r.op === "put" ? r.rec.entry.name : r.name;
-    const old = this.maps.certificate.get(name)?.entry.serial;
-    if (old !== undefined) removeHolder(map, old, name);
-    const serial = r.op === "put" ? r.rec.entry.serial : undefined;
-    if (serial !== undefined) addHolder(map, serial, name);
   }
 
   private emit(r: JournalRecord, pending: JournalRecord[]): void {
@@ -343,10 +340,10 @@ export class IndexCache {
       const name = file.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(file);
       if (name !== undefined && isSafeName(name)) onDisk.add(name);
     }
-    const map = this.maps[kind];
-    for (const name of [...map.keys()]) if (!onDisk.has(name)) this.emit({ op: "del", kind, name }, out);
+    const table = this.tables[kind];
+    for (const name of table.names()) if (!onDisk.has(name)) this.emit({ op: "del", kind, name }, out);
     for (const name of onDisk) {
-      const rec = map.get(name);
+      const rec = table.get(name);
       const path = this.layout.pemPath(kind, name);
       if (rec) {
         if (!statAll) continue;
@@ -390,15 +387,19 @@ export class IndexCache {
     }
   }
 
-  /** The current state as journal records, for compaction. */
-  private snapshot(): JournalRecord[] {
-    const out: JournalRecord[] = [];
+  /**
+   * The current state as journal lines, for compaction: the markers, then each kind's
+   * stored lines in name order (so the next load needs no sort).
+   */
+  private snapshot(): Buffer[] {
+    const markers: JournalRecord[] = [];
     for (const kind of KINDS) {
       const d = this.dirs[kind];
-      if (d) out.push({ op: "dir", kind, mtimeNs: d.mtimeNs, settled: d.settled });
-      for (const rec of this.maps[kind].values()) out.push({ op: "put", kind, rec });
+      if (d) markers.push({ op: "dir", kind, mtimeNs: d.mtimeNs, settled: d.settled });
     }
-    if (this.invSize !== undefined) out.push({ op: "inv", size: this.invSize });
+    if (this.invSize !== undefined) markers.push({ op: "inv", size: this.invSize });
+    const out: Buffer[] = [Buffer.from(markers.map((r) => `${encodeRecord(r)}\n`).join(""), "utf8")];
+    for (const kind of KINDS) out.push(...this.tables[kind].lines((rec) => encodeRecord({ op: "put", kind, rec })));
     return out;
   }
 }
@@ -425,30 +426,6 @@ function readSummary(kind: Kind, name: string, path: string, summarize: Summariz
     return { stamp: stampOf(st) };
   } finally {
     closeSync(fd);
-  }
-}
-
-/**
- * The names holding a serial: one name, or several when certificates share it (those of an
- * earlier CA left in signed/ while nodes re-enroll with a regenerated one, whose serials
- * start again). A lone string in the usual case keeps 100,000 entries from costing 100,000 arrays.
- */
-type SerialHolders = string | string[];
-
-function addHolder(map: Map<bigint, SerialHolders>, serial: bigint, name: string): void {
-  const held = map.get(serial);
-  if (held === undefined) map.set(serial, name);
-  else if (typeof held === "string") {
-    if (held !== name) map.set(serial, [held, name]);
-  } else if (!held.includes(name)) held.push(name);
-}
-
-function removeHolder(map: Map<bigint, SerialHolders>, serial: bigint, name: string): void {
-  const held = map.get(serial);
-  if (held === name) map.delete(serial);
-  else if (Array.isArray(held)) {
-    const rest = held.filter((n) => n !== name);
-    map.set(serial, rest.length === 1 ? rest[0]! : rest);
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type CaStore,
   type IndexEntriesStore,
   type IndexEntry,
+  type IndexRows,
   type IndexPage,
   type IndexQuery,
   type InventoryEntry,
@@ -389,6 +390,12 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
   async listIndex(summarize: Summarize): Promise<IndexEntry[]> {
     await this.refreshes.add(summarize);
     return this.index.list();
+  }
+
+  /** IndexRowsStore: one kind of the index by position, from the packed index (no object per entry). */
+  async indexRows(kind: "request" | "certificate", summarize: Summarize): Promise<IndexRows> {
+    await this.refreshes.add(summarize);
+    return this.index.sortedRows(kind);
   }
 
   /** The catalogs over the current index (importArchive replaces the index). */

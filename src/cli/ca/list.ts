@@ -21,7 +21,7 @@ type Listed = Pick<CertStatus, "name" | "state" | "fingerprint" | "subject_alt_n
  * "(certificate revoked)", requests with two spaces.
  */
 export function renderList(entries: Listed[], all: boolean): string[] {
-  return renderChunks(entries.length, (i) => entries[i]!, all, Infinity);
+  return [...renderChunks(entries.length, (i) => entries[i]!, all, 1)];
 }
 
 /** What `list` adds to a pending request superseded by a refused newer one (a node that lost its key). */
@@ -30,17 +30,17 @@ export function supersededNote(name: string, s: Supersession): string {
 }
 
 /**
- * renderList's lines joined by "\n" in chunks of up to `perChunk` lines. The entries are
- * fetched by index so that `list` can format straight from the store's entries, without
- * building 100,000 intermediate objects first.
+ * renderList's lines joined by "\n" in chunks of up to `perChunk` lines, each made when
+ * asked (a caller writes one before the next is made: a million lines held at once were
+ * 130 MB). The entries are fetched by index so that `list` can format straight from the
+ * store's entries, without building 100,000 intermediate objects first.
  */
-function renderChunks(count: number, at: (i: number) => Listed, all: boolean, perChunk: number, notes?: ReadonlyMap<string, string>): string[] {
+function* renderChunks(count: number, at: (i: number) => Listed, all: boolean, perChunk: number, notes?: ReadonlyMap<string, string>): Generator<string> {
   // A loop, not Math.max(...): 100,000 arguments, and one array fewer.
   let widest = 0;
   for (let i = 0; i < count; i++) widest = Math.max(widest, at(i).name.length);
   const width = widest + 3;
   const spaces = " ".repeat(width);
-  const chunks: string[] = [];
   let lines: string[] = [];
   for (let i = 0; i < count; i++) {
     const e = at(i);
@@ -55,13 +55,11 @@ function renderChunks(count: number, at: (i: number) => Listed, all: boolean, pe
     if (notes !== undefined && e.state === "requested") line += notes.get(e.name) ?? "";
     lines.push(line);
     if (lines.length >= perChunk) {
-      chunks.push(lines.join("\n"));
+      yield lines.join("\n");
       lines = [];
     }
   }
-  if (perChunk === Infinity) return lines;
-  if (lines.length > 0) chunks.push(lines.join("\n"));
-  return chunks;
+  if (lines.length > 0) yield lines.join("\n");
 }
 
 /** Only the alt names `list` shows (DNS and IP); the common case returns the entry's own frozen array. */

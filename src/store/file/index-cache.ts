@@ -335,30 +335,25 @@ export class IndexCache {
   private reconcile(kind: Kind, dirStat: BigIntStats, statAll: boolean, summarize: Summarize, out: JournalRecord[]): void {
     const dir = this.layout.dirFor(kind);
     this.lastScan[kind] = Date.now();
-    const onDisk = new Set<string>();
+    const onDisk: string[] = [];
     for (const file of readdirSync(dir)) {
       const name = file.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(file);
-      if (name !== undefined && isSafeName(name)) onDisk.add(name);
+      if (name !== undefined && isSafeName(name)) onDisk.push(name);
     }
-    const table = this.tables[kind];
-    for (const name of table.names()) if (!onDisk.has(name)) this.emit({ op: "del", kind, name }, out);
-    for (const name of onDisk) {
-      const rec = table.get(name);
-      const path = this.layout.pemPath(kind, name);
-      if (rec) {
-        if (!statAll) continue;
-        const st = statSync(path, { throwIfNoEntry: false });
-        if (!st) {
-          this.emit({ op: "del", kind, name }, out);
-          continue;
-        }
-        if (st.size === rec.size && st.mtimeMs === rec.mtimeMs) continue;
-      } else {
+    const { changed, gone } = this.tables[kind].rescan(
+      onDisk,
+      (name, held) => {
+        const st = statSync(this.layout.pemPath(kind, name), { throwIfNoEntry: false });
+        if (held) return !st || st.size !== held.size || st.mtimeMs !== held.mtimeMs;
+        // Not in the index: read it, unless it is a file that did not parse and has not changed since.
         const bad = this.unreadable.get(`${kind}/${name}`);
-        if (bad && bad.stamp === stampOf(statSync(path, { throwIfNoEntry: false }))) continue;
-      }
-      this.summarizeInto(kind, name, summarize, out);
-    }
+        return !(bad && bad.stamp === stampOf(st));
+      },
+      statAll,
+    );
+    for (const name of gone) this.emit({ op: "del", kind, name }, out);
+    // A file gone since the directory was read is removed by summarizeInto's failed open.
+    for (const name of changed) this.summarizeInto(kind, name, summarize, out);
     const mtime = dirStat.mtimeNs.toString();
     const settled = Date.now() - nsToMs(mtime) >= SETTLE_MS;
     const known = this.dirs[kind];
@@ -371,6 +366,7 @@ export class IndexCache {
     const key = `${kind}/${name}`;
     const { rec, stamp } = readSummary(kind, name, this.layout.pemPath(kind, name), summarize);
     if (rec) this.emit({ op: "put", kind, rec }, out);
+    else if (stamp === undefined && this.tables[kind].has(name)) this.emit({ op: "del", kind, name }, out);
     if (stamp !== undefined) this.unreadable.set(key, { kind, name, stamp });
     else this.unreadable.delete(key);
   }

@@ -139,9 +139,7 @@ export class PackedTable {
     const nameBytes = nameEnd - (start + NAME_AT);
     const at = this.slotFor(buf, start + NAME_AT, nameBytes);
     const off = this.reserve(end - start);
-    // A loop, not buf.copy: for a line of ~190 bytes the call cost more than the copy.
-    const arena = this.arena;
-    for (let i = start, o = off; i < end; i++, o++) arena[o] = buf[i]!;
+    this.arena.set(buf.subarray(start, end), off);
     this.used += end - start;
     this.setLine(at, off, end - start, nameBytes, plain);
     return true;
@@ -154,6 +152,12 @@ export class PackedTable {
    */
   reserveFor(bytes: number): void {
     if (this.arena.length < this.used + bytes) this.growArena(this.used + bytes);
+    // The slots and the hash table too, for a line of ~150 bytes or more (rehashing on the way cost as much as the inserts).
+    const lines = Math.ceil(bytes / 150);
+    while (this.cap < this.slots + lines) this.growSlots();
+    let size = this.buckets.length;
+    while (size < (this.slots + this.tombstones + lines) * 2) size *= 2;
+    if (size > this.buckets.length) this.rehash(size);
   }
 
   /** Stores a record (from the store's own writes, a rescan, or a line decoded as text). */
@@ -220,11 +224,36 @@ export class PackedTable {
     return undefined;
   }
 
-  /** Every name, in slot order (for a rescan). */
-  names(): string[] {
-    const out: string[] = [];
-    for (let s = 0; s < this.slots; s++) if (this.lineEnd[s] !== 0) out.push(this.nameOf(s));
-    return out;
+  /**
+   * A rescan of the directory (index-cache.ts): `check` is called with each name found on
+   * disk and says, from the size and mtime the index holds (undefined: not in the index),
+   * whether the file must be read again; the result is those names and the names the index
+   * holds that were not found. Nothing is made per entry the index already holds: at
+   * 1,000,000 names, looking each up as an entry took seconds.
+   */
+  rescan(onDisk: readonly string[], check: (name: string, held?: { size: number; mtimeMs: number }) => boolean, withStamps: boolean): { changed: string[]; gone: string[] } {
+    const seen = new Uint8Array(this.slots);
+    const changed: string[] = [];
+    for (const name of onDisk) {
+      const b = this.find(name);
+      if (b < 0) {
+        if (check(name)) changed.push(name);
+        continue;
+      }
+      const slot = this.buckets[b]! - 1;
+      seen[slot] = 1;
+      if (withStamps && check(name, this.stampOf(slot))) changed.push(name);
+    }
+    const gone: string[] = [];
+    for (let s = 0; s < this.slots; s++) if (this.lineEnd[s] !== 0 && !seen[s]) gone.push(this.nameOf(s));
+    return { changed, gone };
+  }
+
+  private stampOf(slot: number): { size: number; mtimeMs: number } {
+    const odd = this.odd.get(slot);
+    if (odd) return { size: odd.size, mtimeMs: odd.mtimeMs };
+    const [start, end, len] = [this.lineStart[slot]!, this.lineEnd[slot]!, this.nameLen[slot]!];
+    return { size: Number(fieldOf(this.arena, start, end, len, SIZE)), mtimeMs: Number(fieldOf(this.arena, start, end, len, MTIME)) };
   }
 
   /** Every record, in name order (compaction writes them so, and a load then needs no sort). */
@@ -322,7 +351,7 @@ export class PackedTable {
         continue;
       }
       const s = v - 1;
-      if (this.nameLen[s] === len && this.arena.compare(buf, at, at + len, this.lineStart[s]! + NAME_AT, this.lineStart[s]! + NAME_AT + len) === 0) {
+      if (this.nameLen[s] === len && sameBytes(this.arena, this.lineStart[s]! + NAME_AT, buf, at, len)) {
         // An existing name: its old line is dead, the slot keeps its place in the order.
         this.serials?.remove(this.serialKeyOf(s), s);
         this.deadBytes += this.lineEnd[s]! - this.lineStart[s]!;
@@ -369,7 +398,7 @@ export class PackedTable {
       const s = v - 1;
       if (this.nameLen[s] !== len) continue;
       const at = this.lineStart[s]! + NAME_AT;
-      if (bytes ? this.arena.compare(bytes, 0, len, at, at + len) === 0 : sameAscii(this.arena, at, name)) return b;
+      if (bytes ? sameBytes(this.arena, at, bytes, 0, len) : sameAscii(this.arena, at, name)) return b;
     }
   }
 
@@ -695,6 +724,12 @@ function compareNames(x: Buffer, xa: number, xl: number, y: Buffer, ya: number, 
 
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
+/** A loop, not Buffer.compare: for a name of ~25 bytes the native call cost more than the comparison. */
+function sameBytes(x: Buffer, xa: number, y: Buffer, ya: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (x[xa + i] !== y[ya + i]) return false;
   return true;
 }
 

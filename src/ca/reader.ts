@@ -12,7 +12,7 @@ import { loadMaterial, type LoadedMaterial } from "./material.js";
 import { validateCertname } from "./names.js";
 import type { RevocationRecord } from "./revocation.js";
 import { puppetDate, statusOf, type CertState, type CertStatus } from "./status.js";
-import { StoreUnavailableError, type CaStore, type IndexEntry } from "./store.js";
+import { isIndexRowsStore, StoreUnavailableError, type CaStore, type IndexEntry } from "./store.js";
 import { summarize } from "./summarize.js";
 
 /** The result of checking one issued certificate against the CA and its CRL. */
@@ -118,6 +118,11 @@ export class CaReader {
    * the time of listing 100,000.
    */
   async entries(state?: CertState): Promise<{ entry: IndexEntry; state: CertState }[]> {
+    if (state === "requested" && isIndexRowsStore(this.store)) {
+      // The pending requests alone (the server counts them every few seconds): not a million certificates made and dropped.
+      const rows = await this.store.indexRows("request", summarize);
+      return Array.from({ length: rows.size }, (_, i) => ({ entry: rows.entry(i), state: "requested" as const }));
+    }
     const revoked = await this.revokedSerials();
     const out: { entry: IndexEntry; state: CertState }[] = [];
     for (const e of await this.store.listIndex(summarize)) {

@@ -139,7 +139,7 @@ export class PackedTable {
     const nameBytes = nameEnd - (start + NAME_AT);
     const at = this.slotFor(buf, start + NAME_AT, nameBytes);
     const off = this.reserve(end - start);
-    this.arena.set(buf.subarray(start, end), off);
+    buf.copy(this.arena, off, start, end);
     this.used += end - start;
     this.setLine(at, off, end - start, nameBytes, plain);
     return true;
@@ -151,7 +151,8 @@ export class PackedTable {
    * written to costs no RSS.
    */
   reserveFor(bytes: number): void {
-    if (this.arena.length < this.used + bytes) this.growArena(this.used + bytes);
+    // A quarter more, so the writes that follow a load do not copy the whole arena at once.
+    if (this.arena.length < this.used + bytes) this.growArena(Math.ceil((this.used + bytes) * 1.25) + (1 << 20));
     // The slots and the hash table too, for a line of ~150 bytes or more (rehashing on the way cost as much as the inserts).
     const lines = Math.ceil(bytes / 150);
     while (this.cap < this.slots + lines) this.growSlots();

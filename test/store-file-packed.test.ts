@@ -108,6 +108,22 @@ describe("packed index table", () => {
     assert.equal(t.bySerial(1n)?.name !== "c", true, "the old serial of a name put again no longer finds it");
   });
 
+  it("lists a journal in name order followed by names appended later (only those are sorted)", () => {
+    const t = new PackedTable("certificate");
+    const ordered = Array.from({ length: 500 }, (_, i) => `node-${String(i).padStart(4, "0")}`);
+    for (const n of ordered) {
+      const buf = lineOf(cert(n, 1n));
+      assert.equal(t.putLine(buf, 0, buf.length - 1), true);
+    }
+    for (const n of ["agent-z", "node-0100x", "zz", "a"]) t.put(cert(n, 2n));
+    t.delete("node-0003");
+    t.delete("zz");
+    const expected = codeUnitSort([...ordered.filter((n) => n !== "node-0003"), "agent-z", "node-0100x", "a"]);
+    assert.deepEqual(listed(t), expected);
+    t.put(cert("node-0250a", 3n));
+    assert.deepEqual(listed(t), codeUnitSort([...expected, "node-0250a"]));
+  });
+
   it("lists names past ASCII in code-unit order, and keeps a name with a control character as an object", () => {
     const t = new PackedTable("request");
     const names = ["zeta", "\u{1F600}smile", "\uFF21wide", "émile", "alpha", "tab\tname", "Zed"];

@@ -326,6 +326,13 @@ export interface IndexRows {
   plainAltNames(i: number): boolean;
   /** The whole entry, made now. */
   entry(i: number): IndexEntry;
+  /**
+   * Copies the name's UTF-8 bytes, or the sha256's, into `into` at `at` and returns the
+   * offset after them, or -1 when they do not fit: a printer of a million lines copies
+   * bytes instead of making strings.
+   */
+  copyName(i: number, into: Uint8Array, at: number): number;
+  copySha256(i: number, into: Uint8Array, at: number): number;
 }
 
 /** Optional: a store that lists its index as IndexRows (the file store). */

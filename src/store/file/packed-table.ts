@@ -77,8 +77,11 @@ export class PackedTable {
   private perm?: Int32Array;
   /** Slots added since perm was made. */
   private unsorted: number[] = [];
-  /** While perm is undefined: whether every slot so far was added in name order. */
-  private inOrder = true;
+  /**
+   * While perm is undefined: how many slots from the first were added in name order (a
+   * compacted journal's, or a fixture's, then a few names appended since: only those are sorted).
+   */
+  private inOrder = 0;
   private readonly kindLetter: number;
   /** Serial key -> slot, built on the first lookup by serial, then kept in step. */
   private serials?: SerialHash;
@@ -103,7 +106,7 @@ export class PackedTable {
     this.odd.clear();
     this.perm = undefined;
     this.unsorted = [];
-    this.inOrder = true;
+    this.inOrder = 0;
     this.serials = undefined;
   }
 
@@ -155,7 +158,7 @@ export class PackedTable {
     if (this.arena.length < this.used + bytes) this.growArena(Math.ceil((this.used + bytes) * 1.25) + (1 << 20));
     // The slots and the hash table too, for a line of ~150 bytes or more (rehashing on the way cost as much as the inserts).
     const lines = Math.ceil(bytes / 150);
-    while (this.cap < this.slots + lines) this.growSlots();
+    if (this.cap < this.slots + lines) this.growSlots(this.slots + lines);
     let size = this.buckets.length;
     while (size < (this.slots + this.tombstones + lines) * 2) size *= 2;
     if (size > this.buckets.length) this.rehash(size);
@@ -363,14 +366,13 @@ export class PackedTable {
     }
     if (this.buckets[firstFree] === -1) this.tombstones--;
     const s = this.slots++;
-    if (s >= this.cap) this.growSlots();
+    if (s >= this.cap) this.growSlots(this.cap * 2);
     this.buckets[firstFree] = s + 1;
     if (this.perm) this.unsorted.push(s);
-    else if (this.inOrder && s > 0) {
+    else if (this.inOrder === s) {
       // Compared with the previous slot's name, whose line is still in the arena.
       const p = s - 1;
-      const ps = this.lineStart[p]! + NAME_AT;
-      if (compareNames(this.arena, ps, this.nameLen[p]!, buf, at, len) >= 0) this.inOrder = false;
+      if (s === 0 || compareNames(this.arena, this.lineStart[p]! + NAME_AT, this.nameLen[p]!, buf, at, len) < 0) this.inOrder++;
     }
     return s;
   }
@@ -418,8 +420,8 @@ export class PackedTable {
     this.arena = next;
   }
 
-  private growSlots(): void {
-    this.cap *= 2;
+  private growSlots(cap: number): void {
+    this.cap = cap;
     const grow = <T extends Uint32Array | Uint8Array>(a: T, make: (n: number) => T): T => {
       const b = make(this.cap);
       b.set(a);
@@ -494,12 +496,13 @@ export class PackedTable {
   /** The live slots in name order. */
   private order(): Int32Array {
     if (!this.perm) {
-      const live = new Int32Array(this.liveCount);
-      for (let s = 0, k = 0; s < this.slots; s++) if (this.lineEnd[s] !== 0) live[k++] = s;
-      if (!this.inOrder) live.sort((a, b) => this.compareSlots(a, b));
-      this.perm = live;
+      let k = 0;
+      const ordered = new Int32Array(this.liveCount);
+      for (let s = 0; s < this.inOrder; s++) if (this.lineEnd[s] !== 0) ordered[k++] = s;
+      this.perm = ordered.subarray(0, k);
       this.unsorted = [];
-      return live;
+      for (let s = this.inOrder; s < this.slots; s++) if (this.lineEnd[s] !== 0) this.unsorted.push(s);
+      // The rest are sorted and merged below, as names added after the order was made are.
     }
     const added = this.unsorted.filter((s) => this.lineEnd[s] !== 0).sort((a, b) => this.compareSlots(a, b));
     const perm = this.perm;
@@ -573,6 +576,22 @@ class Rows implements SortedRows {
     return fieldOf(this.arena, this.start[i]!, this.end[i]!, this.nameLen[i]!, SHA);
   }
 
+  copyName(i: number, into: Uint8Array, at: number): number {
+    const odd = this.odd?.get(i);
+    if (odd) return copyText(odd.name, into, at);
+    const from = this.start[i]! + NAME_AT;
+    return copyBytes(this.arena, from, from + this.nameLen[i]!, into, at);
+  }
+
+  copySha256(i: number, into: Uint8Array, at: number): number {
+    const odd = this.odd?.get(i);
+    if (odd) return copyText(odd.sha256, into, at);
+    const from = this.start[i]! + NAME_AT + this.nameLen[i]! + 1;
+    let end = from;
+    while (end < this.end[i]! && this.arena[end] !== TAB) end++;
+    return copyBytes(this.arena, from, end, into, at);
+  }
+
   plainAltNames(i: number): boolean {
     if (this.plain[i]) return true;
     const alt = this.entry(i).altNames;
@@ -634,6 +653,18 @@ class PackedRecord implements IndexRecord {
   get mtimeMs(): number {
     return Number(fieldOf(this.arena, this.start, this.end, this.nameLen, MTIME));
   }
+}
+
+/** Copies bytes [from, end) of `src` into `into` at `at` (a loop: for ~100 bytes, cheaper than a native call and its view). */
+function copyBytes(src: Buffer, from: number, end: number, into: Uint8Array, at: number): number {
+  if (at + (end - from) > into.length) return -1;
+  for (let k = from; k < end; k++) into[at++] = src[k]!;
+  return at;
+}
+
+function copyText(text: string, into: Uint8Array, at: number): number {
+  const bytes = Buffer.from(text, "utf8");
+  return copyBytes(bytes, 0, bytes.length, into, at);
 }
 
 /** The end (a tab, or `end`) of a field of printable text from `i`; -1 at a control character. */

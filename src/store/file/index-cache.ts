@@ -1,6 +1,7 @@
 /**
  * The in-memory index of requests/ and signed/, kept in step with the journal (what
- * fleetca processes wrote) and with the directories (what other tools wrote).
+ * fleetca processes wrote) and with the directories (what other tools wrote). The entries
+ * are held packed, as their journal lines' bytes (packed-table.ts).
  *
  * Checking the directories must be cheap because it happens on every list: reading a
  * directory of 100,000 names costs ~150 ms here and stat-ing every file ~500 ms, so both

@@ -16,8 +16,10 @@
  * Why not JSON: loading 100,000 JSON lines was most of `fleetca ca list --all`, and most
  * of that was the garbage collector copying what every line left alive (a parsed object,
  * its strings, a BigInt, two Dates, an array) from one young generation to the next.
- * A put line read here leaves alive the line, its name, and two small objects: the entry
- * decodes its other fields from the line when they are read (LineEntry).
+ * The index does not even decode the usual put line: it keeps the line's bytes
+ * (packed-table.ts). A line decoded here (an unusual one, or a caller of decodeLine) leaves
+ * alive the line, its name, and two small objects: the entry decodes its other fields from
+ * the line when they are read (LineEntry).
  *
  * An older fleetca skips these lines; it then knows no directory mtime, so it rescans
  * the PEM files (slow, but it lists the right thing) and appends JSON lines, which this

@@ -26,6 +26,8 @@ import { decodeTsv, encodeTsv, NO_EXTENSIONS, NO_NAMES } from "./journal-tsv.js"
 import type { Kind } from "./layout.js";
 
 const TAB = 0x09;
+/** Past this many runs in name order, a load sorts its names instead of merging the runs. */
+const MAX_RUNS = 64;
 const NL = 0x0a;
 /** Bytes before the name in a put line: RS, "P", tab, the kind letter, tab. */
 const NAME_AT = 5;
@@ -78,10 +80,11 @@ export class PackedTable {
   /** Slots added since perm was made. */
   private unsorted: number[] = [];
   /**
-   * While perm is undefined: how many slots from the first were added in name order (a
-   * compacted journal's, or a fixture's, then a few names appended since: only those are sorted).
+   * While perm is undefined: the first slot of each run of slots added in name order. A
+   * compacted journal is one run; a journal written in pieces between other names (a
+   * fixture grown in steps, certificates signed since) a few: merged, not sorted.
    */
-  private inOrder = 0;
+  private runStarts: number[] = [0];
   private readonly kindLetter: number;
   /** Serial key -> slot, built on the first lookup by serial, then kept in step. */
   private serials?: SerialHash;
@@ -106,7 +109,7 @@ export class PackedTable {
     this.odd.clear();
     this.perm = undefined;
     this.unsorted = [];
-    this.inOrder = 0;
+    this.runStarts = [0];
     this.serials = undefined;
   }
 
@@ -369,10 +372,10 @@ export class PackedTable {
     if (s >= this.cap) this.growSlots(this.cap * 2);
     this.buckets[firstFree] = s + 1;
     if (this.perm) this.unsorted.push(s);
-    else if (this.inOrder === s) {
+    else if (s > 0 && this.runStarts.length <= MAX_RUNS) {
       // Compared with the previous slot's name, whose line is still in the arena.
       const p = s - 1;
-      if (s === 0 || compareNames(this.arena, this.lineStart[p]! + NAME_AT, this.nameLen[p]!, buf, at, len) < 0) this.inOrder++;
+      if (compareNames(this.arena, this.lineStart[p]! + NAME_AT, this.nameLen[p]!, buf, at, len) >= 0) this.runStarts.push(s);
     }
     return s;
   }
@@ -496,13 +499,26 @@ export class PackedTable {
   /** The live slots in name order. */
   private order(): Int32Array {
     if (!this.perm) {
-      let k = 0;
-      const ordered = new Int32Array(this.liveCount);
-      for (let s = 0; s < this.inOrder; s++) if (this.lineEnd[s] !== 0) ordered[k++] = s;
-      this.perm = ordered.subarray(0, k);
       this.unsorted = [];
-      for (let s = this.inOrder; s < this.slots; s++) if (this.lineEnd[s] !== 0) this.unsorted.push(s);
-      // The rest are sorted and merged below, as names added after the order was made are.
+      if (this.runStarts.length > MAX_RUNS) {
+        // Names in no particular order: sorted whole, below.
+        this.perm = new Int32Array(0);
+        for (let s = 0; s < this.slots; s++) if (this.lineEnd[s] !== 0) this.unsorted.push(s);
+      } else {
+        let runs: Int32Array[] = this.runStarts.map((start, r) => {
+          const end = this.runStarts[r + 1] ?? this.slots;
+          const run = new Int32Array(end - start);
+          let k = 0;
+          for (let s = start; s < end; s++) if (this.lineEnd[s] !== 0) run[k++] = s;
+          return run.subarray(0, k);
+        });
+        while (runs.length > 1) {
+          const next: Int32Array[] = [];
+          for (let r = 0; r < runs.length; r += 2) next.push(r + 1 < runs.length ? this.merge(runs[r]!, runs[r + 1]!) : runs[r]!);
+          runs = next;
+        }
+        this.perm = runs[0] ?? new Int32Array(0);
+      }
     }
     const added = this.unsorted.filter((s) => this.lineEnd[s] !== 0).sort((a, b) => this.compareSlots(a, b));
     const perm = this.perm;
@@ -522,6 +538,18 @@ export class PackedTable {
     }
     this.perm = out;
     this.unsorted = [];
+    return out;
+  }
+
+  /** Two lists of slots in name order, merged. */
+  private merge(a: Int32Array, b: Int32Array): Int32Array {
+    const out = new Int32Array(a.length + b.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < a.length && j < b.length) out[k++] = this.compareSlots(a[i]!, b[j]!) < 0 ? a[i++]! : b[j++]!;
+    while (i < a.length) out[k++] = a[i++]!;
+    while (j < b.length) out[k++] = b[j++]!;
     return out;
   }
 

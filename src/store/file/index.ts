@@ -62,11 +62,6 @@ export type FileStoreOptions = LockOptions & {
   passphrase?: string;
   /** What the operator must be told (a clear key while a passphrase is set). */
   onNotice?: (message: string) => void;
-  /**
-   * A long-running server: keep the lock file this long after a holding when nobody in this
-   * process is queued yet (within HANDOVER_MS of taking it), for the next batch to find.
-   */
-  lingerMs?: number;
 };
 
 /** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
@@ -74,15 +69,6 @@ const held = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
 const holds = new Map<string, { waiting: number; file?: { release: () => Promise<void>; since: number } }>();
 const HANDOVER_MS = 50;
-/**
- * The server's lingerMs. Under load an enrollment's serial or commit batch comes every few
- * milliseconds, often just after the last one let the lock go: the lock file was created and
- * unlinked ~0.4 times per enrollment. Besides the two system calls, on ext4 without a journal
- * every freed inode is skipped (and its inode table read) by each new file's inode search for
- * a minute: with ~200 lock files freed a second, creating each certificate's file cost ~0.3 ms
- * (`recently_deleted` under `openat` in a perf profile, docs/performance.md).
- */
-export const SERVER_LOCK_LINGER_MS = 5;
 /** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
 const queues = new Map<string, AsyncMutex>();
 
@@ -100,13 +86,11 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
   private readonly caKey: CaKeyFile;
   /** What the last recovery at lock time repaired (undefined: nothing needed checking). */
   lastRepair?: RepairReport;
-  private readonly lingerMs: number;
 
   constructor(cadir: string, opts: FileStoreOptions = {}) {
     this.location = resolve(cadir);
     this.layout = new Layout(this.location);
     this.lock = new FileLock(this.layout.lock, opts);
-    this.lingerMs = opts.lingerMs ?? 0;
     this.index = IndexCache.for(this.layout);
     this.audit = AuditLog.for(this.layout.audit);
     this.revocations = RevocationFile.for(this.layout);
@@ -267,42 +251,13 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
         // Another caller in this process is queued (a busy server: the next batch of serials
         // or certificates): the file lock passes to it instead of being removed and made again
         // (a file created and unlinked per batch), for at most HANDOVER_MS, so other
-        // processes still get their turn. A server also keeps it lingerMs for a caller still to come.
-        const young = Date.now() - h.file.since < HANDOVER_MS;
-        if (young && h.waiting === 0 && this.lingerMs > 0) this.releaseLater(h.file, h, queue);
-        else if (!young || h.waiting === 0) {
+        // processes still get their turn.
+        if (h.waiting === 0 || Date.now() - h.file.since >= HANDOVER_MS) {
           const { release } = h.file;
           h.file = undefined;
           await release();
         }
       }
-    });
-  }
-
-  /** Lets the lingering file lock go after lingerMs, unless a caller took it over meanwhile (in the queue, so never under a holder). */
-  private releaseLater(file: { release: () => Promise<void> }, h: { waiting: number; file?: { release: () => Promise<void> } }, queue: AsyncMutex): void {
-    setTimeout(() => {
-      void queue
-        .run(async () => {
-          if (h.file !== file || h.waiting > 0) return;
-          h.file = undefined;
-          await file.release();
-        })
-        .catch(() => undefined);
-    }, this.lingerMs);
-  }
-
-  /** Lets a lingering file lock go now (a server stopping). */
-  private async releaseLingering(): Promise<void> {
-    const path = this.layout.lock;
-    const h = holds.get(path);
-    const queue = queues.get(path);
-    if (!h || !queue) return;
-    await queue.run(async () => {
-      if (!h.file || h.waiting > 0) return;
-      const { release } = h.file;
-      h.file = undefined;
-      await release();
     });
   }
 
@@ -756,10 +711,8 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
    * use); a non-empty commit journal is checkpointed, so the next start has nothing to check.
    */
   async close(): Promise<void> {
-    if (this.commits.size() > 0 && (await exists(this.layout.cadir))) {
-      await this.withLock(() => this.commits.checkpoint().then(() => noteJournalSize(this.commits, 0)));
-    }
-    if (this.lingerMs > 0) await this.releaseLingering();
+    if (this.commits.size() === 0 || !(await exists(this.layout.cadir))) return;
+    await this.withLock(() => this.commits.checkpoint().then(() => noteJournalSize(this.commits, 0)));
   }
 
   private async put(kind: Kind, name: string, pem: string, entry: IndexEntry, inventoryLine?: string): Promise<void> {

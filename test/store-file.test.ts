@@ -386,14 +386,20 @@ describe("FileStore index", () => {
 
   it("rebuilds from the PEM files when the journal is deleted, and compacts a long journal", async () => {
     const { cadir, store } = await newCa();
+    // Requests named out of order, kept through the compaction: it writes them in name order.
+    for (const name of ["kept-c", "kept-a", "kept-b"]) await store.putRequest(name, pem("CERTIFICATE REQUEST", name), requestEntry(name));
     for (let i = 0; i < 600; i++) {
       await store.putRequest("churn", pem("CERTIFICATE REQUEST", `c${i}`), requestEntry("churn"));
       await store.deleteRequest("churn");
     }
     await store.putRequest("kept", pem("CERTIFICATE REQUEST", "k"), requestEntry("kept"));
     await store.listIndex(fakeSummarize({ n: 0 }));
-    const lines = readFileSync(join(cadir, "fleetca_index.jsonl"), "utf8").split("\n").length;
+    const text = readFileSync(join(cadir, "fleetca_index.jsonl"), "utf8");
+    const lines = text.split("\n").length;
     assert.ok(lines < 20, `journal compacted to ${lines} lines`);
+    const putNames = text.split("\n").filter((l) => l.startsWith("\u001eP\t")).map((l) => l.split("\t")[2]);
+    assert.deepEqual(putNames, ["kept", "kept-a", "kept-b", "kept-c"], "the compacted journal is in name order, so a load sorts nothing");
+    for (const name of ["kept-a", "kept-b", "kept-c"]) await store.deleteRequest(name);
 
     unlinkSync(join(cadir, "fleetca_index.jsonl"));
     const counter = { n: 0 };

@@ -130,6 +130,10 @@ describe("packed index table", () => {
     for (const n of names) t.put({ entry: makeEntry("request", n, { sha256: SHA(1), altNames: [], authExtensions: {} }), size: 1, mtimeMs: 2 });
     assert.deepEqual(listed(t), codeUnitSort(names));
     assert.equal(t.get("tab\tname")?.entry.name, "tab\tname");
+    const odd = new PackedTable("certificate");
+    assert.equal(odd.bySerial(77n), undefined); // the serial index now exists and is followed
+    odd.put(cert("ctl\u0001name", 77n));
+    assert.equal(odd.bySerial(77n)?.name, "ctl\u0001name", "a name kept as an object is found by its serial");
     assert.equal(t.get("émile")?.entry.sha256, SHA(1));
     const lines = Buffer.concat(t.lines((rec) => encodeRecord({ op: "put", kind: "request", rec }))).toString("utf8").split("\n").slice(0, -1);
     assert.equal(lines.length, names.length);

@@ -178,8 +178,9 @@ export class PackedTable {
       this.arena.fill(0, off, off + NAME_AT);
       nameBuf.copy(this.arena, off + NAME_AT);
       this.used += NAME_AT + nameBuf.length;
-      this.setLine(at, off, NAME_AT + nameBuf.length, nameBuf.length, 0);
+      // Before setLine: it reads the serial from here, and may compact (renumbering the slots).
       this.odd.set(at, rec);
+      this.setLine(at, off, NAME_AT + nameBuf.length, nameBuf.length, 0);
       return;
     }
     const bytes = Buffer.from(line, "utf8");

@@ -40,9 +40,13 @@ export interface CurvePoint {
   listFirstMs: number;
   revokeCliMs: number;
   revokeInProcessMs: number;
+  /** 30 enrollments (C=1) starting a second after the server's start: the first loads the index (the max). */
   enrollP50Ms: number;
   /** The slowest of the 30: the first, which loads the index in the server. */
   enrollMaxMs: number;
+  /** 100 more, 5 s later, the start-up's work done (index loaded, signed/ swept): the latency a running server gives. */
+  enrollSettledP50Ms: number;
+  enrollSettledMaxMs: number;
   apiPageMs?: number;
   indexBytes: number;
   fixtureMs: number;
@@ -72,6 +76,8 @@ async function measure(cadir: string, certificates: number, fixtureMs: number, r
   }
   let enrollP50Ms: number;
   let enrollMaxMs: number;
+  let enrollSettledP50Ms: number;
+  let enrollSettledMaxMs: number;
   let apiPageMs: number | undefined;
   let rss: number;
   let rssAfter: number;
@@ -83,6 +89,11 @@ async function measure(cadir: string, certificates: number, fixtureMs: number, r
     if (load.failed > 0) throw new Error(`enrollment failed at ${certificates}: ${load.errors[0]}`);
     enrollP50Ms = load.latencyMs.p50;
     enrollMaxMs = load.latencyMs.max;
+    await new Promise((r) => setTimeout(r, 5000));
+    const settled = await runLoad({ url: server.url, agents: await agentIdentities(100, "ec", `curve-settled-${certificates}`), concurrency: 1, opensslSample: 0 });
+    if (settled.failed > 0) throw new Error(`enrollment failed at ${certificates}: ${settled.errors[0]}`);
+    enrollSettledP50Ms = settled.latencyMs.p50;
+    enrollSettledMaxMs = settled.latencyMs.max;
     const ssldir = join(cadir, "..", "ssl");
     const pages: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -120,7 +131,8 @@ async function measure(cadir: string, certificates: number, fixtureMs: number, r
   return {
     certificates, startMs: Math.round(median(starts)), rssIdleMb: Math.round(rss), rssAfterMb: Math.round(rssAfter), listMs: Math.round(median(lists)), listFirstMs: Math.round(lists[0]!),
     revokeCliMs: Math.round(median(cli)), revokeInProcessMs: Math.round(median(inproc) * 10) / 10,
-    enrollP50Ms: Math.round(enrollP50Ms * 10) / 10, enrollMaxMs: Math.round(enrollMaxMs), apiPageMs: apiPageMs === undefined ? undefined : Math.round(apiPageMs * 10) / 10,
+    enrollP50Ms: Math.round(enrollP50Ms * 10) / 10, enrollMaxMs: Math.round(enrollMaxMs),
+    enrollSettledP50Ms: Math.round(enrollSettledP50Ms * 10) / 10, enrollSettledMaxMs: Math.round(enrollSettledMaxMs), apiPageMs: apiPageMs === undefined ? undefined : Math.round(apiPageMs * 10) / 10,
     indexBytes: statSync(join(cadir, "fleetca_index.jsonl"), { throwIfNoEntry: false })?.size ?? 0, fixtureMs: Math.round(fixtureMs),
   };
 }
@@ -155,8 +167,8 @@ export async function curveScenario(o: CurveOptions): Promise<ScenarioResult> {
   const top = points.at(-1)!;
   const ten = points[1]!;
   const rows: Row[] = points.map((p) => ({
-    measurement: `${p.certificates.toLocaleString("en-US")} certificates: start / RSS idle, after use / list --all (first) / revoke CLI, in process / enrollment p50 (max) / API page of 50 / index`,
-    fleetca: `${fmt.ms(p.startMs)} / ${p.rssIdleMb}, ${p.rssAfterMb} MB / ${fmt.ms(p.listMs)} (${fmt.ms(p.listFirstMs ?? p.listMs)}) / ${fmt.ms(p.revokeCliMs)}, ${fmt.ms(p.revokeInProcessMs)} / ${fmt.ms(p.enrollP50Ms)} (${fmt.ms(p.enrollMaxMs ?? p.enrollP50Ms)}) / ${p.apiPageMs === undefined ? "n/a" : fmt.ms(p.apiPageMs)} / ${fmt.bytes(p.indexBytes)}`,
+    measurement: `${p.certificates.toLocaleString("en-US")} certificates: start / RSS idle, after use / list --all (first) / revoke CLI, in process / enrollment p50 (max) after start; settled / API page of 50 / index`,
+    fleetca: `${fmt.ms(p.startMs)} / ${p.rssIdleMb}, ${p.rssAfterMb} MB / ${fmt.ms(p.listMs)} (${fmt.ms(p.listFirstMs ?? p.listMs)}) / ${fmt.ms(p.revokeCliMs)}, ${fmt.ms(p.revokeInProcessMs)} / ${fmt.ms(p.enrollP50Ms)} (${fmt.ms(p.enrollMaxMs ?? p.enrollP50Ms)}); ${fmt.ms(p.enrollSettledP50Ms)} (${fmt.ms(p.enrollSettledMaxMs)}) / ${p.apiPageMs === undefined ? "n/a" : fmt.ms(p.apiPageMs)} / ${fmt.bytes(p.indexBytes)}`,
     compare: p.certificates === 0 ? "the baseline for the revoke ratios" : `revoke ×${(p.revokeCliMs / at0.revokeCliMs).toFixed(2)} CLI, ×${(p.revokeInProcessMs / at0.revokeInProcessMs).toFixed(2)} in process against 0; fixture made in ${fmt.ms(p.fixtureMs)}`,
     met: null,
   }));
@@ -166,7 +178,13 @@ export async function curveScenario(o: CurveOptions): Promise<ScenarioResult> {
     { measurement: `server RSS idle at ${n}; after the enrollments and API pages (index loaded)`, fleetca: `${top.rssIdleMb} MB; ${top.rssAfterMb} MB`, target: "< 500 MB", met: top.rssIdleMb < 500 && top.rssAfterMb < 500 },
     { measurement: `list --all at ${n}`, fleetca: fmt.ms(top.listMs), target: "< 5 s", met: top.listMs < 5000 },
     { measurement: `revoke at ${n} against 0 (CLI; in process)`, fleetca: `×${(top.revokeCliMs / at0.revokeCliMs).toFixed(2)}; ×${(top.revokeInProcessMs / at0.revokeInProcessMs).toFixed(2)}`, target: "< 3×", met: top.revokeCliMs < 3 * at0.revokeCliMs && top.revokeInProcessMs < 3 * at0.revokeInProcessMs },
-    { measurement: `enrollment latency p50 at ${n} against ${ten.certificates.toLocaleString("en-US")}`, fleetca: `${fmt.ms(top.enrollP50Ms)} against ${fmt.ms(ten.enrollP50Ms)} (×${(top.enrollP50Ms / ten.enrollP50Ms).toFixed(2)})`, target: "unchanged (within noise, ≤ ×1.25)", met: top.enrollP50Ms <= 1.25 * ten.enrollP50Ms },
+    {
+      measurement: `enrollment latency p50 at ${n} against ${ten.certificates.toLocaleString("en-US")}, a running server (100 at C=1, 5 s after the first 30)`,
+      fleetca: `${fmt.ms(top.enrollSettledP50Ms)} against ${fmt.ms(ten.enrollSettledP50Ms)} (×${(top.enrollSettledP50Ms / ten.enrollSettledP50Ms).toFixed(2)}); max ${fmt.ms(top.enrollSettledMaxMs)} against ${fmt.ms(ten.enrollSettledMaxMs)}`,
+      compare: `the first 30 after start: ${fmt.ms(top.enrollP50Ms)} against ${fmt.ms(ten.enrollP50Ms)} (×${(top.enrollP50Ms / ten.enrollP50Ms).toFixed(2)}; the first loads the index, ${fmt.ms(top.enrollMaxMs)})`,
+      target: "unchanged (within noise, ≤ ×1.25)",
+      met: top.enrollSettledP50Ms <= 1.25 * ten.enrollSettledP50Ms,
+    },
   );
   return {
     scenario: "curve",
@@ -194,7 +212,7 @@ export function curveSvg(points: CurvePoint[]): string {
     ["list --all", (p) => p.listMs, "ms"],
     ["revoke, CLI", (p) => p.revokeCliMs, "ms"],
     ["revoke, in process", (p) => p.revokeInProcessMs, "ms"],
-    ["enrollment p50", (p) => p.enrollP50Ms, "ms"],
+    ["enrollment p50, running", (p) => p.enrollSettledP50Ms, "ms"],
     ["API page of 50", (p) => p.apiPageMs, "ms"],
     ["index on disk", (p) => p.indexBytes / 1e6, "MB"],
   ];

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { StoreConflictError, type CaMaterial, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
 import { FileStore } from "../src/store/file/index.js";
+import { BACKGROUND_SCAN } from "../src/store/file/index-cache.js";
 import { dumpEntry, fakeSummarize } from "./store-file-child.js";
 
 const run = promisify(execFile);
@@ -288,6 +289,39 @@ describe("FileStore index", () => {
     assert.deepEqual(list.map((e) => e.name), ["garbage", "mine", "pending"]);
     assert.deepEqual(leftoverTemps(cadir), []);
   });
+
+  for (const background of [false, true]) {
+    it(`finds another tool's file dropped in the clock tick of our last write, once the directory settles (${background ? "read in the background, as for a large directory" : "read at once"})`, async () => {
+      const from = BACKGROUND_SCAN.from;
+      if (background) BACKGROUND_SCAN.from = 1;
+      try {
+        const { cadir, store } = await newCa();
+        const summarize = fakeSummarize({ n: 0 });
+        await store.putCertificate(...certArgs("mine-1", 2n));
+        await store.listIndex(summarize);
+        await store.putCertificate(...certArgs("mine-2", 3n));
+        // Another tool's file in the same tick: the directory's mtime stays what our write left.
+        const signed = join(cadir, "signed");
+        const ours = statSync(signed, { bigint: true }).mtimeNs;
+        writeFileSync(join(signed, "sneaky.pem"), pem("CERTIFICATE", "sneaky"));
+        const sec = ours / 1_000_000_000n;
+        const touched = spawnSync("touch", ["-m", "-d", `@${sec}.${String(ours - sec * 1_000_000_000n).padStart(9, "0")}`, signed]);
+        assert.equal(touched.status, 0, String(touched.stderr));
+        assert.equal(statSync(signed, { bigint: true }).mtimeNs, ours);
+        const names = async () => (await store.listIndex(summarize)).map((e) => e.name);
+        assert.deepEqual(await names(), ["mine-1", "mine-2"], "unseen while the directory may still be in our write's tick");
+        await new Promise((r) => setTimeout(r, 2100));
+        let seen = await names();
+        for (const deadline = Date.now() + 10_000; !seen.includes("sneaky") && Date.now() < deadline; ) {
+          await new Promise((r) => setTimeout(r, 50));
+          seen = await names();
+        }
+        assert.deepEqual(seen, ["mine-1", "mine-2", "sneaky"]);
+      } finally {
+        BACKGROUND_SCAN.from = from;
+      }
+    });
+  }
 
   it("lets a long-running process see what another process signed, through the journal", async () => {
     const { store } = await newCa();

@@ -21,7 +21,12 @@
  * are re-read once it is SETTLE_MS old, or every RESCAN_MS while fleetca keeps writing to
  * it: re-reading 100,000 names after every signature would block a busy server, and the
  * cost is that a file another tool drops in the same clock tick as one of our writes shows
- * up a couple of seconds late.
+ * up a couple of seconds late. From BACKGROUND_SCAN_FROM names on, that re-read runs in the
+ * background instead, in batches that leave the event loop free (at 1,000,000 names the
+ * synchronous one held every request for ~3 s each time fleetca's writes paused), and only
+ * once the directory is SETTLE_MS old: a write of ours during the read changes its mtime and
+ * the read is dropped. Nothing found: the directory is marked settled; something found: the
+ * full comparison runs as before.
  *
  * Every look at the index (refresh) costs four stats: the journal, inventory.txt and both
  * directories, a few microseconds each, under 2% of an enrollment's server time. They are
@@ -29,6 +34,7 @@
  * change go unseen for that while, which is the guarantee above.
  */
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, type BigIntStats } from "node:fs";
+import { opendir } from "node:fs/promises";
 import type { IndexEntry, Summarize } from "../../ca/store.js";
 import { appendLine, fsyncDir, isErrno, TEMP_PREFIX } from "./atomic.js";
 import { encodeRecord, JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
@@ -38,6 +44,8 @@ import { PackedTable, type SortedRows } from "./packed-table.js";
 
 const SETTLE_MS = 2000;
 const RESCAN_MS = 60_000;
+/** Names in a directory from which its settle-time re-read runs in the background (tests lower it). */
+export const BACKGROUND_SCAN = { from: 20_000 };
 const KINDS: Kind[] = ["request", "certificate"];
 
 /** One file change for recordBatch: `entry` set means a put (write returns the new file's stats), unset a removal. */
@@ -84,6 +92,8 @@ export class IndexCache {
   loaded = false;
   /** Files that are on disk but did not parse, by "kind/name", with the size:mtime seen. */
   private readonly unreadable = new Map<string, { kind: Kind; name: string; stamp: string }>();
+  /** Kinds whose directory is being re-read in the background (confirmLater). */
+  private readonly confirming = new Set<Kind>();
 
   private constructor(private readonly layout: Layout) {
     this.journal = new JournalFile(layout.journal);
@@ -110,7 +120,10 @@ export class IndexCache {
         this.reconcile(kind, dirStat, true, summarize, pending);
       } else if (!known.settled) {
         const now = Date.now();
-        if (now - nsToMs(known.mtimeNs) >= SETTLE_MS || now - this.lastScan[kind] >= RESCAN_MS) {
+        const settledNow = now - nsToMs(known.mtimeNs) >= SETTLE_MS;
+        if (this.tables[kind].size >= BACKGROUND_SCAN.from) {
+          if (settledNow) this.confirmLater(kind, known.mtimeNs, summarize);
+        } else if (settledNow || now - this.lastScan[kind] >= RESCAN_MS) {
           this.reconcile(kind, dirStat, false, summarize, pending);
         }
       }
@@ -334,6 +347,46 @@ export class IndexCache {
   private emit(r: JournalRecord, pending: JournalRecord[]): void {
     this.apply(r);
     pending.push(r);
+  }
+
+  /**
+   * The settle-time re-read of a large directory, in the background (see the header): its
+   * names are read in batches outside the mutex, then, under it, kept only if the directory's
+   * mtime is still `mtimeNs` (no write since, ours or another's).
+   */
+  private confirmLater(kind: Kind, mtimeNs: string, summarize: Summarize): void {
+    if (this.confirming.has(kind)) return;
+    this.confirming.add(kind);
+    this.lastScan[kind] = Date.now();
+    void this.namesMatch(kind)
+      .then((match) =>
+        this.mutex.run(async () => {
+          const dirStat = statSync(this.layout.dirFor(kind), { bigint: true, throwIfNoEntry: false });
+          const known = this.dirs[kind];
+          if (!dirStat || !known || known.settled || known.mtimeNs !== mtimeNs || dirStat.mtimeNs.toString() !== mtimeNs) return;
+          const pending: JournalRecord[] = [];
+          if (match) this.emit({ op: "dir", kind, mtimeNs, settled: true }, pending);
+          else this.reconcile(kind, dirStat, false, summarize, pending);
+          await this.journal.append(pending);
+        }),
+      )
+      // Left unsettled: the next look after SETTLE_MS tries again.
+      .catch(() => undefined)
+      .finally(() => this.confirming.delete(kind));
+  }
+
+  /** Whether the directory holds exactly the names the index holds (an unreadable file counts as a difference). */
+  private async namesMatch(kind: Kind): Promise<boolean> {
+    const table = this.tables[kind];
+    let held = 0;
+    const dir = await opendir(this.layout.dirFor(kind), { bufferSize: 4096 });
+    for await (const d of dir) {
+      const name = d.name.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(d.name);
+      if (name === undefined || !isSafeName(name)) continue;
+      if (!table.has(name)) return false;
+      if (++held % 10_000 === 0) await new Promise((r) => setImmediate(r));
+    }
+    return held === table.size;
   }
 
   /**

@@ -424,12 +424,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     assertSafeName(name);
     if (!this.index.loaded) return this.readEntries(name, summarize);
     await this.refreshes.add(summarize);
-    const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
-    const request = this.index.get("request", name);
-    const certificate = this.index.get("certificate", name);
-    if (request) out.request = request;
-    if (certificate) out.certificate = certificate;
-    return out;
+    return this.indexedEntries(name);
   }
 
   /** IndexEntriesStore: getIndexEntry for each name, after one refresh of the index. */
@@ -437,14 +432,17 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     for (const name of names) assertSafeName(name);
     if (!this.index.loaded) return Promise.all(names.map((name) => this.readEntries(name, summarize)));
     await this.refreshes.add(summarize);
-    return names.map((name) => {
-      const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
-      const request = this.index.get("request", name);
-      const certificate = this.index.get("certificate", name);
-      if (request) out.request = request;
-      if (certificate) out.certificate = certificate;
-      return out;
-    });
+    return names.map((name) => this.indexedEntries(name));
+  }
+
+  /** The name's entries as the loaded index holds them (absent kinds left out). */
+  private indexedEntries(name: string): { request?: IndexEntry; certificate?: IndexEntry } {
+    const out: { request?: IndexEntry; certificate?: IndexEntry } = {};
+    const request = this.index.get("request", name);
+    const certificate = this.index.get("certificate", name);
+    if (request) out.request = request;
+    if (certificate) out.certificate = certificate;
+    return out;
   }
 
   /** getIndexEntry from the files: what the index would hold for them (a file that does not parse is left out, as there). */

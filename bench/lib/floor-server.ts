@@ -6,7 +6,7 @@
  * pinned as the real server is, its CPU per enrollment is what Node's TLS and HTTP/1.1 cost
  * here for Puppet's four requests, the part no change to fleetca can remove.
  */
-import { spawn } from "node:child_process";
+import { startChildServer } from "./child-server.js";
 
 const FLOOR_SERVER = `
 const https = require("node:https");
@@ -47,21 +47,9 @@ export interface FloorServer {
 }
 
 /** Starts the floor server in its own process, on `cpus` (taskset -c) like the real server. */
-export function startFloorServer(bodies: FloorBodies, cpus: string): Promise<FloorServer> {
-  return new Promise((resolve, reject) => {
-    // taskset execs node in place, so the child's pid is the server's (for /proc).
-    const child = spawn("taskset", ["-c", cpus, process.execPath, "-e", FLOOR_SERVER], { stdio: ["ignore", "pipe", "inherit"], env: { PATH: process.env.PATH ?? "", FLOOR_BODIES: JSON.stringify(bodies) } });
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new Error(`the floor server exited with ${code}`)));
-    child.stdout.once("data", (d: Buffer) => {
-      const stop = () =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          child.removeAllListeners("exit");
-          child.once("exit", () => done());
-          child.kill("SIGTERM");
-        });
-      resolve({ pid: child.pid!, url: `https://127.0.0.1:${d.toString().trim()}`, stop });
-    });
-  });
+export async function startFloorServer(bodies: FloorBodies, cpus: string): Promise<FloorServer> {
+  // taskset execs node in place, so the child's pid is the server's (for /proc).
+  const env = { PATH: process.env.PATH ?? "", FLOOR_BODIES: JSON.stringify(bodies) };
+  const s = await startChildServer("taskset", ["-c", cpus, process.execPath, "-e", FLOOR_SERVER], env, "the floor server");
+  return { pid: s.pid, url: `https://127.0.0.1:${s.port}`, stop: s.stop };
 }

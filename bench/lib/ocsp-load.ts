@@ -6,7 +6,7 @@
  * OCSPResponseStatus and certStatus are checked as it arrives (a walk over a few DER headers);
  * one exchange every duration/30 ms is kept and checked by openssl after the clock stops.
  */
-import { spawn } from "node:child_process";
+import { startChildServer } from "./child-server.js";
 import { LeanConnection } from "./lean-http.js";
 import { summarizeLatency, type LatencySummary } from "./http.js";
 import { certStatusOf, isSuccessful } from "./ocsp.js";
@@ -165,20 +165,7 @@ export interface StaticResponder {
   stop(): Promise<void>;
 }
 
-export function startStaticResponder(keyPem: string, certPem: string, answer: Buffer): Promise<StaticResponder> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", STATIC_SERVER], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, STATIC_OCSP: JSON.stringify({ key: keyPem, cert: certPem, body: answer.toString("base64") }) } });
-    child.once("error", reject);
-    child.once("exit", (code) => reject(new Error(`the static responder exited with ${code}`)));
-    child.stdout.once("data", (d: Buffer) => {
-      const stop = () =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          child.removeAllListeners("exit");
-          child.once("exit", () => done());
-          child.kill("SIGTERM");
-        });
-      resolve({ pid: child.pid!, port: Number(d.toString().trim()), stop });
-    });
-  });
+export async function startStaticResponder(keyPem: string, certPem: string, answer: Buffer): Promise<StaticResponder> {
+  const env = { ...process.env, STATIC_OCSP: JSON.stringify({ key: keyPem, cert: certPem, body: answer.toString("base64") }) };
+  return startChildServer(process.execPath, ["-e", STATIC_SERVER], env, "the static responder");
 }

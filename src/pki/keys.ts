@@ -146,6 +146,10 @@ export async function signAsync(data: Uint8Array, key: KeyObject, scheme = signa
   // than the thread pool's round trip costs the event loop, so it is made right here. RSA
   // (~5 ms for 4096 bits) and large inputs (a CRL's hash) still go to the pool.
   if (key.asymmetricKeyType !== "rsa" && data.length < SYNC_SIGN_BYTES) return crypto.sign(scheme.hash, data, key);
+  // A process allowed one core (taskset, a cpuset) gains nothing from the pool: the thread
+  // would take that core from the event loop anyway, and the switches between them, each
+  // evicting the other's caches, cost ~1 ms per RSA-4096 signature here (bench/results, pinned).
+  if (SIGN_SLOTS === 1 && data.length < SYNC_SIGN_BYTES) return crypto.sign(scheme.hash, data, key);
   if (signing >= SIGN_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve));
   signing++;
   try {

@@ -43,6 +43,11 @@ export function locatedIo(inner: Io): { io: Io; locate(flags: string, jsonOut: b
   let jsonOut = false;
   const io: Io = {
     out: (l) => inner.out(jsonOut ? l : completeCommands(l, flags)),
+    // Bytes pass as they are unless they name a command to complete (list's notes can).
+    outBytes: inner.outBytes && (async (b) => {
+      if (jsonOut || !flags || b.indexOf("fleetca ") < 0) return inner.outBytes!(b);
+      io.out(b.toString("utf8", 0, b.length - 1));
+    }),
     err: (l) => inner.err(completeCommands(l, flags)),
     progress: (t) => inner.progress(t),
     get isTTY() {

@@ -67,12 +67,14 @@ function formatLine(e: Listed, all: boolean, width: number, spaces: string, note
 }
 
 /**
- * renderChunks for IndexRows, writing the usual line's bytes (name and fingerprint copied
- * from the store's) into a buffer instead of making strings: at 1,000,000 lines the strings
- * were most of the printing. Lines with more to say (alt names, revoked, a note) are
- * formatted by formatLine. Chunks of ~1 MB, as text.
+ * renderChunks for IndexRows, as bytes: the usual line's name and fingerprint are copied
+ * from the store's bytes, no string made (at 1,000,000 lines the strings, and the stream
+ * encoding them back, were most of the printing). Lines with more to say (alt names,
+ * revoked, a note) are formatted by formatLine. Chunks of ~1 MB, each ending in a newline,
+ * made alternately in two buffers: a chunk's buffer is filled again only after `written`
+ * says the chunk before last is out, so the next chunk is made while the reader reads.
  */
-function* renderRowChunks(requests: IndexRows, certificates: IndexRows | undefined, revoked: ReadonlySet<bigint>, all: boolean, notes: ReadonlyMap<string, string>): Generator<string> {
+async function writeRowChunks(requests: IndexRows, certificates: IndexRows | undefined, revoked: ReadonlySet<bigint>, all: boolean, notes: ReadonlyMap<string, string>, write: (chunk: Buffer) => Promise<void>): Promise<void> {
   const { count, at, rowAt, isRevoked } = mergedRows(requests, certificates, revoked);
   const scratch = Buffer.allocUnsafe(64 * 1024);
   /** The name's length in UTF-16 code units (its byte count when it is ASCII). */
@@ -90,17 +92,20 @@ function* renderRowChunks(requests: IndexRows, certificates: IndexRows | undefin
   const width = widest + 3;
   const spaces = " ".repeat(width);
   const LIMIT = 1 << 20;
-  let out = Buffer.allocUnsafe(LIMIT + 64 * 1024);
+  const buffers = [Buffer.allocUnsafe(LIMIT + 64 * 1024), Buffer.allocUnsafe(LIMIT + 64 * 1024)];
+  const inFlight: (Promise<void> | undefined)[] = [undefined, undefined];
+  let current = 0;
+  let out = buffers[0]!;
   let n = 0;
-  let ascii = true;
-  const text = () => out.toString(ascii ? "latin1" : "utf8", 0, n);
+  const flush = async (): Promise<void> => {
+    inFlight[current] = write(out.subarray(0, n));
+    current ^= 1;
+    await inFlight[current];
+    out = buffers[current]!;
+    n = 0;
+  };
   for (let k = 0; k < count; k++) {
-    if (n >= LIMIT) {
-      yield text();
-      n = 0;
-      ascii = true;
-    }
-    if (n > 0) out[n++] = 0x0a;
+    if (n >= LIMIT) await flush();
     const [rows, i] = rowAt(k);
     const isRequest = rows === requests;
     let done = -1;
@@ -122,27 +127,27 @@ function* renderRowChunks(requests: IndexRows, certificates: IndexRows | undefin
         const used = (nonAscii ? rows.name(i).length : nameBytes) + 2;
         for (let pad = used; pad < width; pad++) out[p++] = 0x20;
         p += out.write("(SHA256) ", p, "latin1");
+        // Room for the fingerprint and the newline, or the line is made as text below.
         const afterSha = p + 200 < out.length ? rows.copySha256(i, out, p) : -1;
-        if (afterSha >= 0) {
-          done = afterSha;
-          if (nonAscii) ascii = false;
-        }
+        if (afterSha >= 0) done = afterSha;
       }
     }
     if (done < 0) {
       const line = formatLine(at(k), all, width, spaces, notes);
       const bytes = Buffer.byteLength(line);
-      if (n + bytes > out.length) {
+      if (n + bytes + 1 > out.length) {
+        // A line longer than the room left (alt names by the thousand): this buffer grows for good.
         const bigger = Buffer.allocUnsafe(n + bytes + 64 * 1024);
         out.copy(bigger, 0, 0, n);
-        out = bigger;
+        out = buffers[current] = bigger;
       }
       done = n + out.write(line, n, "utf8");
-      if (bytes !== line.length) ascii = false;
     }
-    n = done;
+    out[done] = 0x0a;
+    n = done + 1;
   }
-  if (n > 0) yield text();
+  if (n > 0) await flush();
+  await Promise.all(inFlight);
 }
 
 /** Only the alt names `list` shows (DNS and IP); the common case returns the entry's own frozen array. */
@@ -238,7 +243,9 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           if (requests.size + (certificates?.size ?? 0) === 0 && !opts.all) io.err("No certificate requests are pending.");
           const notes = new Map<string, string>();
           if (requests.size > 0) for (const [name, s] of await authority.supersededRequests()) notes.set(name, supersededNote(name, s));
-          for (const chunk of renderRowChunks(requests, certificates, await authority.revokedSerials(), Boolean(opts.all), notes)) io.out(chunk);
+          // Without a byte sink, each chunk goes out as the text out() takes (its last newline is out()'s).
+          const write = io.outBytes ? (b: Buffer) => io.outBytes!(b) : async (b: Buffer) => io.out(b.toString("utf8", 0, b.length - 1));
+          await writeRowChunks(requests, certificates, await authority.revokedSerials(), Boolean(opts.all), notes, write);
         } else {
           // Sorted by name already (the store's index is); only the fields printed are read.
           const entries = await authority.entries(wanted);

@@ -158,8 +158,13 @@ export function decodeLine(line: string): JournalRecord | undefined {
 }
 
 const HEADER_OP = "hdr";
-/** How much of the journal is decoded at a time (whole lines). */
-const READ_CHUNK = 32 * 1024 * 1024;
+/**
+ * How much of the journal is read at a time (whole lines), into one buffer reused for every
+ * chunk. Small on purpose: memory a process touches for the first time is what a load of
+ * 1,000,000 lines mostly paid for (~4 ms per MB on this VM's fresh pages, against ~0.1 ms per MB
+ * to read and scan once touched); 32 MB chunks cost ~0.3 s more than 1 MB ones.
+ */
+const READ_CHUNK = 1024 * 1024;
 
 /** Follows the journal file: where this process has read up to, and in which generation. */
 export class JournalFile {

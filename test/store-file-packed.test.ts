@@ -67,6 +67,33 @@ describe("packed index table", () => {
     assert.equal(t.get("d.example.com"), undefined);
   });
 
+  it("keeps the usual fingerprint packed and writes every line back byte for byte (compaction), other fingerprints as read", () => {
+    const t = new PackedTable("certificate");
+    const usual = cert("a.example.com", 10n);
+    const lower = cert("b.example.com", 11n, { sha256: SHA(5).toLowerCase() });
+    const short = cert("c.example.com", 12n, { sha256: "AB:CD" });
+    const noColons = cert("d.example.com", 13n, { sha256: SHA(6).replace(/:/g, "-") });
+    const byPut = cert("e.example.com", 0xffn, { sha256: SHA(255) });
+    const recs = [usual, lower, short, noColons];
+    const text = recs.map((r) => lineOf(r).toString("utf8")).join("");
+    const all = Buffer.from(text, "utf8");
+    for (let from = 0, nl = all.indexOf(0x0a); nl >= 0; from = nl + 1, nl = all.indexOf(0x0a, from)) assert.equal(t.putLine(all, from, nl), true);
+    t.put(byPut);
+    for (const r of [...recs, byPut]) {
+      assert.deepEqual(fields(t.get(r.entry.name)?.entry), fields(r.entry), r.entry.name);
+      assert.equal(t.get(r.entry.name)?.mtimeMs, r.mtimeMs);
+    }
+    const rows = t.sorted();
+    const into = Buffer.alloc(200);
+    for (let i = 0; i < rows.size; i++) {
+      assert.equal(rows.sha256(i), [...recs, byPut][i]!.entry.sha256);
+      assert.equal(into.toString("latin1", 0, rows.copySha256(i, into, 0)), rows.sha256(i));
+      assert.equal(rows.serialKey(i), Number([...recs, byPut][i]!.entry.serial));
+    }
+    const back = Buffer.concat(t.lines((rec) => encodeRecord({ op: "put", kind: "certificate", rec }))).toString("utf8");
+    assert.equal(back, text + lineOf(byPut).toString("utf8"));
+  });
+
   it("leaves to the text decoder the lines it does not check whole (markers, unusual fields, torn lines)", () => {
     const t = new PackedTable("certificate");
     const usual = lineOf(cert("x", 1n)).toString("utf8").trimEnd();

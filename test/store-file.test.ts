@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -322,6 +322,45 @@ describe("FileStore index", () => {
       }
     });
   }
+
+  it("leaves another fleetca process's batch to its journal while it holds the CA lock, and reads the directory once it lets go or after 2 s", async () => {
+    const { cadir, store } = await newCa();
+    const counter = { n: 0 };
+    const names = async () => (await store.listIndex(fakeSummarize(counter))).map((e) => e.name);
+    await store.putCertificate(...certArgs("mine-1", 2n));
+    assert.deepEqual(await names(), ["mine-1"]);
+    // Another server, inside the lock, has written its certificate and inventory line but not yet its journal lines.
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+    try {
+      const lockPath = join(cadir, ".fleetca.lock");
+      const holdLock = () => writeFileSync(lockPath, JSON.stringify({ pid: other.pid, hostname: hostname(), acquiredAt: new Date().toISOString() }));
+      const midBatch = async (name: string) => {
+        await tick();
+        writeFileSync(join(cadir, "signed", `${name}.pem`), pem("CERTIFICATE", name));
+        appendFileSync(join(cadir, "inventory.txt"), `0x0009 2026-11-22T03:17:34UTC 2031-11-22T03:17:34UTC /CN=${name}\n`);
+      };
+      holdLock();
+      await midBatch("theirs-1");
+      assert.deepEqual(await names(), ["mine-1"], "its files are its journal's to announce: signed/ is not re-read under its lock");
+      assert.equal(counter.n, 0);
+      unlinkSync(lockPath);
+      assert.deepEqual(await names(), ["mine-1", "theirs-1"], "with the lock free, the directory is read");
+      assert.equal(counter.n, 1);
+      holdLock();
+      await midBatch("theirs-2");
+      assert.deepEqual(await names(), ["mine-1", "theirs-1"]);
+      // A change another tool makes while fleetca processes keep the lock busy is still found, SETTLE_MS later.
+      await new Promise((r) => setTimeout(r, 2100));
+      assert.deepEqual(await names(), ["mine-1", "theirs-1", "theirs-2"]);
+      // A process's first look reads the directory whoever holds the lock (a CLI looks once).
+      await midBatch("theirs-3");
+      const { stdout } = await run(process.execPath, ["--import", "tsx", childScript, cadir, "list"]);
+      assert.ok(JSON.parse(stdout).entries.some((e: string[]) => e[0] === "theirs-3"));
+      unlinkSync(lockPath);
+    } finally {
+      other.kill();
+    }
+  });
 
   it("lets a long-running process see what another process signed, through the journal", async () => {
     const { store } = await newCa();

@@ -57,6 +57,9 @@ export interface BatchOp {
   write: () => Promise<{ size: number; mtimeMs: number } | void>;
 }
 
+/** What a look at the disk saw of a directory's mtime or of inventory.txt's size. */
+type Observation = Extract<JournalRecord, { op: "dir" } | { op: "inv" }>;
+
 interface DirState {
   mtimeNs: string;
   settled: boolean;
@@ -94,6 +97,16 @@ export class IndexCache {
   private readonly unreadable = new Map<string, { kind: Kind; name: string; stamp: string }>();
   /** Kinds whose directory is being re-read in the background (confirmLater). */
   private readonly confirming = new Set<Kind>();
+  /**
+   * Whether another fleetca process is inside the CA lock now (set by the store): it may have
+   * written files whose journal lines are not appended yet. Seen mid-batch, its writes look
+   * like another tool's, and each look cost a full re-read of the directory (below).
+   */
+  otherWriter: () => boolean = () => false;
+  /** When a change was first left to another process's journal (see refresh), if one is. */
+  private deferredSince?: number;
+  /** Full comparisons of a directory with the index (reconcile) since this process started. */
+  rescans = 0;
 
   private constructor(private readonly layout: Layout) {
     this.journal = new JournalFile(layout.journal);
@@ -102,10 +115,16 @@ export class IndexCache {
   /** Brings the index up to date with the journal and the directories. Call inside `mutex`. */
   async refresh(summarize: Summarize): Promise<void> {
     await this.catchUp();
+    // A first look answers from the directories whatever another process is doing: a CLI looks only once.
+    const first = !this.loaded;
     this.loaded = true;
     // Sample every signal before reading names, so a change during the scan shows up next time.
     const inv = await sizeOf(this.layout.inventory);
     const pending: JournalRecord[] = [];
+    // What this look saw of the directories and inventory.txt: kept only if still true at the end.
+    const seen: Observation[] = [];
+    let deferred: boolean | undefined;
+    const deferring = () => !first && (deferred ??= this.deferring());
     for (const kind of KINDS) {
       const dirStat = statSync(this.layout.dirFor(kind), { bigint: true, throwIfNoEntry: false });
       if (!dirStat) {
@@ -117,19 +136,24 @@ export class IndexCache {
       const known = this.dirs[kind];
       const inPlaceSigning = kind === "certificate" && inv !== this.invSize;
       if (!known || known.mtimeNs !== dirStat.mtimeNs.toString() || inPlaceSigning) {
-        this.reconcile(kind, dirStat, true, summarize, pending);
+        if (!known || !deferring()) this.reconcile(kind, dirStat, true, summarize, pending, seen);
       } else if (!known.settled) {
         const now = Date.now();
         const settledNow = now - nsToMs(known.mtimeNs) >= SETTLE_MS;
         if (this.tables[kind].size >= BACKGROUND_SCAN.from) {
           if (settledNow) this.confirmLater(kind, known.mtimeNs, summarize);
         } else if (settledNow || now - this.lastScan[kind] >= RESCAN_MS) {
-          this.reconcile(kind, dirStat, false, summarize, pending);
+          this.reconcile(kind, dirStat, false, summarize, pending, seen);
         }
       }
     }
     this.retryUnreadable(summarize, pending);
-    if (inv !== this.invSize && this.dirs.certificate) this.emit({ op: "inv", size: inv }, pending);
+    for (const r of this.stillTrue(seen)) this.emit(r, pending);
+    if (inv !== this.invSize && this.dirs.certificate && !deferring()) {
+      for (const r of this.stillTrue([{ op: "inv", size: inv }])) this.emit(r, pending);
+    }
+    // Nothing looked changed: the next change starts a new wait.
+    if (deferred === undefined) this.deferredSince = undefined;
     const live = this.tables.request.size + this.tables.certificate.size;
     try {
       await this.journal.append(pending);
@@ -397,9 +421,10 @@ export class IndexCache {
    * here against ~30 us for the promise version, whose thread-pool round trip dominates;
    * 100,000 stats take 0.5 s instead of 3 s. This only runs after another tool changed the directory.
    */
-  private reconcile(kind: Kind, dirStat: BigIntStats, statAll: boolean, summarize: Summarize, out: JournalRecord[]): void {
+  private reconcile(kind: Kind, dirStat: BigIntStats, statAll: boolean, summarize: Summarize, out: JournalRecord[], seen?: Observation[]): void {
     const dir = this.layout.dirFor(kind);
     this.lastScan[kind] = Date.now();
+    this.rescans++;
     const onDisk: string[] = [];
     for (const file of readdirSync(dir)) {
       const name = file.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(file);
@@ -423,8 +448,39 @@ export class IndexCache {
     const settled = Date.now() - nsToMs(mtime) >= SETTLE_MS;
     const known = this.dirs[kind];
     if (!known || known.mtimeNs !== mtime || known.settled !== settled) {
-      this.emit({ op: "dir", kind, mtimeNs: mtime, settled }, out);
+      const r: Observation = { op: "dir", kind, mtimeNs: mtime, settled };
+      if (seen) seen.push(r);
+      else this.emit(r, out);
     }
+  }
+
+  /**
+   * Whether to leave this look's changes to another fleetca process's journal: it holds the
+   * CA lock, so what changed is most likely its batch, written but not yet journaled. Only for
+   * SETTLE_MS: a change another tool makes while fleetca processes keep taking the lock is
+   * still found, that much later.
+   */
+  private deferring(): boolean {
+    if (!this.otherWriter()) {
+      this.deferredSince = undefined;
+      return false;
+    }
+    this.deferredSince ??= Date.now();
+    return Date.now() - this.deferredSince < SETTLE_MS;
+  }
+
+  /**
+   * The observations still true now, just before they are journaled. A long re-read of a
+   * directory leaves time for another process to write and journal a newer state; recording
+   * the older one after it would put every process out of step with the directory, and
+   * each would re-read it in full (at 100,000 certificates, half a second each time).
+   */
+  private stillTrue(seen: Observation[]): Observation[] {
+    return seen.filter((r) =>
+      r.op === "inv"
+        ? statSync(this.layout.inventory, { throwIfNoEntry: false })?.size === r.size
+        : statSync(this.layout.dirFor(r.kind), { bigint: true, throwIfNoEntry: false })?.mtimeNs.toString() === r.mtimeNs,
+    );
   }
 
   private summarizeInto(kind: Kind, name: string, summarize: Summarize, out: JournalRecord[]): void {

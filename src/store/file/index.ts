@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createPublicKey } from "node:crypto";
-import { readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
@@ -69,6 +69,13 @@ const held = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
 const holds = new Map<string, { waiting: number; file?: { release: () => Promise<void>; since: number } }>();
 const HANDOVER_MS = 50;
+/** The directory's index, told when another process is inside the CA lock (index-cache.ts, otherWriter). */
+function indexFor(layout: Layout): IndexCache {
+  const index = IndexCache.for(layout);
+  index.otherWriter = () => holds.get(layout.lock)?.file === undefined && existsSync(layout.lock);
+  return index;
+}
+
 /** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
 const queues = new Map<string, AsyncMutex>();
 
@@ -91,7 +98,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     this.location = resolve(cadir);
     this.layout = new Layout(this.location);
     this.lock = new FileLock(this.layout.lock, opts);
-    this.index = IndexCache.for(this.layout);
+    this.index = indexFor(this.layout);
     this.audit = AuditLog.for(this.layout.audit);
     this.revocations = RevocationFile.for(this.layout);
     this.tracking = new TrackingFile(join(this.location, "fleetca_regeneration.jsonl"));
@@ -649,7 +656,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     InventoryNames.forget(this.layout.inventory);
     AuditLog.forget(this.layout.audit);
     RevocationFile.forget(this.location);
-    this.index = IndexCache.for(this.layout);
+    this.index = indexFor(this.layout);
     this.audit = AuditLog.for(this.layout.audit);
     this.revocations = RevocationFile.for(this.layout);
   }

@@ -20,4 +20,12 @@ test("sign --all piped into a reader that closes at once still signs everything 
   assert.equal(code, 0, stderr);
   assert.doesNotMatch(stderr, /EPIPE/);
   assert.equal(fs.readdirSync(path.join(cadir, "signed")).length, 100);
+
+  // list writes its lines as bytes and waits for each chunk to be taken: a reader gone must not hang it.
+  const list = spawn(process.execPath, ["--import", "tsx", path.join(root, "test/helpers/cli-entry.ts"), "ca", "list", "--all", "--cadir", cadir], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  list.stdout.destroy();
+  let listErr = "";
+  list.stderr.on("data", (d) => (listErr += d));
+  assert.equal(await new Promise<number | null>((resolve) => list.on("close", resolve)), 0, listErr);
+  assert.doesNotMatch(listErr, /EPIPE/);
 });

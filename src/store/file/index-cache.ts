@@ -34,11 +34,11 @@
  * change go unseen for that while, which is the guarantee above.
  */
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, statSync, type BigIntStats } from "node:fs";
-import { readdir } from "node:fs/promises";
 import type { IndexEntry, Summarize } from "../../ca/store.js";
 import { appendLine, fsyncDir, isErrno, TEMP_PREFIX } from "./atomic.js";
 import { encodeRecord, JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
 import { isSafeName, MODES, nameOfPemFile, noCaError, type Kind, type Layout } from "./layout.js";
+import { readNamesOffThread, sameNames } from "./dir-names.js";
 import { AsyncMutex } from "./lock.js";
 import { PackedTable, type SortedRows } from "./packed-table.js";
 
@@ -401,19 +401,8 @@ export class IndexCache {
 
   /** Whether the directory holds exactly the names the index holds (an unreadable file counts as a difference). */
   private async namesMatch(kind: Kind): Promise<boolean> {
-    const table = this.tables[kind];
-    let held = 0;
-    // Read on the thread pool; only turning the names into strings happens on the loop, once.
-    const files = await readdir(this.layout.dirFor(kind));
-    for (let i = 0; i < files.length; i++) {
-      const file = files[i]!;
-      const name = file.startsWith(TEMP_PREFIX) ? undefined : nameOfPemFile(file);
-      if (name === undefined || !isSafeName(name)) continue;
-      if (!table.has(name)) return false;
-      held++;
-      if (i % 20_000 === 19_999) await new Promise((r) => setImmediate(r));
-    }
-    return held === table.size;
+    // Read on a worker thread; compared here as bytes, without a string per name.
+    return sameNames(await readNamesOffThread(this.layout.dirFor(kind)), this.tables[kind]);
   }
 
   /**

@@ -229,6 +229,18 @@ export class PackedTable {
     return this.find(name) >= 0;
   }
 
+  /** has() for a name given as its UTF-8 bytes buf[at, at + len). */
+  hasBytes(buf: Buffer, at: number, len: number): boolean {
+    const mask = this.buckets.length - 1;
+    for (let b = hashBytes(buf, at, len) & mask; ; b = (b + 1) & mask) {
+      const v = this.buckets[b]!;
+      if (v === 0) return false;
+      if (v < 0) continue;
+      const s = v - 1;
+      if (this.nameLen[s] === len && sameBytes(this.arena, this.lineStart[s]! + NAME_AT, buf, at, len)) return true;
+    }
+  }
+
   get(name: string): IndexRecord | undefined {
     const b = this.find(name);
     if (b < 0) return undefined;

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { StoreConflictError, type CaMaterial, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
 import { FileStore } from "../src/store/file/index.js";
 import { BACKGROUND_SCAN } from "../src/store/file/index-cache.js";
+import { FileLock } from "../src/store/file/lock.js";
 import { dumpEntry, fakeSummarize } from "./store-file-child.js";
 
 const run = promisify(execFile);
@@ -519,6 +520,21 @@ describe("FileStore CRL and lock", () => {
     );
     assert.equal(maxInside, 1);
     await assert.rejects(store.withLock(() => store.withLock(async () => 1)), /not re-entrant/);
+  });
+
+  it("a waiter takes the lock when its holder lets go, woken by the lock file's removal rather than its next retry", async () => {
+    const { cadir } = await newCa();
+    const lockPath = join(cadir, ".fleetca.lock");
+    const release = await new FileLock(lockPath).acquire();
+    // Retries so far apart that only the wake-up can hand the lock over within the test.
+    const waiter = new FileLock(lockPath, { firstRetryMs: 60_000, maxRetryMs: 60_000, timeoutMs: 120_000 }).acquire();
+    await new Promise((r) => setTimeout(r, 200));
+    await release();
+    const got = await Promise.race([waiter, new Promise<"still waiting">((r) => setTimeout(() => r("still waiting"), 10_000).unref())]);
+    assert.notEqual(got, "still waiting");
+    assert.ok(readdirSync(cadir).includes(".fleetca.lock"), "the waiter holds it");
+    await (got as () => Promise<void>)();
+    assert.ok(!readdirSync(cadir).includes(".fleetca.lock"));
   });
 
   it("breaks a lock left by a dead process, and times out on a live one naming the lock file", async () => {

@@ -67,8 +67,15 @@ export type FileStoreOptions = LockOptions & {
 /** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
-const holds = new Map<string, { waiting: number; file?: { release: () => Promise<void>; since: number } }>();
+const holds = new Map<string, { waiting: number; file?: { release: () => Promise<void>; since: number }; yieldUntil?: number }>();
 const HANDOVER_MS = 50;
+/**
+ * After HANDOVER_MS, how long this process's next caller waits before taking the lock again,
+ * when other processes were seen waiting for it: a waiter is woken by the lock file's removal
+ * (lock.ts), and without the pause the releasing process, whose next batch is already queued,
+ * took it back first every time.
+ */
+const YIELD_MS = 2;
 /** The directory's index, told when another process is inside the CA lock (index-cache.ts, otherWriter). */
 function indexFor(layout: Layout): IndexCache {
   const index = IndexCache.for(layout);
@@ -247,6 +254,10 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     return queue.run(async () => {
       h.waiting--;
       if (!h.file) {
+        // We let go because another process may be waiting: give it the moment it needs to take the lock.
+        const pause = (h.yieldUntil ?? 0) - Date.now();
+        h.yieldUntil = undefined;
+        if (pause > 0) await new Promise((r) => setTimeout(r, pause));
         h.file = { release: await this.acquireFileLock(), since: Date.now() };
         // The last holder may have died between the commit journal's fsync and Puppet's files.
         const repaired = await recoverFromJournal(this.layout, this.commits);
@@ -263,6 +274,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
           const { release } = h.file;
           h.file = undefined;
           await release();
+          if (h.waiting > 0 && this.lock.recentlyContended()) h.yieldUntil = Date.now() + YIELD_MS;
         }
       }
     });

@@ -12,9 +12,10 @@
  * period after the other finishes instead of starting at once.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fstatSync, futimes, openSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, futimes, openSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { link, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
+import { basename, dirname } from "node:path";
 import { isErrno } from "./atomic.js";
 
 export interface LockOptions {
@@ -22,6 +23,9 @@ export interface LockOptions {
   timeoutMs?: number;
   /** A lock whose heartbeat stopped this long ago is considered abandoned. */
   staleMs?: number;
+  /** The longest wait between two tries when no release is seen (the first is 5 ms, doubling). */
+  maxRetryMs?: number;
+  firstRetryMs?: number;
 }
 
 interface Holder {
@@ -43,10 +47,16 @@ export class AsyncMutex {
   }
 }
 
+const STALE_CHECK_MS = 250;
+
 /** Cross-process lock on one path; acquire() resolves to the release function. */
 export class FileLock {
   private readonly timeoutMs: number;
   private readonly staleMs: number;
+  private readonly firstRetryMs: number;
+  private readonly maxRetryMs: number;
+  /** When an acquire last found the lock taken by someone else. */
+  private contendedAt = 0;
 
   constructor(
     readonly path: string,
@@ -54,18 +64,45 @@ export class FileLock {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.staleMs = opts.staleMs ?? 3 * 60_000;
+    this.firstRetryMs = opts.firstRetryMs ?? 5;
+    this.maxRetryMs = opts.maxRetryMs ?? 200;
+  }
+
+  /** Whether another process took this lock while we waited for it in the last second: it may be waiting now. */
+  recentlyContended(): boolean {
+    return Date.now() - this.contendedAt < 1000;
   }
 
   async acquire(): Promise<() => Promise<void>> {
     const deadline = Date.now() + this.timeoutMs;
-    let delay = 5;
-    for (;;) {
-      const release = await this.tryAcquire();
-      if (release) return release;
-      if (Date.now() >= deadline) throw new Error(await this.timeoutMessage());
-      // Jitter so that two waiters woken together do not collide again.
-      await sleep(Math.min(delay, Math.max(1, deadline - Date.now())) * (0.5 + Math.random()));
-      delay = Math.min(delay * 2, 200);
+    let delay = this.firstRetryMs;
+    let released: ReleaseWatch | undefined;
+    let inspected = 0;
+    try {
+      for (;;) {
+        // Whether the holder died is read from its file at most every STALE_CHECK_MS: a waiter
+        // woken at every release and retake would otherwise read it each time.
+        const checkStale = Date.now() - inspected >= STALE_CHECK_MS;
+        if (checkStale) inspected = Date.now();
+        const release = await this.tryAcquire(checkStale);
+        if (release) return release;
+        this.contendedAt = Date.now();
+        if (Date.now() >= deadline) throw new Error(await this.timeoutMessage());
+        // Woken when the holder removes the lock file (another server on this CA, another
+        // worker of this one): sleeping out a backoff after each release kept two processes
+        // on one CA waiting more than working. Watched from the first miss, then one more try
+        // at once, so a release between the two is not slept through.
+        if (!released) {
+          released = watchRelease(this.path);
+          continue;
+        }
+        // The backoff stays as the bound (a filesystem without change events, a missed one);
+        // jitter so that two waiters woken together do not collide again.
+        await released.next(Math.min(delay, Math.max(1, deadline - Date.now())) * (0.5 + Math.random()));
+        delay = Math.min(delay * 2, this.maxRetryMs);
+      }
+    } finally {
+      released?.close();
     }
   }
 
@@ -75,14 +112,14 @@ export class FileLock {
    * the lock sits on the path of every batch of signatures, and as promises each step
    * waited for a turn of the server's busy event loop (see atomic.ts).
    */
-  async tryAcquire(): Promise<(() => Promise<void>) | undefined> {
+  async tryAcquire(checkStale = true): Promise<(() => Promise<void>) | undefined> {
     const token = randomBytes(8).toString("hex");
     let fd: number;
     try {
       fd = openSync(this.path, "wx", 0o644);
     } catch (err) {
       if (!isErrno(err, "EEXIST")) throw err;
-      await this.breakIfStale();
+      if (checkStale) await this.breakIfStale();
       return undefined;
     }
     const holder: Holder = { pid: process.pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token };
@@ -193,6 +230,46 @@ function closeQuietly(fd: number): void {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+interface ReleaseWatch {
+  /** Resolves when the lock file goes, or after `ms`. */
+  next(ms: number): Promise<void>;
+  close(): void;
 }
+
+/** Change events for the lock file's directory (inotify on Linux); plain sleeps where there are none. */
+function watchRelease(path: string): ReleaseWatch {
+  const file = basename(path);
+  let wake: (() => void) | undefined;
+  let removed = false;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(path), { persistent: false }, (event, name) => {
+      if (event !== "rename" || (name !== null && name !== file)) return;
+      removed = true;
+      wake?.();
+    });
+    // Out of watches (fs.inotify.max_user_watches), or the directory went: sleep instead.
+    watcher.on("error", () => undefined);
+  } catch {
+    watcher = undefined;
+  }
+  return {
+    next: (ms) =>
+      new Promise<void>((resolve) => {
+        if (removed) {
+          removed = false;
+          return resolve();
+        }
+        const timer = setTimeout(done, ms);
+        function done(): void {
+          clearTimeout(timer);
+          wake = undefined;
+          removed = false;
+          resolve();
+        }
+        wake = done;
+      }),
+    close: () => watcher?.close(),
+  };
+}
+

@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { readNamesOffThread, sameNames } from "../src/store/file/dir-names.js";
-import { makeEntry } from "../src/store/file/journal.js";
+import { encodeRecord, JournalFile, makeEntry, type JournalRecord } from "../src/store/file/journal.js";
 import { PackedTable } from "../src/store/file/packed-table.js";
 import { tmpDir } from "./helpers/openssl.js";
 
@@ -45,4 +45,21 @@ test("compares a directory's PEM files with the index's names, past temporary an
   table.delete("b.example.com");
   table.delete("émile.example.com");
   assert.equal(await sameNames(names, table), false, "a non-ASCII name on disk the index does not hold");
+});
+
+test("peeks at the journal's tail for the last word on a directory, without reading the rest", () => {
+  const path = join(tmpDir(), "fleetca_index.jsonl");
+  const entry = makeEntry("certificate", "a", { sha256: "AB", altNames: [], authExtensions: {}, serial: 2n });
+  const write = (records: JournalRecord[]) => writeFileSync(path, `{"op":"hdr","gen":"0a"}\n${records.map((r) => `${encodeRecord(r)}\n`).join("")}`);
+  const journal = new JournalFile(path);
+  assert.equal(journal.peekDirMark("certificate"), undefined, "no journal yet");
+  write([{ op: "dir", kind: "certificate", mtimeNs: "100", settled: true }, { op: "put", kind: "certificate", rec: { entry, size: 1, mtimeMs: 1 }, dir: "200" }, { op: "dir", kind: "request", mtimeNs: "300", settled: false }]);
+  assert.deepEqual(journal.peekDirMark("certificate"), { mtimeNs: "200", settled: false }, "a write of ours leaves the directory unsettled");
+  assert.deepEqual(journal.peekDirMark("request"), { mtimeNs: "300", settled: false });
+  write([{ op: "put", kind: "certificate", rec: { entry, size: 1, mtimeMs: 1 }, dir: "200" }, { op: "dir", kind: "certificate", mtimeNs: "200", settled: true }]);
+  assert.deepEqual(journal.peekDirMark("certificate"), { mtimeNs: "200", settled: true });
+  // Beyond the window: not known from the tail (the index's own load says).
+  write([{ op: "dir", kind: "certificate", mtimeNs: "100", settled: true }, ...Array.from({ length: 50 }, (_, i): JournalRecord => ({ op: "put", kind: "request", rec: { entry: makeEntry("request", `r${i}`, { sha256: "AB", altNames: [], authExtensions: {} }), size: 1, mtimeMs: 1 } }))]);
+  assert.deepEqual(journal.peekDirMark("certificate"), { mtimeNs: "100", settled: true });
+  assert.equal(journal.peekDirMark("certificate", 1000), undefined);
 });

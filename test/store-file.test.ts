@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { StoreConflictError, type CaMaterial, type IndexEntry, type InventoryEntry } from "../src/ca/store.js";
 import { FileStore } from "../src/store/file/index.js";
-import { BACKGROUND_SCAN } from "../src/store/file/index-cache.js";
+import { BACKGROUND_SCAN, IndexCache } from "../src/store/file/index-cache.js";
 import { FileLock } from "../src/store/file/lock.js";
 import { dumpEntry, fakeSummarize } from "./store-file-child.js";
 
@@ -360,6 +360,36 @@ describe("FileStore index", () => {
       unlinkSync(lockPath);
     } finally {
       other.kill();
+    }
+  });
+
+  it("reads a large signed/'s names ahead of loading the index when the journal's tail says it is unsettled, and still finds another tool's file", async () => {
+    const from = BACKGROUND_SCAN.from;
+    BACKGROUND_SCAN.from = 1;
+    try {
+      const { cadir, store } = await newCa();
+      const summarize = fakeSummarize({ n: 0 });
+      await store.putCertificate(...certArgs("mine-1", 2n));
+      await store.listIndex(summarize);
+      await store.putCertificate(...certArgs("mine-2", 3n));
+      const signed = join(cadir, "signed");
+      const ours = statSync(signed, { bigint: true }).mtimeNs;
+      writeFileSync(join(signed, "sneaky.pem"), pem("CERTIFICATE", "sneaky"));
+      const sec = ours / 1_000_000_000n;
+      assert.equal(spawnSync("touch", ["-m", "-d", `@${sec}.${String(ours - sec * 1_000_000_000n).padStart(9, "0")}`, signed]).status, 0);
+      await new Promise((r) => setTimeout(r, 2100));
+      // A new process (a CLI list): its first look starts the names' read before the journal's load.
+      IndexCache.forget(cadir);
+      const fresh = new FileStore(cadir);
+      const names = async () => (await fresh.listIndex(summarize)).map((e) => e.name);
+      let seen = await names();
+      for (const deadline = Date.now() + 10_000; !seen.includes("sneaky") && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 50));
+        seen = await names();
+      }
+      assert.deepEqual(seen, ["mine-1", "mine-2", "sneaky"]);
+    } finally {
+      BACKGROUND_SCAN.from = from;
     }
   });
 

@@ -34,13 +34,27 @@ parentPort.postMessage(bytes, [bytes.buffer]);
 
 /** The names in `dir`, NUL-separated UTF-8 (no NUL after the last); rejects when the directory cannot be read. */
 export function readNamesOffThread(dir: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(SOURCE, { eval: true, workerData: dir });
+  return startNamesRead(dir).names;
+}
+
+/** A read of a directory's names under way. */
+export interface NamesRead {
+  readonly names: Promise<Buffer>;
+  /** Whether the process waits for the read before it exits (it does, unless told otherwise: a read ahead need not). */
+  keepAlive(on: boolean): void;
+  /** Ends the read (its names are not wanted after all). */
+  stop(): void;
+}
+
+export function startNamesRead(dir: string): NamesRead {
+  const worker = new Worker(SOURCE, { eval: true, workerData: dir });
+  const names = new Promise<Buffer>((resolve, reject) => {
     worker.once("message", (m: Uint8Array) => resolve(Buffer.from(m.buffer, m.byteOffset, m.length)));
     worker.once("error", reject);
     // After the message this settles nothing; before it, the worker died without an answer.
     worker.once("exit", (code) => reject(new Error(`reading the names in ${dir} stopped (exit ${code})`)));
   });
+  return { names, keepAlive: (on) => (on ? worker.ref() : worker.unref()), stop: () => void worker.terminate() };
 }
 
 /**

@@ -38,7 +38,7 @@ import type { IndexEntry, Summarize } from "../../ca/store.js";
 import { appendLine, fsyncDir, isErrno, TEMP_PREFIX } from "./atomic.js";
 import { encodeRecord, JournalFile, makeEntry, type IndexRecord, type JournalRecord } from "./journal.js";
 import { isSafeName, MODES, nameOfPemFile, noCaError, type Kind, type Layout } from "./layout.js";
-import { readNamesOffThread, sameNames } from "./dir-names.js";
+import { readNamesOffThread, sameNames, startNamesRead, type NamesRead } from "./dir-names.js";
 import { AsyncMutex } from "./lock.js";
 import { PackedTable, type SortedRows } from "./packed-table.js";
 
@@ -97,6 +97,8 @@ export class IndexCache {
   private readonly unreadable = new Map<string, { kind: Kind; name: string; stamp: string }>();
   /** Kinds whose directory is being re-read in the background (confirmLater). */
   private readonly confirming = new Set<Kind>();
+  /** signed/'s names read ahead of the first load (readNamesAhead), with the mtime seen before the read. */
+  private namesAhead?: { mtimeNs: string; read: NamesRead };
   /**
    * Whether another fleetca process is inside the CA lock now (set by the store): it may have
    * written files whose journal lines are not appended yet. Seen mid-batch, its writes look
@@ -114,6 +116,7 @@ export class IndexCache {
 
   /** Brings the index up to date with the journal and the directories. Call inside `mutex`. */
   async refresh(summarize: Summarize): Promise<void> {
+    if (!this.loaded) this.readNamesAhead();
     await this.catchUp();
     // A first look answers from the directories whatever another process is doing: a CLI looks only once.
     const first = !this.loaded;
@@ -147,6 +150,7 @@ export class IndexCache {
         }
       }
     }
+    this.dropNamesAhead();
     this.retryUnreadable(summarize, pending);
     for (const r of this.stillTrue(seen)) this.emit(r, pending);
     if (inv !== this.invSize && this.dirs.certificate && !deferring()) {
@@ -382,7 +386,7 @@ export class IndexCache {
     if (this.confirming.has(kind)) return;
     this.confirming.add(kind);
     this.lastScan[kind] = Date.now();
-    void this.namesMatch(kind)
+    void this.namesMatch(kind, mtimeNs)
       .then((match) =>
         this.mutex.run(async () => {
           const dirStat = statSync(this.layout.dirFor(kind), { bigint: true, throwIfNoEntry: false });
@@ -400,9 +404,43 @@ export class IndexCache {
   }
 
   /** Whether the directory holds exactly the names the index holds (an unreadable file counts as a difference). */
-  private async namesMatch(kind: Kind): Promise<boolean> {
-    // Read on a worker thread; compared here as bytes, without a string per name.
-    return sameNames(await readNamesOffThread(this.layout.dirFor(kind)), this.tables[kind]);
+  private async namesMatch(kind: Kind, mtimeNs: string): Promise<boolean> {
+    const ahead = kind === "certificate" ? this.namesAhead : undefined;
+    if (kind === "certificate") this.namesAhead = undefined;
+    // Read on a worker thread (or ahead, while the mtime was already this one); compared here as bytes.
+    if (ahead?.mtimeNs === mtimeNs) ahead.read.keepAlive(true);
+    const names = ahead?.mtimeNs === mtimeNs ? await ahead.read.names : await readNamesOffThread(this.layout.dirFor(kind));
+    return sameNames(names, this.tables[kind]);
+  }
+
+  /** A read ahead that the look it was started for did not use (the journal said otherwise) is ended. */
+  private dropNamesAhead(): void {
+    this.namesAhead?.read.stop();
+    this.namesAhead = undefined;
+  }
+
+  /**
+   * Starts reading signed/'s names on a worker thread before the first load of the journal,
+   * when the journal's tail says the directory is unsettled at the mtime it has now and old
+   * enough for the settle-time check, which will then want those names (confirmLater): the
+   * first `list` after the server wrote read a million names after the journal's load, where
+   * the two can run side by side. A wrong guess costs a read whose result is dropped; the
+   * names are used only for the mtime seen before they were read, as confirmLater's own read.
+   * Until confirmLater wants them, the read does not keep a process from exiting.
+   */
+  private readNamesAhead(): void {
+    this.dropNamesAhead();
+    const dir = this.layout.dirFor("certificate");
+    const st = statSync(dir, { bigint: true, throwIfNoEntry: false });
+    // Small directories are compared at once, on the loop (~100 bytes of journal a name at least).
+    const journalBytes = statSync(this.layout.journal, { throwIfNoEntry: false })?.size ?? 0;
+    if (!st || journalBytes < BACKGROUND_SCAN.from * 100 || Date.now() - nsToMs(st.mtimeNs.toString()) < SETTLE_MS) return;
+    const mark = this.journal.peekDirMark("certificate");
+    if (!mark || mark.settled || mark.mtimeNs !== st.mtimeNs.toString()) return;
+    const read = startNamesRead(dir);
+    read.keepAlive(false);
+    read.names.catch(() => undefined);
+    this.namesAhead = { mtimeNs: mark.mtimeNs, read };
   }
 
   /**

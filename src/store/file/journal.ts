@@ -259,6 +259,36 @@ export class JournalFile {
     }
   }
 
+  /**
+   * What the last record about `kind`'s directory among the journal's last `window` bytes
+   * says of it (its mtime, and whether settled), without reading the rest: undefined when
+   * none is there. A hint only (index-cache.ts reads a directory's names ahead on it); the
+   * index's state is what readNew gives.
+   */
+  peekDirMark(kind: Kind, window = 64 * 1024): { mtimeNs: string; settled: boolean } | undefined {
+    let fd: number;
+    try {
+      fd = openSync(this.path, "r");
+    } catch {
+      return undefined;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.allocUnsafe(Math.min(size, window));
+      const got = readSync(fd, buf, 0, buf.length, size - buf.length);
+      // Whole lines only: the first may have been cut by the window.
+      const lines = buf.toString("utf8", 0, got).split("\n").slice(size > got ? 1 : 0);
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const r = lines[i] === "" ? undefined : decodeLine(lines[i]!);
+        if (r?.op === "dir" && r.kind === kind) return { mtimeNs: r.mtimeNs, settled: r.settled };
+        if ((r?.op === "put" || r?.op === "del") && r.kind === kind && r.dir !== undefined) return { mtimeNs: r.dir, settled: false };
+      }
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** Appends records in one write; creates the file with a header first if needed. */
   async append(records: JournalRecord[]): Promise<void> {
     if (records.length === 0) return;

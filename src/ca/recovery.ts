@@ -47,7 +47,11 @@ export async function signedRequests(store: CaStore): Promise<SignedRequest[]> {
 async function namesWithBoth(store: CaStore): Promise<string[]> {
   if (isRequestNamesStore(store)) {
     const out: string[] = [];
-    for (const name of await store.requestNames()) if ((await store.getIndexEntry(name, summarize)).certificate) out.push(name);
+    // getCertificate, not getIndexEntry: with the index not loaded, the file store answers
+    // getIndexEntry by reading and parsing both of the name's files, ~0.3 ms a request, which
+    // made this look ~3 s of a `sign --all` of 10,000; a missing certificate is one failed open.
+    // A certificate file that does not parse is passed on: signedRequests parses it and leaves it.
+    for (const name of await store.requestNames()) if ((await store.getCertificate(name)) !== undefined) out.push(name);
     return out;
   }
   const index = await store.listIndex(summarize);

@@ -147,6 +147,34 @@ describe("FileStore audit.log", () => {
     assert.deepEqual((await store.readAudit({ action: "submitted" })).map((r) => r.names[0]).sort(), ["a", "b", "c"]);
     assert.deepEqual((await store.readAudit({ action: "signed" })).map((r) => r.serials[0]), ["2", "3"]);
   });
+
+  it("writes each certificate whole where its request was, never through a request file linked from elsewhere", async () => {
+    const { cadir, store } = await newCa();
+    const csr = (n: string, body = n) => `-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE REQUEST-----\n`;
+    const requested = (n: string) => ({ name: n, state: "requested" as const, sha256: `CSR-${n}`, altNames: [], authExtensions: {} });
+    // a: a request longer than its certificate (the certificate file must not keep its tail).
+    await store.putRequest("a", csr("a", "x".repeat(3000)), requested("a"));
+    await store.putRequest("b", csr("b"), requested("b"));
+    await store.putRequest("c", csr("c"), requested("c"));
+    // b: an operator's hard link to the request; c: a symbolic link put there by another tool.
+    const { linkSync, symlinkSync } = await import("node:fs");
+    const outside = join(cadir, "..");
+    linkSync(join(cadir, "requests", "b.pem"), join(outside, "b-copy.pem"));
+    writeFileSync(join(outside, "c-target.pem"), csr("c"));
+    unlinkSync(join(cadir, "requests", "c.pem"));
+    symlinkSync(join(outside, "c-target.pem"), join(cadir, "requests", "c.pem"));
+    await store.withLock(() => store.commitSigned(["a", "b", "c"].map((n, i) => ({ name: n, ...cert(n, BigInt(i + 2)) }))));
+    for (const n of ["a", "b", "c"]) {
+      assert.equal(readFileSync(join(cadir, "signed", `${n}.pem`), "utf8"), cert(n, 2n).certPem, n);
+      assert.equal(mode(join(cadir, "signed", `${n}.pem`)), 0o644, n);
+      assert.equal(existsSync(join(cadir, "requests", `${n}.pem`)), false, n);
+    }
+    assert.equal(readFileSync(join(outside, "b-copy.pem"), "utf8"), csr("b"), "the hard link still holds the request");
+    assert.equal(readFileSync(join(outside, "c-target.pem"), "utf8"), csr("c"), "the link's target is untouched");
+    assert.deepEqual([...readdirSync(join(cadir, "signed")), ...readdirSync(join(cadir, "requests"))].sort(), ["a.pem", "b.pem", "c.pem"]);
+    const fresh = new FileStore(cadir);
+    assert.deepEqual((await fresh.listIndex(summarize)).map((e) => `${e.name}:${e.state}`), ["a:signed", "b:signed", "c:signed"]);
+  });
 });
 
 describe("FileStore revocation records", () => {

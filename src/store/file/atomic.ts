@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, constants, fchmodSync, fchownSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, linkSync, openSync, readSync, renameSync,
+  closeSync, constants, fchmodSync, fchownSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, ftruncateSync, linkSync, openSync, readSync, renameSync,
   statSync, unlinkSync, writeSync, type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -102,6 +102,96 @@ function replaceUnsynced(path: string, data: string | Uint8Array, mode: number):
     throw err;
   }
   return stats;
+}
+
+/**
+ * A file's inode taken over for another file (takeInode, then fillTaken): a signed certificate
+ * and its request, once the commit journal holds both changes. `from` is renamed to a
+ * temporary name beside `path`, and after the caller has made the renames durable (one fsync
+ * of `from`'s directory for a batch: until then a power cut could bring `from` back holding
+ * the new bytes), its inode is rewritten and renamed to `path`. Instead of a new inode made
+ * and `from`'s freed: on ext4 without a journal (this VM's disk) every new inode is searched
+ * for past each inode freed in the last ~30 seconds (the kernel's `recently_deleted`), and a
+ * `sign --all` freeing a request's inode per certificate made each new certificate file's
+ * creation walk thousands of them (~0.3 ms per certificate at 2,000, growing with the run).
+ * Readers see `from` whole or gone and `path` absent or whole, as with writeFileAtomic.
+ */
+export type Taken = { tmp: string } | { tmp?: undefined; took: boolean };
+
+/** Step one: `from` moved beside `path` (nothing moved when `path` exists: a replaced file keeps its owner and mode). */
+export function takeInode(from: string, path: string): Taken {
+  if (statSync(path, { throwIfNoEntry: false })) return { took: unlinkIfThere(from) };
+  const tmp = join(dirname(path), tempNameFor(path));
+  try {
+    renameSync(from, tmp);
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return { took: false };
+    if (!isErrno(err, "EXDEV")) throw err;
+    return { took: unlinkIfThere(from) };
+  }
+  return { tmp };
+}
+
+/**
+ * Step two, once the moves are durable: `path` holds `data` with `mode`. The taken inode is
+ * rewritten only when it is a plain file with one link whose owner is what a new file would
+ * get; otherwise it is removed and a new file written (writeFileAtomic without sync).
+ */
+export function fillTaken(taken: Taken, path: string, data: string | Uint8Array, mode: number): Stats {
+  if (taken.tmp === undefined) return replaceUnsynced(path, data, mode);
+  const tmp = taken.tmp;
+  let fd: number | undefined;
+  try {
+    // A symbolic link (ELOOP here) is not followed: what it points at is not the CA's to rewrite.
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if (!isErrno(err, "ELOOP")) {
+      unlinkQuietly(tmp);
+      throw err;
+    }
+  }
+  let stats: Stats;
+  try {
+    const st = fd === undefined ? undefined : fstatSync(fd);
+    if (fd === undefined || !st || !st.isFile() || st.nlink !== 1 || !ownedAsNew(st, path)) {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      unlinkSync(tmp);
+      return replaceUnsynced(path, data, mode);
+    }
+    if ((st.mode & 0o7777) !== mode) fchmodSync(fd, mode);
+    // Written over the old bytes, then cut to length: a truncation to zero makes ext4 flush the
+    // file's new blocks to the disk when it is closed (auto_da_alloc), an I/O per certificate.
+    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    writeAllAt(fd, buf, 0);
+    if (st.size > buf.length) ftruncateSync(fd, buf.length);
+    stats = fstatSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fd);
+    unlinkQuietly(tmp);
+    throw err;
+  }
+  return stats;
+}
+
+/** Whether a file with these stats has the owner and group a new file at `path` gets (keepOwnerAndMode). */
+function ownedAsNew(st: Stats, path: string): boolean {
+  if (process.getuid?.() !== 0) return st.uid === process.geteuid?.() && st.gid === process.getegid?.();
+  const dir = statSync(dirname(path));
+  return dir.uid !== 0 || dir.gid !== 0 ? st.uid === dir.uid && st.gid === dir.gid : st.uid === 0 && st.gid === 0;
+}
+
+function unlinkIfThere(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return false;
+    throw err;
+  }
 }
 
 /**

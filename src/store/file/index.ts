@@ -34,7 +34,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { appendLog, fsyncDir, isErrno, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged } from "./atomic.js";
+import { appendLog, fillTaken, fsyncDir, isErrno, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type Taken } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { CatalogCache } from "../index-query.js";
@@ -326,22 +326,45 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     const ops: JournalOp[] = [];
     const bops: BatchOp[] = [];
     let next = await this.peekSerial();
-    for (const it of items) {
+    // The request each certificate replaces (read for the journal's check of it on replay).
+    const requests = await Promise.all(items.map((it) => (it.removeRequest === false ? undefined : readOptional(L.pemPath("request", it.name)))));
+    // The certificate files take their requests' inodes (atomic.ts: takeInode, fillTaken): every
+    // request is moved first, the moves made durable by one fsync of requests/, then the files
+    // are written. Both changes are in the journal batch, durable before any file is touched.
+    const names = new Set<string>();
+    const takes = items.map((it, i) => requests[i] !== undefined && !names.has(it.name) && names.add(it.name) !== undefined);
+    const takers = takes.filter(Boolean).length;
+    let arrived = 0;
+    let moved!: () => void;
+    const movesDurable = new Promise<void>((resolve) => (moved = resolve)).then(() => fsyncDir(L.requests));
+    items.forEach((it, i) => {
       const path = L.pemPath("certificate", it.name);
       const line = formatInventoryLine(it.inventory);
       const inv = line.endsWith("\n") ? line : `${line}\n`;
       ops.push({ op: "cert", name: it.name, pem: it.certPem, inv });
       if (it.inventory.serial >= next) next = it.inventory.serial + 1n;
-      bops.push({ kind: "certificate", name: it.name, entry: it.entry, inventoryLine: inv, write: () => writeFileAtomic(path, it.certPem, MODES.publicFile, { sync: false }) });
-    }
-    for (const it of items) {
-      if (it.removeRequest === false) continue;
-      const path = L.pemPath("request", it.name);
-      const csr = await readOptional(path);
-      if (csr === undefined) continue;
+      const request = takes[i] ? L.pemPath("request", it.name) : undefined;
+      const write = request === undefined
+        ? () => writeFileAtomic(path, it.certPem, MODES.publicFile, { sync: false })
+        : async () => {
+            let inode: Taken;
+            try {
+              inode = takeInode(request, path);
+            } finally {
+              if (++arrived === takers) moved();
+            }
+            await movesDurable;
+            return fillTaken(inode, path, it.certPem, MODES.publicFile);
+          };
+      bops.push({ kind: "certificate", name: it.name, entry: it.entry, inventoryLine: inv, write });
+    });
+    items.forEach((it, i) => {
+      const csr = requests[i];
+      if (csr === undefined || !takes[i]) return;
       ops.push({ op: "unreq", name: it.name, sha: sha256Hex(csr) });
-      bops.push({ kind: "request", name: it.name, write: async () => void (await unlinkDurable(path, { syncDir: false })) });
-    }
+      // Already gone with its certificate's write: recorded in the index as removed.
+      bops.push({ kind: "request", name: it.name, write: async () => undefined });
+    });
     const batch: JournalBatch = { boot: currentBoot(), pid: process.pid, serial: formatSerialHex(next).trim(), invAt: sizeOf(L.inventory), ops };
     if (audit) {
       batch.audit = audit;

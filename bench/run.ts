@@ -10,6 +10,7 @@
  *                                                  FLEETCA_BENCH_PUPPETSERVER=1 does the same)
  *   npm run bench -- --scenario puppetserver       Puppet Server only
  *   npm run bench -- --only regenerate             ca regenerate of a CA holding 100,000 certificates
+ *   npm run bench -- --only pinned --part sign-all only the pinned sign --all (--baseline: alternated with another build)
  *
  * Full-size runs write bench/results/<scenario>.json and regenerate bench/results/README.md;
  * runs with --quick or --n write under bench/results/tmp/ unless --out says otherwise, so a
@@ -47,6 +48,8 @@ const { values } = parseArgs({
     out: { type: "string" },
     /** Another build's bin/fleetca.js to alternate with (pinned): a same-run comparison. */
     baseline: { type: "string" },
+    /** One part of a scenario: `--only pinned --part sign-all`. */
+    part: { type: "string" },
   },
 });
 
@@ -90,7 +93,11 @@ if (wants("enroll") || wants("server")) {
 }
 if (wants("pinned")) {
   await quiet("pinned");
-  save(await pinnedScenario({ n: size(2000, 300), pending: size(10_000, 500), concurrency: Number(values.c), command, baseline: values.baseline }));
+  if (values.part !== undefined && values.part !== "sign-all") {
+    console.error(`unknown --part "${values.part}"; pinned has: sign-all`);
+    process.exit(2);
+  }
+  save(await pinnedScenario({ n: size(2000, 300), pending: size(10_000, 500), concurrency: Number(values.c), command, baseline: values.baseline, part: values.part }));
 }
 if (wants("signall")) await quiet("signall");
 if (wants("signall")) save(await signAllScenario({ pending: size(10_000, 500), command }));

@@ -23,7 +23,7 @@ export interface CliRun {
  * Runs `fleetca ARGS` as a child process and times it from spawn to exit. `entry` is how to
  * run the CLI: the built bin/fleetca.js by default; tests pass a tsx entry instead.
  */
-export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string[] = [FLEETCA_BIN], cpus?: string): Promise<CliRun> {
+export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: string[] = [FLEETCA_BIN], cpus?: string, onSpawn?: (pid: number) => void): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const argv = [...entry, ...args];
@@ -32,6 +32,8 @@ export function fleetcaCli(args: string[], env: NodeJS.ProcessEnv = {}, entry: s
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    // taskset execs the command: the pid is the CLI's.
+    if (child.pid !== undefined) onSpawn?.(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (d: Buffer) => out.push(d));

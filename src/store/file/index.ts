@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createPublicKey } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync } from "node:fs";
 import { chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import {
@@ -417,7 +417,12 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
   }
 
   async getCertificate(name: string): Promise<string | undefined> {
-    return readOptional(this.layout.pemPath("certificate", name));
+    const path = this.layout.pemPath("certificate", name);
+    // Mostly asked of a certificate that is not there (a name's twin at every signing, each
+    // pending request's name at start-up): a stat that does not throw costs ~4 us here, the
+    // ENOENT error readFileSync builds ~15 us. A file removed in between still reads as absent.
+    if (!statSync(path, { throwIfNoEntry: false })) return undefined;
+    return readOptional(path);
   }
 
   /** Journaled (commit-journal.ts) before the file goes, so a replay after a reboot cannot bring it back. Call inside withLock. */

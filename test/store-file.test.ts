@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -565,6 +565,22 @@ describe("FileStore CRL and lock", () => {
     assert.ok(readdirSync(cadir).includes(".fleetca.lock"), "the waiter holds it");
     await (got as () => Promise<void>)();
     assert.ok(!readdirSync(cadir).includes(".fleetca.lock"));
+  });
+
+  it("a waiter tells the holder it waits, without making the holder's lock look fresher or unreadable", async () => {
+    const { cadir } = await newCa();
+    const lockPath = join(cadir, ".fleetca.lock");
+    const release = await new FileLock(lockPath).acquire();
+    assert.equal(release.othersWaiting(), false);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lockPath, old, old);
+    const waiter = new FileLock(lockPath, { firstRetryMs: 60_000, maxRetryMs: 60_000, timeoutMs: 120_000 }).acquire();
+    for (let i = 0; i < 100 && !release.othersWaiting(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(release.othersWaiting(), true);
+    assert.equal(statSync(lockPath).mtimeMs, old.getTime(), "the mtime stays the holder's heartbeat");
+    assert.equal(JSON.parse(readFileSync(lockPath, "utf8")).pid, process.pid);
+    await release();
+    await (await waiter)();
   });
 
   it("breaks a lock left by a dead process, and times out on a live one naming the lock file", async () => {

@@ -44,7 +44,7 @@ import { IndexCache, type BatchOp } from "./index-cache.js";
 import { makeEntry } from "./journal.js";
 import { InventoryNames } from "./inventory-names.js";
 import { assertSafeName, isSafeName, Layout, MODES, nameOfPemFile, noCaError, type Kind } from "./layout.js";
-import { AsyncMutex, FileLock, type LockOptions } from "./lock.js";
+import { AsyncMutex, FileLock, type LockOptions, type LockRelease } from "./lock.js";
 import { findTempFiles, removeStaleTempFiles, removeStaleTempFilesAsync } from "./recover.js";
 import { encodeRecords, RevocationFile } from "./revocations.js";
 import { TrackingFile } from "./tracking.js";
@@ -67,13 +67,14 @@ export type FileStoreOptions = LockOptions & {
 /** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
 const held = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
-const holds = new Map<string, { waiting: number; file?: { release: () => Promise<void>; since: number }; yieldUntil?: number }>();
+const holds = new Map<string, { waiting: number; file?: { release: LockRelease; since: number }; yieldUntil?: number }>();
 const HANDOVER_MS = 50;
 /**
- * After HANDOVER_MS, how long this process's next caller waits before taking the lock again,
- * when other processes were seen waiting for it: a waiter is woken by the lock file's removal
- * (lock.ts), and without the pause the releasing process, whose next batch is already queued,
- * took it back first every time.
+ * When another process asked for the lock (lock.ts, signalWaiting), it is let go after the
+ * current batch, and this process's next caller waits this long before taking it again: the
+ * waiter is woken by the lock file's removal, and without the pause the releasing process,
+ * whose next batch is already queued, took it back first every time. Two workers on one CA
+ * otherwise took turns of HANDOVER_MS each, one working while the other's requests waited.
  */
 const YIELD_MS = 2;
 /** The directory's index, told when another process is inside the CA lock (index-cache.ts, otherWriter). */
@@ -270,11 +271,12 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
         // or certificates): the file lock passes to it instead of being removed and made again
         // (a file created and unlinked per batch), for at most HANDOVER_MS, so other
         // processes still get their turn.
-        if (h.waiting === 0 || Date.now() - h.file.since >= HANDOVER_MS) {
+        const othersWaiting = h.waiting > 0 && h.file.release.othersWaiting();
+        if (h.waiting === 0 || othersWaiting || Date.now() - h.file.since >= HANDOVER_MS) {
           const { release } = h.file;
           h.file = undefined;
           await release();
-          if (h.waiting > 0 && this.lock.recentlyContended()) h.yieldUntil = Date.now() + YIELD_MS;
+          if (othersWaiting) h.yieldUntil = Date.now() + YIELD_MS;
         }
       }
     });
@@ -779,7 +781,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     return removed;
   }
 
-  private async acquireFileLock(): Promise<() => Promise<void>> {
+  private async acquireFileLock(): Promise<LockRelease> {
     try {
       return await this.lock.acquire();
     } catch (err) {

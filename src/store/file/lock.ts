@@ -12,7 +12,7 @@
  * period after the other finishes instead of starting at once.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fstatSync, futimes, openSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { closeSync, constants, fstatSync, futimes, futimesSync, openSync, statSync, unlinkSync, watch, writeFileSync, writeSync, type FSWatcher } from "node:fs";
 import { link, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname } from "node:path";
@@ -49,14 +49,15 @@ export class AsyncMutex {
 
 const STALE_CHECK_MS = 250;
 
+/** Lets go of the lock; othersWaiting says whether another process asked for it meanwhile. */
+export type LockRelease = (() => Promise<void>) & { othersWaiting(): boolean };
+
 /** Cross-process lock on one path; acquire() resolves to the release function. */
 export class FileLock {
   private readonly timeoutMs: number;
   private readonly staleMs: number;
   private readonly firstRetryMs: number;
   private readonly maxRetryMs: number;
-  /** When an acquire last found the lock taken by someone else. */
-  private contendedAt = 0;
 
   constructor(
     readonly path: string,
@@ -68,12 +69,7 @@ export class FileLock {
     this.maxRetryMs = opts.maxRetryMs ?? 200;
   }
 
-  /** Whether another process took this lock while we waited for it in the last second: it may be waiting now. */
-  recentlyContended(): boolean {
-    return Date.now() - this.contendedAt < 1000;
-  }
-
-  async acquire(): Promise<() => Promise<void>> {
+  async acquire(): Promise<LockRelease> {
     const deadline = Date.now() + this.timeoutMs;
     let delay = this.firstRetryMs;
     let released: ReleaseWatch | undefined;
@@ -86,7 +82,7 @@ export class FileLock {
         if (checkStale) inspected = Date.now();
         const release = await this.tryAcquire(checkStale);
         if (release) return release;
-        this.contendedAt = Date.now();
+        this.signalWaiting();
         if (Date.now() >= deadline) throw new Error(await this.timeoutMessage());
         // Woken when the holder removes the lock file (another server on this CA, another
         // worker of this one): sleeping out a backoff after each release kept two processes
@@ -112,7 +108,7 @@ export class FileLock {
    * the lock sits on the path of every batch of signatures, and as promises each step
    * waited for a turn of the server's busy event loop (see atomic.ts).
    */
-  async tryAcquire(checkStale = true): Promise<(() => Promise<void>) | undefined> {
+  async tryAcquire(checkStale = true): Promise<LockRelease | undefined> {
     const token = randomBytes(8).toString("hex");
     let fd: number;
     try {
@@ -124,9 +120,10 @@ export class FileLock {
     }
     const holder: Holder = { pid: process.pid, hostname: hostname(), acquiredAt: new Date().toISOString(), token };
     let ino: number;
+    let size: number;
     try {
       writeFileSync(fd, `${JSON.stringify(holder)}\n`);
-      ino = fstatSync(fd).ino;
+      ({ ino, size } = fstatSync(fd));
     } catch (err) {
       // Do not leave an anonymous lock behind (a full disk, say): nobody could tell it is stale.
       closeQuietly(fd);
@@ -139,7 +136,7 @@ export class FileLock {
       futimes(fd, now, now, () => undefined);
     }, Math.max(1000, this.staleMs / 6));
     beat.unref();
-    return async () => {
+    const release = async () => {
       clearInterval(beat);
       closeQuietly(fd);
       // Only remove the file if it is still ours: a waiter may have judged us stale.
@@ -152,6 +149,36 @@ export class FileLock {
         }
       }
     };
+    // A waiter appends a newline to the file (signalWaiting): the file grew.
+    const othersWaiting = () => {
+      try {
+        return fstatSync(fd).size !== size;
+      } catch {
+        return false; // released
+      }
+    };
+    return Object.assign(release, { othersWaiting });
+  }
+
+  /**
+   * Tells the holder that someone waits (it then lets go after its current batch instead of
+   * keeping the lock for its next ones): a newline appended to the lock file, which the
+   * holder's JSON tolerates. Without O_CREAT: a lock released meanwhile is not re-made.
+   */
+  private signalWaiting(): void {
+    try {
+      const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND);
+      try {
+        const { atime, mtime } = fstatSync(fd);
+        writeSync(fd, "\n");
+        // The mtime is the holder's heartbeat (isStale): a waiter must not keep a dead holder's lock fresh.
+        futimesSync(fd, atime, mtime);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // Gone already (released), or not ours to write: the next try tells.
+    }
   }
 
   private async breakIfStale(): Promise<void> {

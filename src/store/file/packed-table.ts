@@ -28,6 +28,7 @@
 import type { IndexEntry, IndexRows } from "../../ca/store.js";
 import type { IndexRecord } from "./journal.js";
 import { decodeTsv, encodeTsv, NO_EXTENSIONS, NO_NAMES } from "./journal-tsv.js";
+import { addName, type NameDigest } from "./dir-names.js";
 import type { Kind } from "./layout.js";
 
 const TAB = 0x09;
@@ -229,17 +230,13 @@ export class PackedTable {
     return this.find(name) >= 0;
   }
 
-  /** has() for a name given as its UTF-8 bytes buf[at, at + len). */
-  hasBytes(buf: Buffer, at: number, len: number): boolean {
-    const mask = this.buckets.length - 1;
-    for (let b = hashBytes(buf, at, len) & mask; ; b = (b + 1) & mask) {
-      const v = this.buckets[b]!;
-      if (v === 0) return false;
-      if (v < 0) continue;
-      const s = v - 1;
-      if (this.nameLen[s] === len && sameBytes(this.arena, this.lineStart[s]! + NAME_AT, buf, at, len)) return true;
-    }
+  /** The live names summed up (dir-names.ts): one pass over the arena in slot order. */
+  nameDigest(): NameDigest {
+    const d: NameDigest = { count: 0, a: 0, b: 0 };
+    for (let s = 0; s < this.slots; s++) if (this.lineEnd[s] !== 0) addName(d, this.arena, this.lineStart[s]! + NAME_AT, this.nameLen[s]!);
+    return d;
   }
+
 
   get(name: string): IndexRecord | undefined {
     const b = this.find(name);

@@ -56,7 +56,8 @@ export class SigningBatches {
    * each certificate paid the step's fixed cost (lock, journal write and sync, opening
    * inventory.txt, the index and the audit log): with signatures finishing one at a time on
    * one core, batches held one or two certificates. Nothing is acknowledged before its commit,
-   * so waiting changes no guarantee.
+   * so waiting changes no guarantee; other commits meanwhile (a server's enrollments while an
+   * operator signs in bulk) join the same batches and wait as long.
    */
   async bulk<T>(batch: number, remaining: () => number, fn: () => Promise<T>): Promise<T> {
     const b = { batch, remaining };

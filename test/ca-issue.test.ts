@@ -127,3 +127,17 @@ test("a refused submission is audited with its reason and the submitter's addres
   assert.equal(refused?.from, "10.1.2.3");
   assert.match(refused?.reason ?? "", /Instance name "b.example.com" does not match/);
 });
+
+test("sign --all in bulk gives consecutive serials, one per certificate, and leaves the counter right after them", async () => {
+  const { ca, pem } = await makeCa();
+  const names = Array.from({ length: 40 }, (_, i) => `bulk${String(i).padStart(2, "0")}.example.com`);
+  for (const n of names) await ca.submitRequest(n, opensslCsr(n).csrPem, systemPrincipal("agent", "10.0.0.9"));
+  const counterBefore = BigInt(`0x${pem("serial").trim()}`);
+  const results = await ca.signAll({ by: operator });
+  assert.deepEqual(results.filter((r) => r.error), []);
+  const serials = names.map((n) => parseCertificatePem(pem(`signed/${n}.pem`)).serial).sort((a, b) => (a < b ? -1 : 1));
+  assert.deepEqual(serials, names.map((_, i) => counterBefore + BigInt(i)), "consecutive, from the counter on");
+  assert.equal(BigInt(`0x${pem("serial").trim()}`), counterBefore + BigInt(names.length), "no reserved serial left unused");
+  const listed = pem("inventory.txt").trimEnd().split("\n").slice(-names.length).map((l) => BigInt(l.split(" ")[0]!));
+  assert.deepEqual([...listed].sort((a, b) => (a < b ? -1 : 1)), serials);
+});

@@ -405,17 +405,17 @@ export class IndexCache {
 
   /** Whether the directory holds exactly the names the index holds (an unreadable file counts as a difference). */
   private async namesMatch(kind: Kind, mtimeNs: string): Promise<boolean> {
-    const ahead = kind === "certificate" ? this.namesAhead : undefined;
-    if (kind === "certificate") this.namesAhead = undefined;
-    // Read on a worker thread (or ahead, while the mtime was already this one); compared here as bytes.
-    if (ahead?.mtimeNs === mtimeNs) ahead.read.keepAlive(true);
-    const names = ahead?.mtimeNs === mtimeNs ? await ahead.read.names : await readNamesOffThread(this.layout.dirFor(kind));
+    // Read on a worker thread (or ahead, while the mtime was already this one); compared by digests.
+    const ahead = kind === "certificate" && this.namesAhead?.mtimeNs === mtimeNs ? this.namesAhead : undefined;
+    if (kind === "certificate") this.dropNamesAhead(ahead);
+    ahead?.read.keepAlive(true);
+    const names = ahead ? await ahead.read.names : await readNamesOffThread(this.layout.dirFor(kind));
     return sameNames(names, this.tables[kind]);
   }
 
-  /** A read ahead that the look it was started for did not use (the journal said otherwise) is ended. */
-  private dropNamesAhead(): void {
-    this.namesAhead?.read.stop();
+  /** A read ahead that the look it was started for did not use (the journal said otherwise) is ended; `kept` goes on. */
+  private dropNamesAhead(kept?: { read: NamesRead }): void {
+    if (this.namesAhead !== kept) this.namesAhead?.read.stop();
     this.namesAhead = undefined;
   }
 

@@ -78,6 +78,16 @@ function legacyLine(line: string): string {
   }
 }
 
+/** The names listed once they include `name` (a background re-read finds it), or after 10 s whatever they are. */
+async function listedOnceHolding(names: () => Promise<string[]>, name: string): Promise<string[]> {
+  let seen = await names();
+  for (const deadline = Date.now() + 10_000; !seen.includes(name) && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 50));
+    seen = await names();
+  }
+  return seen;
+}
+
 function leftoverTemps(dir: string): string[] {
   return readdirSync(dir, { recursive: true }).map(String).filter((f) => f.includes("fleetca-tmp"));
 }
@@ -312,12 +322,7 @@ describe("FileStore index", () => {
         const names = async () => (await store.listIndex(summarize)).map((e) => e.name);
         assert.deepEqual(await names(), ["mine-1", "mine-2"], "unseen while the directory may still be in our write's tick");
         await new Promise((r) => setTimeout(r, 2100));
-        let seen = await names();
-        for (const deadline = Date.now() + 10_000; !seen.includes("sneaky") && Date.now() < deadline; ) {
-          await new Promise((r) => setTimeout(r, 50));
-          seen = await names();
-        }
-        assert.deepEqual(seen, ["mine-1", "mine-2", "sneaky"]);
+        assert.deepEqual(await listedOnceHolding(names, "sneaky"), ["mine-1", "mine-2", "sneaky"]);
       } finally {
         BACKGROUND_SCAN.from = from;
       }
@@ -382,12 +387,7 @@ describe("FileStore index", () => {
       IndexCache.forget(cadir);
       const fresh = new FileStore(cadir);
       const names = async () => (await fresh.listIndex(summarize)).map((e) => e.name);
-      let seen = await names();
-      for (const deadline = Date.now() + 10_000; !seen.includes("sneaky") && Date.now() < deadline; ) {
-        await new Promise((r) => setTimeout(r, 50));
-        seen = await names();
-      }
-      assert.deepEqual(seen, ["mine-1", "mine-2", "sneaky"]);
+      assert.deepEqual(await listedOnceHolding(names, "sneaky"), ["mine-1", "mine-2", "sneaky"]);
     } finally {
       BACKGROUND_SCAN.from = from;
     }

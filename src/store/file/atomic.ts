@@ -184,7 +184,8 @@ function ownedAsNew(st: Stats, path: string): boolean {
   return dir.uid !== 0 || dir.gid !== 0 ? st.uid === dir.uid && st.gid === dir.gid : st.uid === 0 && st.gid === 0;
 }
 
-function unlinkIfThere(path: string): boolean {
+/** Removes `path`; false when it was not there. */
+export function unlinkIfThere(path: string): boolean {
   try {
     unlinkSync(path);
     return true;

@@ -3,8 +3,8 @@
  * crash: each step checks what is on disk first, so repairing a batch that was applied
  * already changes nothing.
  */
-import { readFileSync, statSync, closeSync, openSync, readSync, unlinkSync } from "node:fs";
-import { appendLog, isErrno, writeFileAtomic } from "./atomic.js";
+import { readFileSync, statSync, closeSync, openSync, readSync } from "node:fs";
+import { appendLog, isErrno, unlinkIfThere, writeFileAtomic } from "./atomic.js";
 import { CHECKPOINT_BYTES, CommitJournal, currentBoot, sha256Hex, type JournalBatch } from "./commit-journal.js";
 import { formatSerialHex, parseSerialFile } from "./formats.js";
 import { MODES, type Layout } from "./layout.js";
@@ -154,15 +154,6 @@ function readOptional(path: string): string | undefined {
   }
 }
 
-function unlinkIfThere(path: string): boolean {
-  try {
-    unlinkSync(path);
-    return true;
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return false;
-    throw err;
-  }
-}
 
 export function sizeOf(path: string): number {
   return statSync(path, { throwIfNoEntry: false })?.size ?? 0;

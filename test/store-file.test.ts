@@ -78,6 +78,20 @@ function legacyLine(line: string): string {
   }
 }
 
+/**
+ * Another tool's certificate `name` dropped into signed/ in the clock tick of our last write:
+ * the directory's mtime is put back to what our write left (touch takes nanoseconds).
+ */
+function dropInOurTick(cadir: string, name: string): void {
+  const signed = join(cadir, "signed");
+  const ours = statSync(signed, { bigint: true }).mtimeNs;
+  writeFileSync(join(signed, `${name}.pem`), pem("CERTIFICATE", name));
+  const sec = ours / 1_000_000_000n;
+  const touched = spawnSync("touch", ["-m", "-d", `@${sec}.${String(ours - sec * 1_000_000_000n).padStart(9, "0")}`, signed]);
+  assert.equal(touched.status, 0, String(touched.stderr));
+  assert.equal(statSync(signed, { bigint: true }).mtimeNs, ours);
+}
+
 /** The names listed once they include `name` (a background re-read finds it), or after 10 s whatever they are. */
 async function listedOnceHolding(names: () => Promise<string[]>, name: string): Promise<string[]> {
   let seen = await names();
@@ -311,14 +325,7 @@ describe("FileStore index", () => {
         await store.putCertificate(...certArgs("mine-1", 2n));
         await store.listIndex(summarize);
         await store.putCertificate(...certArgs("mine-2", 3n));
-        // Another tool's file in the same tick: the directory's mtime stays what our write left.
-        const signed = join(cadir, "signed");
-        const ours = statSync(signed, { bigint: true }).mtimeNs;
-        writeFileSync(join(signed, "sneaky.pem"), pem("CERTIFICATE", "sneaky"));
-        const sec = ours / 1_000_000_000n;
-        const touched = spawnSync("touch", ["-m", "-d", `@${sec}.${String(ours - sec * 1_000_000_000n).padStart(9, "0")}`, signed]);
-        assert.equal(touched.status, 0, String(touched.stderr));
-        assert.equal(statSync(signed, { bigint: true }).mtimeNs, ours);
+        dropInOurTick(cadir, "sneaky");
         const names = async () => (await store.listIndex(summarize)).map((e) => e.name);
         assert.deepEqual(await names(), ["mine-1", "mine-2"], "unseen while the directory may still be in our write's tick");
         await new Promise((r) => setTimeout(r, 2100));
@@ -377,11 +384,7 @@ describe("FileStore index", () => {
       await store.putCertificate(...certArgs("mine-1", 2n));
       await store.listIndex(summarize);
       await store.putCertificate(...certArgs("mine-2", 3n));
-      const signed = join(cadir, "signed");
-      const ours = statSync(signed, { bigint: true }).mtimeNs;
-      writeFileSync(join(signed, "sneaky.pem"), pem("CERTIFICATE", "sneaky"));
-      const sec = ours / 1_000_000_000n;
-      assert.equal(spawnSync("touch", ["-m", "-d", `@${sec}.${String(ours - sec * 1_000_000_000n).padStart(9, "0")}`, signed]).status, 0);
+      dropInOurTick(cadir, "sneaky");
       await new Promise((r) => setTimeout(r, 2100));
       // A new process (a CLI list): its first look starts the names' read before the journal's load.
       IndexCache.forget(cadir);

@@ -13,6 +13,9 @@ import { FileLock } from "../src/store/file/lock.js";
 import { dumpEntry, fakeSummarize } from "./store-file-child.js";
 
 const run = promisify(execFile);
+// withLock's call-chain check (re-entry refused rather than deadlocked): decided at the first
+// withLock of the process, so set before any test runs. store-file-lock-mode.test.ts runs without it.
+process.env.FLEETCA_LOCK_CHECKS = "1";
 const childScript = fileURLToPath(new URL("./store-file-child.ts", import.meta.url));
 const roots: string[] = [];
 after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));

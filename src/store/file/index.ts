@@ -64,10 +64,22 @@ export type FileStoreOptions = LockOptions & {
   onNotice?: (message: string) => void;
 };
 
-/** Lock files held by the current async call chain, to refuse re-entry instead of deadlocking. */
-const held = new AsyncLocalStorage<ReadonlySet<string>>();
+/**
+ * Lock files held by the current async call chain, to refuse re-entry instead of deadlocking:
+ * only when FLEETCA_LOCK_CHECKS=1 (the test suite sets it). Running an AsyncLocalStorage turns
+ * on V8's promise hooks for every promise of the process, ~0.4 us per async call here
+ * (docs/performance.md), a tax on every request of a busy server; without it, the "only
+ * inside withLock" checks below ask whether this process holds the lock (`active`), which is
+ * what keeps another process from taking the same serial.
+ */
+let held: AsyncLocalStorage<ReadonlySet<string>> | null | undefined;
+/** Decided at the first withLock of the process (a test file sets the variable before it). */
+function chainTracker(): AsyncLocalStorage<ReadonlySet<string>> | null {
+  if (held === undefined) held = process.env.FLEETCA_LOCK_CHECKS === "1" ? new AsyncLocalStorage<ReadonlySet<string>>() : null;
+  return held;
+}
 /** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
-const holds = new Map<string, { waiting: number; file?: { release: LockRelease; since: number }; yieldUntil?: number }>();
+const holds = new Map<string, { waiting: number; active?: boolean; file?: { release: LockRelease; since: number }; yieldUntil?: number }>();
 const HANDOVER_MS = 50;
 /**
  * When another process asked for the lock (lock.ts, signalWaiting), it is let go after the
@@ -242,7 +254,8 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
    */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     const path = this.layout.lock;
-    const outer = held.getStore();
+    const chain = chainTracker();
+    const outer = chain?.getStore();
     if (outer?.has(path)) {
       throw new Error(`withLock is not re-entrant: this call chain already holds ${path}`);
     }
@@ -264,9 +277,11 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
         const repaired = await recoverFromJournal(this.layout, this.commits);
         if (repaired) this.lastRepair = repaired;
       }
+      h.active = true;
       try {
-        return await held.run(new Set([...(outer ?? []), path]), fn);
+        return chain ? await chain.run(new Set([...(outer ?? []), path]), fn) : await fn();
       } finally {
+        h.active = false;
         // Another caller in this process is queued (a busy server: the next batch of serials
         // or certificates): the file lock passes to it instead of being removed and made again
         // (a file created and unlinked per batch), for at most HANDOVER_MS, so other
@@ -282,9 +297,15 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     });
   }
 
+  /** Whether the caller is inside withLock (exactly its call chain with FLEETCA_LOCK_CHECKS=1, else this process). */
+  private holdsLock(): boolean {
+    const chain = chainTracker();
+    return chain ? chain.getStore()?.has(this.layout.lock) === true : holds.get(this.layout.lock)?.active === true;
+  }
+
   /** Reads `serial`, stores serial + 1 atomically, returns what was read. Only inside withLock. */
   async allocateSerial(): Promise<bigint> {
-    if (!held.getStore()?.has(this.layout.lock)) {
+    if (!this.holdsLock()) {
       throw new Error("allocateSerial must be called inside withLock: two processes could otherwise issue the same serial");
     }
     const serial = await this.peekSerial();
@@ -296,7 +317,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
 
   /** allocateSerial for `count` serials in one write (BatchStore): returns the first. Only inside withLock. */
   async allocateSerials(count: number): Promise<bigint> {
-    if (!held.getStore()?.has(this.layout.lock)) {
+    if (!this.holdsLock()) {
       throw new Error("allocateSerials must be called inside withLock: two processes could otherwise issue the same serial");
     }
     const serial = await this.peekSerial();
@@ -306,7 +327,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
 
   /** BatchStore.returnSerials. Only inside withLock. */
   async returnSerials(from: bigint, end: bigint): Promise<boolean> {
-    if (!held.getStore()?.has(this.layout.lock)) {
+    if (!this.holdsLock()) {
       throw new Error("returnSerials must be called inside withLock: another process could allocate in between");
     }
     if ((await this.peekSerial()) !== end) return false;

@@ -7,6 +7,7 @@
  * (another server, the CLI). Any other certificate leaves the caller anonymous, with the
  * reason it was refused (for the log line of a denial).
  */
+import type { IncomingHttpHeaders } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { FastifyRequest } from "fastify";
 import type { CertificateAuthority } from "../ca/authority.js";
@@ -27,8 +28,15 @@ export interface PeerCertificate {
   tlsVerified: boolean;
 }
 
+/** What identifying a caller reads of a request: fastify's, or the bare one fast-gets.ts answers. */
+export interface CallerRequest {
+  readonly ip: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly raw: { readonly socket: object };
+}
+
 /** Finds the peer certificate of a request; tests inject their own. */
-export type PeerSource = (request: FastifyRequest) => PeerCertificate | undefined;
+export type PeerSource = (request: CallerRequest) => PeerCertificate | undefined;
 
 export const tlsPeer: PeerSource = (request) => {
   const socket = request.raw.socket as Partial<TLSSocket>;
@@ -80,7 +88,7 @@ function refusal(checked: Checked, revoked: ReadonlySet<bigint>, tlsVerified: bo
 }
 
 /** Resolves the caller of a request. `from` is the peer address. */
-export async function identify(request: FastifyRequest, peer: PeerSource, ca: CertificateAuthority, settings: Settings): Promise<Identity> {
+export async function identify(request: CallerRequest, peer: PeerSource, ca: CertificateAuthority, settings: Settings): Promise<Identity> {
   const from = request.ip;
   const presented = peer(request);
   if (!presented) return sessionOrAnonymous(request, ca, anonymous(from));
@@ -108,7 +116,7 @@ export async function identify(request: FastifyRequest, peer: PeerSource, ca: Ce
 }
 
 /** Without a usable certificate, a console session cookie may still say who is calling. */
-async function sessionOrAnonymous(request: FastifyRequest, ca: CertificateAuthority, fallback: Principal): Promise<Identity> {
+async function sessionOrAnonymous(request: CallerRequest, ca: CertificateAuthority, fallback: Principal): Promise<Identity> {
   const live = await requestSession(request, ca.store);
   return live ? { principal: live.principal, session: live.session } : { principal: fallback };
 }

@@ -5,6 +5,7 @@
  * certificate counts is decided per request (client.ts), which is also where revocation is
  * enforced, so a revoke needs no new TLS context.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { SecureContextOptions, Server as TlsServer } from "node:tls";
@@ -12,6 +13,7 @@ import type { FastifyInstance } from "fastify";
 import { buildApp } from "./app.js";
 import { boundConnections, timeoutOptions } from "./connections.js";
 import type { ServerDeps } from "./deps.js";
+import { fastGets } from "./puppet-ca/fast-gets.js";
 
 export interface TlsMaterial {
   keyPem: string;
@@ -33,13 +35,20 @@ export interface RunningServer {
   reloadTls(m: TlsMaterial): void;
   /** Stops accepting, lets requests in flight finish, closes idle connections. */
   close(): Promise<void>;
+  /** Requests the agents' GETs' fast lane answered (puppet-ca/fast-gets.ts), the rest having gone through fastify. */
+  fastAnswered(): number;
 }
 
 export async function listen(deps: ServerDeps, tls: TlsMaterial, where: { host: string; port: number }): Promise<RunningServer> {
   let server: https.Server | undefined;
+  // The agents' three GETs skip fastify (puppet-ca/fast-gets.ts); every other request, and any of those it does not answer, goes through it.
+  const lane = fastGets(deps);
   const app = buildApp(deps, {
     serverFactory: (handler) => {
-      server = https.createServer({ ...secureContext(tls), ...timeoutOptions(deps.settings), requestCert: true, rejectUnauthorized: false }, handler);
+      const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+        if (!lane(req, res, () => handler(req, res))) handler(req, res);
+      };
+      server = https.createServer({ ...secureContext(tls), ...timeoutOptions(deps.settings), requestCert: true, rejectUnauthorized: false }, onRequest);
       boundConnections(server, deps.settings, deps.log);
       return server;
     },
@@ -52,9 +61,11 @@ export async function listen(deps: ServerDeps, tls: TlsMaterial, where: { host: 
     url: `https://${host}:${address.port}`,
     port: address.port,
     reloadTls: (m) => (server as unknown as TlsServer).setSecureContext(secureContext(m)),
+    fastAnswered: () => lane.answered,
     close: async () => {
       // app.close() reaps connections idle at that moment; one serving a request in flight
       // becomes idle only when it answers, and would then linger until the keep-alive timeout.
+      lane.close();
       const reaper = setInterval(() => server?.closeIdleConnections(), 100);
       try {
         await app.close();

@@ -22,7 +22,7 @@ export function accessFor(store: CaStore, clock?: () => Date): ConsoleAccess {
 }
 
 /** The session token in the request's cookie, if any. */
-export function sessionToken(request: FastifyRequest): string | undefined {
+export function sessionToken(request: Pick<FastifyRequest, "headers">): string | undefined {
   const header = request.headers.cookie;
   if (typeof header !== "string") return undefined;
   for (const part of header.split(";")) {
@@ -36,7 +36,7 @@ export function sessionToken(request: FastifyRequest): string | undefined {
 }
 
 /** The live session behind a request's cookie, or undefined. */
-export async function requestSession(request: FastifyRequest, store: CaStore): Promise<LiveSession | undefined> {
+export async function requestSession(request: Pick<FastifyRequest, "headers" | "ip">, store: CaStore): Promise<LiveSession | undefined> {
   const token = sessionToken(request);
   return token ? accessFor(store).resolve(token, request.ip) : undefined;
 }

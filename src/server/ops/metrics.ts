@@ -101,10 +101,13 @@ export class ServerMetrics {
 
   /** Counts one answered request under its route pattern (404s as "unmatched", never the raw path). */
   observeRequest(request: FastifyRequest, reply: FastifyReply): void {
-    const route = request.routeOptions.url ?? "unmatched";
-    const method = request.method;
-    this.requests.inc({ route, method, status: String(reply.statusCode) });
-    this.latency.observe({ route, method }, reply.elapsedTime / 1000);
+    this.observe(request.routeOptions.url ?? "unmatched", request.method, reply.statusCode, reply.elapsedTime / 1000);
+  }
+
+  /** observeRequest for a request answered outside fastify (puppet-ca/fast-gets.ts), under its route pattern. */
+  observe(route: string, method: string, status: number, seconds: number): void {
+    this.requests.inc({ route, method, status: String(status) });
+    this.latency.observe({ route, method }, seconds);
   }
 
   /** The store, with every method call timed. Non-function members and absent capabilities pass through. */

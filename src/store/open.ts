@@ -1,6 +1,6 @@
 /** Picks the store named by the `store` setting: "file:" (Puppet layout under cadir) or a postgres:// URL. */
 import type { CaStore } from "../ca/store.js";
-import { FileStore } from "./file/index.js";
+import { FileStore, SERVER_LINGER_MS } from "./file/index.js";
 
 export interface OpenOptions {
   /** What the operator must be told about the store (a CA key left in clear, or sealed now). */
@@ -18,7 +18,8 @@ export async function openStore(store: string, cadir: string, opts: OpenOptions 
   if (store === "file:" || store === "file" || store === "") {
     // The same variables as PostgreSQL's: set, ca_key.pem is written encrypted and read with it (file/ca-key.ts).
     const { passphraseFrom } = await import("./passphrase.js");
-    const fileOpts = { passphrase: passphraseFrom(opts.env ?? process.env), onNotice: opts.onNotice };
+    // A server (watch) keeps the CA lock a moment after each batch for its next one (file/index.ts, lingerMs).
+    const fileOpts = { passphrase: passphraseFrom(opts.env ?? process.env), onNotice: opts.onNotice, lingerMs: opts.watch ? SERVER_LINGER_MS : 0 };
     return opts.recover === false ? new FileStore(cadir, fileOpts) : FileStore.open(cadir, fileOpts, opts.watch ? "background" : "quick");
   }
   if (/^postgres(ql)?:\/\//.test(store)) {

@@ -62,7 +62,18 @@ export type FileStoreOptions = LockOptions & {
   passphrase?: string;
   /** What the operator must be told (a clear key while a passphrase is set). */
   onNotice?: (message: string) => void;
+  /**
+   * How long the CA lock is kept after this process's last batch, for its next one (a
+   * server: SERVER_LINGER_MS); 0, a CLI's, lets go at once. Taking and removing the lock
+   * file per batch freed an inode each time, and on an ext4 without a journal every new
+   * file (each certificate) is then allocated past the inodes freed in the last minutes,
+   * reading each: ~0.1-0.3 ms per certificate after a few thousand (docs/performance.md).
+   */
+  lingerMs?: number;
 };
+
+/** A server's lingerMs: another process asking for the lock waits at most this long more. */
+export const SERVER_LINGER_MS = 10;
 
 /**
  * Lock files held by the current async call chain, to refuse re-entry instead of deadlocking:
@@ -79,7 +90,16 @@ function chainTracker(): AsyncLocalStorage<ReadonlySet<string>> | null {
   return held;
 }
 /** Per lock file: callers queued in this process, and the file lock while it is handed from one to the next. */
-const holds = new Map<string, { waiting: number; active?: boolean; file?: { release: LockRelease; since: number }; yieldUntil?: number }>();
+const holds = new Map<string, Hold>();
+
+interface Hold {
+  waiting: number;
+  active?: boolean;
+  file?: { release: LockRelease; since: number };
+  yieldUntil?: number;
+  /** Lets go of a lock kept after the last batch (lingerMs), unless a caller came meanwhile. */
+  linger?: NodeJS.Timeout;
+}
 const HANDOVER_MS = 50;
 /**
  * When another process asked for the lock (lock.ts, signalWaiting), it is let go after the
@@ -94,6 +114,22 @@ function indexFor(layout: Layout): IndexCache {
   const index = IndexCache.for(layout);
   index.otherWriter = () => holds.get(layout.lock)?.file === undefined && existsSync(layout.lock);
   return index;
+}
+
+/** After `ms`, lets go of the lock a process kept after its last batch, unless a caller queued meanwhile (it decides in its turn). */
+function lingerThenRelease(h: Hold, queue: AsyncMutex, ms: number): void {
+  clearTimeout(h.linger);
+  h.linger = setTimeout(() => void releaseIdle(h, queue).catch(() => undefined), ms);
+}
+
+function releaseIdle(h: Hold, queue: AsyncMutex): Promise<void> {
+  h.linger = undefined;
+  return queue.run(async () => {
+    if (h.waiting > 0 || !h.file) return;
+    const { release } = h.file;
+    h.file = undefined;
+    await release();
+  });
 }
 
 /** One queue per lock file per process, shared by every FileStore opened on the same cadir. */
@@ -111,6 +147,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
   private readonly accounts: FileAccounts;
   private readonly commits: CommitJournal;
   private readonly caKey: CaKeyFile;
+  private readonly lingerMs: number;
   /** What the last recovery at lock time repaired (undefined: nothing needed checking). */
   lastRepair?: RepairReport;
 
@@ -125,6 +162,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     this.accounts = new FileAccounts(this.location);
     this.commits = new CommitJournal(this.layout.commitJournal);
     this.caKey = new CaKeyFile(this.layout.caKey, opts.passphrase);
+    this.lingerMs = opts.lingerMs ?? 0;
   }
 
   /**
@@ -285,13 +323,16 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
         // Another caller in this process is queued (a busy server: the next batch of serials
         // or certificates): the file lock passes to it instead of being removed and made again
         // (a file created and unlinked per batch), for at most HANDOVER_MS, so other
-        // processes still get their turn.
-        const othersWaiting = h.waiting > 0 && h.file.release.othersWaiting();
-        if (h.waiting === 0 || othersWaiting || Date.now() - h.file.since >= HANDOVER_MS) {
+        // processes still get their turn. With none queued, a server keeps it lingerMs more.
+        const held = Date.now() - h.file.since;
+        const othersWaiting = (h.waiting > 0 || this.lingerMs > 0) && h.file.release.othersWaiting();
+        if (othersWaiting || held >= HANDOVER_MS || (h.waiting === 0 && this.lingerMs <= 0)) {
           const { release } = h.file;
           h.file = undefined;
           await release();
           if (othersWaiting) h.yieldUntil = Date.now() + YIELD_MS;
+        } else if (h.waiting === 0) {
+          lingerThenRelease(h, queue, Math.min(this.lingerMs, HANDOVER_MS - held));
         }
       }
     });
@@ -779,8 +820,14 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
    * use); a non-empty commit journal is checkpointed, so the next start has nothing to check.
    */
   async close(): Promise<void> {
-    if (this.commits.size() === 0 || !(await exists(this.layout.cadir))) return;
-    await this.withLock(() => this.commits.checkpoint().then(() => noteJournalSize(this.commits, 0)));
+    if (this.commits.size() !== 0 && (await exists(this.layout.cadir))) {
+      await this.withLock(() => this.commits.checkpoint().then(() => noteJournalSize(this.commits, 0)));
+    }
+    const h = holds.get(this.layout.lock);
+    if (h?.linger) {
+      clearTimeout(h.linger);
+      await releaseIdle(h, queues.get(this.layout.lock)!);
+    }
   }
 
   private async put(kind: Kind, name: string, pem: string, entry: IndexEntry, inventoryLine?: string): Promise<void> {

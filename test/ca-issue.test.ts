@@ -141,3 +141,28 @@ test("sign --all in bulk gives consecutive serials, one per certificate, and lea
   const listed = pem("inventory.txt").trimEnd().split("\n").slice(-names.length).map((l) => BigInt(l.split(" ")[0]!));
   assert.deepEqual([...listed].sort((a, b) => (a < b ? -1 : 1)), serials);
 });
+
+test("a request replaced while it is being signed is not removed with a certificate for the old key: the signing is refused, the new request stays", async () => {
+  const { ca, store, cadir, pem } = await makeCa();
+  const name = "swap.example.com";
+  await ca.submitRequest(name, opensslCsr(name).csrPem, systemPrincipal("agent", "10.0.0.9"));
+  const replacement = opensslCsr(name).csrPem;
+  // Another tool (Puppet's, or a clean and a new submission) puts a request with another key
+  // in place right after the signing read the first one.
+  const read = store.getRequest.bind(store);
+  let swapped = false;
+  store.getRequest = async (n: string) => {
+    const got = await read(n);
+    if (!swapped) {
+      swapped = true;
+      fs.writeFileSync(path.join(cadir, "requests", `${n}.pem`), replacement);
+    }
+    return got;
+  };
+  await assert.rejects(ca.sign(name, { by: operator }), (e: Error & { kind?: string }) => e.kind === "conflict" && /replaced by another/.test(e.message));
+  assert.ok(swapped);
+  assert.equal(fs.existsSync(path.join(cadir, "signed", `${name}.pem`)), false, "no certificate for the key that is no longer requested");
+  assert.equal(pem(`requests/${name}.pem`), replacement, "the new request is still pending");
+  const refused = await ca.auditLog({ name, action: "signed" });
+  assert.equal(refused.at(-1)?.outcome, "refused");
+});

@@ -288,7 +288,7 @@ export class CertificateAuthority extends CaReader {
 
   /** Signs the pending request of `name`. */
   async sign(name: string, opts: SignOptions): Promise<ParsedCertificate> {
-    const csr = await this.refusalsAudited("signed", opts.by, [name], async () => {
+    const request = await this.refusalsAudited("signed", opts.by, [name], async () => {
       validateCertname(name);
       const pem = await this.store.getRequest(name);
       if (!pem) {
@@ -296,9 +296,10 @@ export class CertificateAuthority extends CaReader {
         if (certificate) throw new CaError("conflict", `Cannot sign certificate for host ${name} without a certificate request`);
         throw new CaError("not-found", `Could not find certificate request for ${name}`);
       }
-      return this.parseRequest(pem);
+      return { csr: this.parseRequest(pem), pem };
     });
-    return this.issueFrom(name, csr, { kind: "request" }, opts);
+    // The bytes signed go with the certificate: its commit checks, under the lock, that they are still the request.
+    return this.issueFrom(name, request.csr, { kind: "request", pem: request.pem }, opts);
   }
 
   /** Signs every pending request; one result per name, in name order. */

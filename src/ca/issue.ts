@@ -25,8 +25,8 @@ export const LATEST_NOT_AFTER = Date.UTC(9999, 11, 31, 23, 59, 59);
 
 /** Where a certificate comes from; decides which precondition its storage step checks. */
 export type IssueSource =
-  /** A pending request in the store (sign, sign --all, certificate_status PUT). */
-  | { kind: "request" }
+  /** A pending request in the store (sign, sign --all, certificate_status PUT); `pem`: the bytes signed, when the caller read them. */
+  | { kind: "request"; pem?: string }
   /** An autosigned submission that was never stored. */
   | { kind: "submission" }
   /** `generate`: a key made by the CA for a system without an agent. */
@@ -175,7 +175,7 @@ export class Issuer {
 function preconditionOf(source: IssueSource, allowDuplicate: boolean): CommitPrecondition {
   switch (source.kind) {
     case "request":
-      return { kind: "request-present" };
+      return { kind: "request-present", pem: source.pem };
     case "submission":
     case "generate":
       return { kind: "no-certificate", allowDuplicate };

@@ -14,8 +14,12 @@ import { twinRefusal } from "./twin.js";
 
 /** What must still hold, under the lock, for a signed certificate to be kept. */
 export type CommitPrecondition =
-  /** Signed from a stored request: the request is still there (nobody signed or removed it meanwhile). */
-  | { kind: "request-present" }
+  /**
+   * Signed from a stored request: the request is still there (nobody signed or removed it
+   * meanwhile); with `pem` (the bytes that were signed), still those bytes, not a request sent
+   * again in between, which would otherwise be removed with a certificate for another key.
+   */
+  | { kind: "request-present"; pem?: string }
   /** Signed without a stored request: no certificate appeared for the name, unless duplicates are allowed. */
   | { kind: "no-certificate"; allowDuplicate: boolean }
   /** A renewal: the name's current certificate is still `serial`, and it is not revoked. */
@@ -120,10 +124,16 @@ export class SigningBatches {
   private async preconditionRefusal(it: PendingCommit): Promise<CaError | undefined> {
     const p = it.precondition;
     switch (p.kind) {
-      case "request-present":
-        return (await this.store.getRequest(it.name)) !== undefined
-          ? undefined
-          : new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
+      case "request-present": {
+        const now = await this.store.getRequest(it.name);
+        if (now === undefined) return new CaError("conflict", `The request for ${it.name} was signed or removed by someone else meanwhile`);
+        if (p.pem !== undefined && now !== p.pem) {
+          return new CaError("conflict", `The request for ${it.name} was replaced by another while it was being signed; the certificate was discarded and the new request is still pending`);
+        }
+        // What the store removes with the certificate: read here, under the lock, once.
+        it.requestPem = now;
+        return undefined;
+      }
       case "no-certificate":
         return p.allowDuplicate || (await this.store.getCertificate(it.name)) === undefined
           ? undefined

@@ -200,6 +200,12 @@ export interface SignedCommit {
    * request was ever stored: there is nothing to remove.
    */
   removeRequest?: boolean;
+  /**
+   * The request's bytes as read under the CA lock just before this commit (the precondition's
+   * check of it), when the caller has them: a store that records what it removes (the file
+   * store's journal hashes it) need not read the request again.
+   */
+  requestPem?: string;
   /** The "signed" audit record, appended in the same durable step as the certificate. */
   audit?: AuditRecord;
 }

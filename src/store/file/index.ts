@@ -390,8 +390,9 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     const ops: JournalOp[] = [];
     const bops: BatchOp[] = [];
     let next = await this.peekSerial();
-    // The request each certificate replaces (read for the journal's check of it on replay).
-    const requests = await Promise.all(items.map((it) => (it.removeRequest === false ? undefined : readOptional(L.pemPath("request", it.name)))));
+    // The request each certificate replaces (for the journal's check of it on replay): as the
+    // precondition read it under this lock when the caller passes it, else read here.
+    const requests = items.map((it) => (it.removeRequest === false ? undefined : it.requestPem ?? readOptionalSync(L.pemPath("request", it.name))));
     // The certificate files take their requests' inodes (atomic.ts: takeInode, fillTaken): every
     // request is moved first, the moves made durable by one fsync of requests/, then the files
     // are written. Both changes are in the journal batch, durable before any file is touched.
@@ -897,6 +898,15 @@ async function exists(path: string): Promise<boolean> {
 
 async function readOptional(path: string): Promise<string | undefined> {
   return (await readOptionalBytes(path))?.toString("utf8");
+}
+
+function readOptionalSync(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined;
+    throw err;
+  }
 }
 
 /**

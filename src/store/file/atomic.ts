@@ -50,13 +50,31 @@ const NAME_MAX = 255;
  * random part. A certname may be 253 characters, so `<name>.pem` alone nearly fills NAME_MAX:
  * the kept part of the name is cut to fit, the pid and random part always survive.
  */
-export function tempNameFor(path: string, pid = process.pid, random = randomBytes(6).toString("hex")): string {
+export function tempNameFor(path: string, pid = PID, random = randomHex12()): string {
   const tail = `.${pid}.${random}`;
   const room = NAME_MAX - Buffer.byteLength(TEMP_PREFIX) - Buffer.byteLength(tail);
   let kept = basename(path);
   // Certnames are ASCII; the loop only matters for other callers' non-ASCII names.
   while (Buffer.byteLength(kept) > room) kept = kept.slice(0, -1);
   return `${TEMP_PREFIX}${kept}${tail}`;
+}
+
+/** process.pid is a system call per read; a Node process keeps its pid. */
+const PID = process.pid;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+/**
+ * 12 random hex digits, from 6 bytes of a pool filled 4 kB at a time: a signing batch names a
+ * temporary file per certificate, and a randomBytes call each cost more than the name's other work.
+ */
+function randomHex12(): string {
+  if (poolAt + 6 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  poolAt += 6;
+  return pool.toString("hex", poolAt - 6, poolAt);
 }
 
 /** The pid written into a temporary name by tempNameFor, or undefined for a name it did not make. */
@@ -137,7 +155,7 @@ export function takeInode(from: string, path: string): Taken {
  * rewritten only when it is a plain file with one link whose owner is what a new file would
  * get; otherwise it is removed and a new file written (writeFileAtomic without sync).
  */
-export function fillTaken(taken: Taken, path: string, data: string | Uint8Array, mode: number): Stats {
+export function fillTaken(taken: Taken, path: string, data: string | Uint8Array, mode: number, owner: NewOwner = newOwnerIn(dirname(path))): Stats {
   if (taken.tmp === undefined) return replaceUnsynced(path, data, mode);
   const tmp = taken.tmp;
   let fd: number | undefined;
@@ -153,7 +171,7 @@ export function fillTaken(taken: Taken, path: string, data: string | Uint8Array,
   let stats: Stats;
   try {
     const st = fd === undefined ? undefined : fstatSync(fd);
-    if (fd === undefined || !st || !st.isFile() || st.nlink !== 1 || !ownedAsNew(st, path)) {
+    if (fd === undefined || !st || !st.isFile() || st.nlink !== 1 || st.uid !== owner.uid || st.gid !== owner.gid) {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
       unlinkSync(tmp);
@@ -177,11 +195,17 @@ export function fillTaken(taken: Taken, path: string, data: string | Uint8Array,
   return stats;
 }
 
-/** Whether a file with these stats has the owner and group a new file at `path` gets (keepOwnerAndMode). */
-function ownedAsNew(st: Stats, path: string): boolean {
-  if (process.getuid?.() !== 0) return st.uid === process.geteuid?.() && st.gid === process.getegid?.();
-  const dir = statSync(dirname(path));
-  return dir.uid !== 0 || dir.gid !== 0 ? st.uid === dir.uid && st.gid === dir.gid : st.uid === 0 && st.gid === 0;
+/** The owner and group a new file in a directory gets (keepOwnerAndMode); -1 where there are none (no such ids). */
+export interface NewOwner {
+  uid: number;
+  gid: number;
+}
+
+/** NewOwner for `dir`: a caller filling many taken inodes in one directory asks once per batch. */
+export function newOwnerIn(dir: string): NewOwner {
+  if (process.getuid?.() !== 0) return { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
+  const d = statSync(dir);
+  return d.uid !== 0 || d.gid !== 0 ? { uid: d.uid, gid: d.gid } : { uid: 0, gid: 0 };
 }
 
 /** Removes `path`; false when it was not there. */

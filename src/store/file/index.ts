@@ -34,7 +34,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { appendLog, fillTaken, fsyncDir, isErrno, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type Taken } from "./atomic.js";
+import { appendLog, fillTaken, fsyncDir, isErrno, newOwnerIn, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type NewOwner, type Taken } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { CatalogCache } from "../index-query.js";
@@ -402,6 +402,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     let arrived = 0;
     let moved!: () => void;
     const movesDurable = new Promise<void>((resolve) => (moved = resolve)).then(() => fsyncDir(L.requests));
+    let owner: NewOwner | undefined;
     items.forEach((it, i) => {
       const path = L.pemPath("certificate", it.name);
       const line = formatInventoryLine(it.inventory);
@@ -419,7 +420,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
               if (++arrived === takers) moved();
             }
             await movesDurable;
-            return fillTaken(inode, path, it.certPem, MODES.publicFile);
+            return fillTaken(inode, path, it.certPem, MODES.publicFile, (owner ??= newOwnerIn(L.signed)));
           };
       bops.push({ kind: "certificate", name: it.name, entry: it.entry, inventoryLine: inv, write });
     });

@@ -166,3 +166,21 @@ test("a request replaced while it is being signed is not removed with a certific
   const refused = await ca.auditLog({ name, action: "signed" });
   assert.equal(refused.at(-1)?.outcome, "refused");
 });
+
+test("sign --all takes its serials ahead, and gives back those of requests it refused: the counter ends right after the certificates issued", async () => {
+  const { ca, pem } = await makeCa();
+  const names = Array.from({ length: 12 }, (_, i) => `ahead${String(i).padStart(2, "0")}.example.com`);
+  // Every third request asks for alt names, which this CA refuses (allow_subject_alt_names off) before taking a serial.
+  const refused = names.filter((_, i) => i % 3 === 0);
+  for (const n of names) {
+    const csr = refused.includes(n) ? opensslCsr(n, { san: `DNS:${n},DNS:other.example.com` }) : opensslCsr(n);
+    await ca.submitRequest(n, csr.csrPem, systemPrincipal("agent", "10.0.0.9"));
+  }
+  const counterBefore = BigInt(`0x${pem("serial").trim()}`);
+  const results = await ca.signAll({ by: operator });
+  assert.deepEqual(results.filter((r) => r.error).map((r) => r.name), refused);
+  const issued = names.filter((n) => !refused.includes(n));
+  const serials = issued.map((n) => parseCertificatePem(pem(`signed/${n}.pem`)).serial).sort((a, b) => (a < b ? -1 : 1));
+  assert.deepEqual(serials, issued.map((_, i) => counterBefore + BigInt(i)), "consecutive, from the counter on");
+  assert.equal(BigInt(`0x${pem("serial").trim()}`), counterBefore + BigInt(issued.length), "the serials taken ahead for the refused requests went back");
+});

@@ -11,7 +11,9 @@
  * block not used up leaves a gap in the numbering. The server gives the rest back when it
  * stops, if nobody took a serial after the block meanwhile; a crash leaves the gap, which
  * nothing in X.509 or Puppet's tools minds (they never assume consecutive serials).
- * One-shot CLI processes do not reserve: their serials stay consecutive, as Puppet's are.
+ * One-shot CLI processes do not keep a reserve: their serials stay consecutive, as Puppet's
+ * are (a bulk signing takes what it still needs ahead and gives the rest back when it ends:
+ * signing-batches.ts).
  */
 import type { CaStore } from "./store.js";
 

@@ -36,8 +36,21 @@ export class CaReader {
     this.material = m;
   }
 
-  /** The CA's credentials, reloaded when the store's version token changes (checked at most every 250 ms). */
+  /**
+   * The CA's credentials, reloaded when the store's version token changes (checked at most every 250 ms).
+   * Callers arriving while a check runs share it: a `sign --all` starts 32 signings at once, and
+   * each loaded and parsed the CA key, certificate and CRL for itself.
+   */
   async current(force = false): Promise<LoadedMaterial> {
+    if (this.material && !force && Date.now() - this.lastVersionCheck < 250) return this.material;
+    if (force) return this.load(true);
+    this.checking ??= this.load(false).finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private checking?: Promise<LoadedMaterial>;
+
+  private async load(force: boolean): Promise<LoadedMaterial> {
     const now = Date.now();
     if (this.material && !force && now - this.lastVersionCheck < 250) return this.material;
     this.lastVersionCheck = now;

@@ -97,6 +97,22 @@ describe("the agents' GETs outside fastify", () => {
     });
   }
 
+  test("a certificate another tool replaced or removed on disk is served as it is now, not as this server wrote it", async () => {
+    const url = `${V1}/certificate/replaced.test`;
+    const first = await generateCertificate(deps.ca, "replaced.test", { by: TEST_BY, key: EC });
+    assert.equal((await overSocket(url)).body, first.certPem);
+    const other = await generateCertificate(deps.ca, "other.test", { by: TEST_BY, key: EC });
+    const file = path.join(cadir, "signed", "replaced.test.pem");
+    fs.writeFileSync(`${file}.new`, other.certPem);
+    fs.renameSync(`${file}.new`, file);
+    assert.equal((await overSocket(url)).body, other.certPem);
+    await new Promise((r) => setTimeout(r, 20)); // another tool's write comes a clock tick later
+    fs.writeFileSync(file, first.certPem); // in place, same size or not
+    assert.equal((await overSocket(url)).body, first.certPem);
+    fs.unlinkSync(file);
+    assert.equal((await overSocket(url)).status, 404);
+  });
+
   test("a rule that denies the path is obeyed: fastify's 403, and nothing answered by the lane", async () => {
     const open = deps.settings;
     deps.settings = testSettings({ cadir, certname: "localhost", keyType: "ec", authRules: [{ path: `${V1}/certificate/`, methods: ["GET"], allow: "deny" }] });

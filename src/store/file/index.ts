@@ -53,6 +53,7 @@ import { exportTree, importTree } from "./tree.js";
 import { FileAccounts } from "./accounts.js";
 import type { ConsoleSession, ConsoleUser, LoginCounter } from "../../ca/store.js";
 import { CommitJournal, currentBoot, sha256Hex, type JournalBatch, type JournalOp } from "./commit-journal.js";
+import { RecentFiles } from "./recent-files.js";
 import { checkpointIfLarge, noteJournalSize, recoverFromJournal, sizeOf, type RepairReport } from "./journal-repair.js";
 
 export { assertSafeName } from "./layout.js";
@@ -148,6 +149,8 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
   private readonly commits: CommitJournal;
   private readonly caKey: CaKeyFile;
   private readonly lingerMs: number;
+  /** Certificates this process wrote lately, served by getCertificate while the file is still the one written. */
+  private readonly written = new RecentFiles();
   /** What the last recovery at lock time repaired (undefined: nothing needed checking). */
   lastRepair?: RepairReport;
 
@@ -411,7 +414,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
       if (it.inventory.serial >= next) next = it.inventory.serial + 1n;
       const request = takes[i] ? L.pemPath("request", it.name) : undefined;
       const write = request === undefined
-        ? () => writeFileAtomic(path, it.certPem, MODES.publicFile, { sync: false })
+        ? async () => this.written.remember(path, it.certPem, await writeFileAtomic(path, it.certPem, MODES.publicFile, { sync: false }))
         : async () => {
             let inode: Taken;
             try {
@@ -487,8 +490,9 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     // Mostly asked of a certificate that is not there (a name's twin at every signing, each
     // pending request's name at start-up): a stat that does not throw costs ~4 us here, the
     // ENOENT error readFileSync builds ~15 us. A file removed in between still reads as absent.
-    if (!statSync(path, { throwIfNoEntry: false })) return undefined;
-    return readOptional(path);
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    return this.written.get(path, st) ?? readOptional(path);
   }
 
   /** Journaled (commit-journal.ts) before the file goes, so a replay after a reboot cannot bring it back. Call inside withLock. */

@@ -117,19 +117,37 @@ function indexFor(layout: Layout): IndexCache {
   return index;
 }
 
-/** After `ms`, lets go of the lock a process kept after its last batch, unless a caller queued meanwhile (it decides in its turn). */
+/**
+ * Lets go of the lock a process kept after its last batch, `ms` later or as soon as another
+ * process asks for it (looked at every LINGER_LOOK_MS), unless a caller of this process
+ * queued meanwhile (it decides in its turn).
+ */
 function lingerThenRelease(h: Hold, queue: AsyncMutex, ms: number): void {
   clearTimeout(h.linger);
-  h.linger = setTimeout(() => void releaseIdle(h, queue).catch(() => undefined), ms);
+  const until = Date.now() + ms;
+  const look = () => {
+    h.linger = undefined;
+    if (h.waiting > 0 || !h.file) return;
+    const asked = h.file.release.othersWaiting();
+    if (!asked && Date.now() < until) {
+      h.linger = setTimeout(look, LINGER_LOOK_MS);
+      return;
+    }
+    void releaseIdle(h, queue, asked).catch(() => undefined);
+  };
+  h.linger = setTimeout(look, Math.min(ms, LINGER_LOOK_MS));
 }
 
-function releaseIdle(h: Hold, queue: AsyncMutex): Promise<void> {
+const LINGER_LOOK_MS = 2;
+
+function releaseIdle(h: Hold, queue: AsyncMutex, asked = false): Promise<void> {
   h.linger = undefined;
   return queue.run(async () => {
     if (h.waiting > 0 || !h.file) return;
     const { release } = h.file;
     h.file = undefined;
     await release();
+    if (asked) h.yieldUntil = Date.now() + YIELD_MS;
   });
 }
 

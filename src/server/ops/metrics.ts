@@ -120,25 +120,29 @@ export class ServerMetrics {
         if (typeof value !== "function" || typeof key !== "string" || key === "constructor") return value;
         let fn = wrapped.get(key);
         if (!fn) {
+          // Label objects made once per method: startTimer's end() merges and re-validates them on every call.
+          const ok = { operation: key, result: "ok" };
+          const error = { operation: key, result: "error" };
           fn = function timed(this: unknown, ...args: unknown[]) {
-            const end = histogram.startTimer({ operation: key });
+            const t0 = performance.now();
+            const seconds = () => (performance.now() - t0) / 1000;
             let result: unknown;
             try {
               result = (value as (...a: unknown[]) => unknown).apply(target, args);
             } catch (e) {
-              end({ result: "error" });
+              histogram.observe(error, seconds());
               throw e;
             }
             if (result instanceof Promise) {
               return result.then(
-                (v: unknown) => (end({ result: "ok" }), v),
+                (v: unknown) => (histogram.observe(ok, seconds()), v),
                 (e: unknown) => {
-                  end({ result: "error" });
+                  histogram.observe(error, seconds());
                   throw e;
                 },
               );
             }
-            end({ result: "ok" });
+            histogram.observe(ok, seconds());
             return result;
           };
           wrapped.set(key, fn);

@@ -37,7 +37,14 @@ export function register(ca: Command, io: Io, setCode: (c: number) => void): voi
           );
         }
         const signOpts = { by, allowDnsAltNames: opts.allowDnsAltNames, ttlSeconds: opts.ttl ? parseDuration(opts.ttl) : undefined };
-        const progress = (done: number, total: number) => io.progress(`signed ${done}/${total}`);
+        // At most every 100 ms (and the last): a terminal took a write per certificate.
+        let shown = 0;
+        const progress = (done: number, total: number) => {
+          const now = Date.now();
+          if (done !== total && now - shown < 100) return;
+          shown = now;
+          io.progress(`signed ${done}/${total}`);
+        };
         const results = opts.all ? await authority.signAll(signOpts, progress) : await authority.signMany(names, signOpts, progress);
         io.progress("");
         if (opts.all && results.length === 0) {

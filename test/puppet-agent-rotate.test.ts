@@ -37,8 +37,12 @@ function mutualTls(a: Agent, port: number): Promise<PuppetResult> {
   fs.writeFileSync(file, "a file to back up\n");
   return puppetCommand(["filebucket", "backup", file, "--remote"], a, port);
 }
-/** The server's log line for the agent's last mutual-TLS request: which client it saw. */
-const lastBucketRequest = (s: ServerProcess) => [...s.logs()].reverse().find((l) => l.msg === "request" && String(l.path).startsWith("/puppet/v3/file_bucket_file"));
+const bucketRequests = (s: ServerProcess) => s.logs().filter((l) => l.msg === "request" && String(l.path).startsWith("/puppet/v3/file_bucket_file"));
+/** The server's log line for the agent's last mutual-TLS request (which client it saw), once written: the server writes its lines within 100 ms. */
+async function lastBucketRequest(s: ServerProcess, seenBefore: number): Promise<Record<string, unknown> | undefined> {
+  await s.waitForLog(() => bucketRequests(s).length > seenBefore);
+  return bucketRequests(s).at(-1);
+}
 
 test("a real Puppet 7 agent in a planned rotation: untouched during the overlap; moved by fleetca agent renew; re-enrolled if left alone", { skip: puppetMissing() ?? false, timeout: 400_000 }, async (t) => {
   const dir = tmpDir("fleetca-puppet-rotate-");
@@ -62,9 +66,10 @@ test("a real Puppet 7 agent in a planned rotation: untouched during the overlap;
   await server.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("ca changed"));
 
   // During the overlap: nothing done on the node, and it works (server verified, client accepted).
+  let seen = bucketRequests(server).length;
   const during = await mutualTls(alone, port);
   assert.match(during.out, /Error 403 on SERVER: Forbidden/, `the TLS handshake succeeded both ways:\n${during.out}`);
-  assert.equal(lastBucketRequest(server)?.client, "alone.example.com", "the server took its old-CA certificate as the node's");
+  assert.equal((await lastBucketRequest(server, seen))?.client, "alone.example.com", "the server took its old-CA certificate as the node's");
 
   // `fleetca agent renew` on the Puppet agent's ssldir moves it: certificate, CA bundle and CRLs.
   const renew = await fleetcaProcess(["agent", "renew", "--ssldir", moved.ssldir, "--certname", moved.certname, "--server", "localhost", "--port", String(port)]);
@@ -89,9 +94,10 @@ test("a real Puppet 7 agent in a planned rotation: untouched during the overlap;
   // The overlap ends: the server presents its new-CA certificate.
   assert.equal((await fleetca(["ca", "regenerate", "--end-overlap", "--cadir", cadir], dir)).code, 0);
   await server.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("rotation overlap ended"));
+  seen = bucketRequests(server).length;
   const movedAfter = await mutualTls(moved, port);
   assert.match(movedAfter.out, /Error 403 on SERVER: Forbidden/, `the moved node still talks to the server:\n${movedAfter.out}`);
-  assert.equal(lastBucketRequest(server)?.client, "moved.example.com");
+  assert.equal((await lastBucketRequest(server, seen))?.client, "moved.example.com");
 
   // With the new bundle but its old certificate: the server is verified, the node refused and named.
   const bundleAfter = await mutualTls(bundleOnly, port);

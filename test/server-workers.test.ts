@@ -39,8 +39,10 @@ test("fleetca server --workers 2: one port, one CA, both processes sign; a kille
     const nodes: SimulatedNode[] = [];
     // Each request on a connection of its own: the primary hands connections out in turn.
     for (let i = 0; i < 12; i++) nodes.push(await enrollSimulated(server.url, caPem, `w${String(i).padStart(2, "0")}.example.com`));
-    const servedBy = new Set(server.logs().filter((l) => l.msg === "request" && String(l.path).startsWith("/puppet-ca/")).map((l) => l.pid));
-    assert.deepEqual([...servedBy].sort(), [...pids].sort(), "both workers answered agents");
+    // Log lines reach stdout within 100 ms of their request (src/server/log.ts).
+    const servedBy = () => new Set(server!.logs().filter((l) => l.msg === "request" && String(l.path).startsWith("/puppet-ca/")).map((l) => l.pid));
+    await server.waitForLog(() => pids.every((pid) => servedBy().has(pid)), 5_000).catch(() => undefined);
+    assert.deepEqual([...servedBy()].sort(), [...pids].sort(), "both workers answered agents");
 
     // A worker dies (a connection it held dies with it, as with any server): once the primary
     // has seen it go, the other one takes every agent, and the primary starts a new one.

@@ -18,6 +18,7 @@ import { apiPlugin, API_PREFIX } from "./api/index.js";
 import { AccessDenied, authorize, authPath, declaredRule, rulesFor, UNRULED } from "./auth.js";
 import { identify, identityOf, setIdentity, tlsPeer } from "./client.js";
 import { frameworkErrors } from "./framework-errors.js";
+import { logRequest } from "./log.js";
 import type { ServerDeps } from "./deps.js";
 import { wasRefused } from "./flood.js";
 import { CONSOLE_PREFIX, consolePlugin } from "./console/index.js";
@@ -98,8 +99,7 @@ export function buildApp(deps: ServerDeps, opts: AppOptions = {}): FastifyInstan
     // Submissions refused by flood protection are reported once a minute per source (flood.ts), not here.
     if (wasRefused(request)) return;
     const { principal } = identityOf(request);
-    deps.log.info({
-      msg: "request",
+    logRequest(deps.log, {
       method: request.method,
       path: pathOf(request),
       status: reply.statusCode,

@@ -18,6 +18,7 @@ import type { Principal } from "../../ca/principal.js";
 import { authorize, rulesFor } from "../auth.js";
 import { identify, tlsPeer, type CallerRequest } from "../client.js";
 import type { ServerDeps } from "../deps.js";
+import { logRequest } from "../log.js";
 import { metricsOf } from "../ops/index.js";
 import { ROUTER_NAME, TYPE } from "../reply.js";
 import { isNotModified, lastModifiedHeader } from "./conditional.js";
@@ -97,7 +98,7 @@ export function fastGets(deps: ServerDeps): FastGets {
     metricsOf(deps).observe(url === CRL_URL ? CRL_ROUTE : CERT_ROUTE, "GET", a.status, ms / 1000);
     // The line app.ts's onResponse hook writes.
     const client = a.principal.kind === "certificate" ? a.principal.name : "-";
-    deps.log.info({ msg: "request", method: "GET", path: url, status: a.status, ms: Math.round(ms * 10) / 10, client });
+    logRequest(deps.log, { method: "GET", path: url, status: a.status, ms: Math.round(ms * 10) / 10, client });
   };
 
   return Object.defineProperties(lane, {

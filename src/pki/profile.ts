@@ -51,11 +51,22 @@ export function orderAltNames(commonName: string, names: string[]): string[] {
   return [...other, ...withCn];
 }
 
+/** The CA's authorityKeyIdentifier, the same for every certificate it issues: made (a SHA-1 and its DER) once per CA, not per certificate. */
+let lastCaKeyId: { spki: Buffer; issuer: Buffer; serial: bigint; der: Buffer } | undefined;
+
+function caKeyIdOf(spki: Buffer, issuer: Buffer, serial: bigint): Buffer {
+  const c = lastCaKeyId;
+  if (c && c.serial === serial && c.spki.equals(spki) && c.issuer.equals(issuer)) return c.der;
+  const der = authorityKeyIdFull(keyIdentifier(spki), issuer, serial);
+  lastCaKeyId = { spki: Buffer.from(spki), issuer: Buffer.from(issuer), serial, der };
+  return der;
+}
+
 export function leafExtensions(p: LeafProfileInput): Buffer[] {
   const exts = [
     extension(OID.subjectAltName, false, encodeAltNames(orderAltNames(p.commonName, p.altNames))),
     netscapeComment(NETSCAPE_COMMENT),
-    authorityKeyIdFull(keyIdentifier(p.caSpki), p.caIssuerDer, p.caSerial),
+    caKeyIdOf(p.caSpki, p.caIssuerDer, p.caSerial),
     subjectKeyId(keyIdentifier(p.spki)),
     ...p.copied.map((e) => e.der),
   ];

@@ -100,7 +100,11 @@ interface Hold {
   yieldUntil?: number;
   /** Lets go of a lock kept after the last batch (lingerMs), unless a caller came meanwhile. */
   linger?: NodeJS.Timeout;
+  /** When another process last asked for the lock: for CONTENDED_MS after, the lock is not kept after a batch. */
+  askedAt?: number;
 }
+
+const CONTENDED_MS = 1000;
 const HANDOVER_MS = 50;
 /**
  * When another process asked for the lock (lock.ts, signalWaiting), it is let go after the
@@ -147,7 +151,9 @@ function releaseIdle(h: Hold, queue: AsyncMutex, asked = false): Promise<void> {
     const { release } = h.file;
     h.file = undefined;
     await release();
-    if (asked) h.yieldUntil = Date.now() + YIELD_MS;
+    if (!asked) return;
+    h.askedAt = Date.now();
+    h.yieldUntil = h.askedAt + YIELD_MS;
   });
 }
 
@@ -351,7 +357,15 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
           const { release } = h.file;
           h.file = undefined;
           await release();
-          if (othersWaiting) h.yieldUntil = Date.now() + YIELD_MS;
+          if (othersWaiting) {
+            h.yieldUntil = Date.now() + YIELD_MS;
+            h.askedAt = Date.now();
+          }
+        } else if (h.waiting === 0 && Date.now() - (h.askedAt ?? -Infinity) < CONTENDED_MS) {
+          // Another process asked for the lock lately (a second server or worker on this CA): let go at once, as a CLI does.
+          const { release } = h.file;
+          h.file = undefined;
+          await release();
         } else if (h.waiting === 0) {
           lingerThenRelease(h, queue, Math.min(this.lingerMs, HANDOVER_MS - held));
         }

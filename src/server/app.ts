@@ -9,7 +9,9 @@
  *
  * Per request, for every surface alike (root hooks reach every plugin): identify the caller
  * (client.ts) -> authorize by the rule table (auth.ts) -> route -> handler -> one log line.
- * A denial is thrown, so each surface renders it its own way. listen.ts puts it behind TLS.
+ * A denial is thrown, so each surface renders it its own way. listen.ts puts it behind TLS,
+ * where the agents' three GETs are answered beside this app by the same parts when they
+ * are a plain success (puppet-ca/fast-gets.ts), and handed to it otherwise.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerFactory } from "fastify";
 import { MAX_NAME_LENGTH } from "../ca/names.js";

@@ -351,9 +351,9 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
         // or certificates): the file lock passes to it instead of being removed and made again
         // (a file created and unlinked per batch), for at most HANDOVER_MS, so other
         // processes still get their turn. With none queued, a server keeps it lingerMs more.
-        const held = Date.now() - h.file.since;
+        const heldMs = Date.now() - h.file.since;
         const othersWaiting = (h.waiting > 0 || this.lingerMs > 0) && h.file.release.othersWaiting();
-        if (othersWaiting || held >= HANDOVER_MS || (h.waiting === 0 && this.lingerMs <= 0)) {
+        if (othersWaiting || heldMs >= HANDOVER_MS || (h.waiting === 0 && this.lingerMs <= 0)) {
           const { release } = h.file;
           h.file = undefined;
           await release();
@@ -367,7 +367,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
           h.file = undefined;
           await release();
         } else if (h.waiting === 0) {
-          lingerThenRelease(h, queue, Math.min(this.lingerMs, HANDOVER_MS - held));
+          lingerThenRelease(h, queue, Math.min(this.lingerMs, HANDOVER_MS - heldMs));
         }
       }
     });

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import {
-  closeSync, constants, fchmodSync, fchownSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, ftruncateSync, linkSync, openSync, readSync, renameSync,
+  closeSync, constants, fchmodSync, fchownSync, fdatasync as fdatasyncCb, fstatSync, fsync as fsyncCb, ftruncateSync, linkSync, openSync, readFileSync, readSync, renameSync,
   statSync, unlinkSync, writeSync, type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -206,6 +206,16 @@ export function newOwnerIn(dir: string): NewOwner {
   if (process.getuid?.() !== 0) return { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
   const d = statSync(dir);
   return d.uid !== 0 || d.gid !== 0 ? { uid: d.uid, gid: d.gid } : { uid: 0, gid: 0 };
+}
+
+/** The text of `path`, or undefined when it is not there. */
+export function readTextIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return undefined;
+    throw err;
+  }
 }
 
 /** Removes `path`; false when it was not there. */

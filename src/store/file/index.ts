@@ -34,7 +34,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { appendLog, fillTaken, fsyncDir, isErrno, newOwnerIn, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type NewOwner, type Taken } from "./atomic.js";
+import { appendLog, fillTaken, readTextIfThere, fsyncDir, isErrno, newOwnerIn, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type NewOwner, type Taken } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { CatalogCache } from "../index-query.js";
@@ -427,7 +427,7 @@ export class FileStore implements CaStore, LeftoverStore, IndexEntriesStore {
     let next = await this.peekSerial();
     // The request each certificate replaces (for the journal's check of it on replay): as the
     // precondition read it under this lock when the caller passes it, else read here.
-    const requests = items.map((it) => (it.removeRequest === false ? undefined : it.requestPem ?? readOptionalSync(L.pemPath("request", it.name))));
+    const requests = items.map((it) => (it.removeRequest === false ? undefined : it.requestPem ?? readTextIfThere(L.pemPath("request", it.name))));
     // The certificate files take their requests' inodes (atomic.ts: takeInode, fillTaken): every
     // request is moved first, the moves made durable by one fsync of requests/, then the files
     // are written. Both changes are in the journal batch, durable before any file is touched.
@@ -937,14 +937,6 @@ async function readOptional(path: string): Promise<string | undefined> {
   return (await readOptionalBytes(path))?.toString("utf8");
 }
 
-function readOptionalSync(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return undefined;
-    throw err;
-  }
-}
 
 /**
  * Synchronous: these are small files (a CSR, a certificate, the serial) read on the

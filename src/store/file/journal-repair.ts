@@ -3,8 +3,8 @@
  * crash: each step checks what is on disk first, so repairing a batch that was applied
  * already changes nothing.
  */
-import { readFileSync, statSync, closeSync, openSync, readSync } from "node:fs";
-import { appendLog, isErrno, unlinkIfThere, writeFileAtomic } from "./atomic.js";
+import { statSync, closeSync, openSync, readSync } from "node:fs";
+import { appendLog, isErrno, readTextIfThere, unlinkIfThere, writeFileAtomic } from "./atomic.js";
 import { CHECKPOINT_BYTES, CommitJournal, currentBoot, sha256Hex, type JournalBatch } from "./commit-journal.js";
 import { formatSerialHex, parseSerialFile } from "./formats.js";
 import { MODES, type Layout } from "./layout.js";
@@ -30,7 +30,7 @@ export async function repairBatch(layout: Layout, b: JournalBatch, report: Repai
     switch (op.op) {
       case "cert": {
         const path = layout.pemPath("certificate", op.name);
-        if (readOptional(path) !== op.pem) {
+        if (readTextIfThere(path) !== op.pem) {
           await writeFileAtomic(path, op.pem, MODES.publicFile, { sync: false });
           report.certificates++;
         }
@@ -41,7 +41,7 @@ export async function repairBatch(layout: Layout, b: JournalBatch, report: Repai
         break;
       case "unreq": {
         const path = layout.pemPath("request", op.name);
-        const cur = readOptional(path);
+        const cur = readTextIfThere(path);
         // A request submitted for the name after this batch is not the one it removed.
         if (cur !== undefined && (op.sha === undefined || sha256Hex(cur) === op.sha) && unlinkIfThere(path)) report.requestsRemoved++;
         break;
@@ -53,7 +53,7 @@ export async function repairBatch(layout: Layout, b: JournalBatch, report: Repai
   if (b.audit) report.auditLines += await ensureAppended(layout.audit, b.auditAt, b.audit, MODES.records);
   if (b.serial !== undefined) {
     const want = BigInt(`0x${b.serial}`);
-    const text = readOptional(layout.serial);
+    const text = readTextIfThere(layout.serial);
     const have = text === undefined ? undefined : parseSerialFile(text, layout.serial);
     if (have === undefined || have < want) {
       await writeFileAtomic(layout.serial, formatSerialHex(want), MODES.publicFile, { sync: false });
@@ -145,14 +145,6 @@ function readAt(path: string, at: number, length: number): Buffer | undefined {
   }
 }
 
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return undefined;
-    throw err;
-  }
-}
 
 
 export function sizeOf(path: string): number {

@@ -5,12 +5,13 @@
  * responder (and fleetca's). No timing is asserted: figures belong in bench/results.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { makeIdentity } from "../bench/lib/agents.js";
 import { parseResponse } from "../bench/lib/lean-http.js";
+import { startLeanServer } from "../bench/lib/lean-server.js";
 import { runLoad } from "../bench/lib/load.js";
 import { memoryOf, startServer, type RunningServer } from "../bench/lib/server.js";
 import { ocspScenarios } from "../bench/scenarios/ocsp.js";
@@ -45,6 +46,24 @@ test("the load generator enrolls 20 agents against fleetca server and checks eve
   await server.stop();
   server = undefined;
   assert.equal(readFileSync(join(root, "ca", "serial"), "utf8"), "0018");
+});
+
+test("the lean reference server issues real certificates and writes them with their journal and inventory lines", async () => {
+  // The CA and TLS files the first test's server made; the lean server writes under root/lean.
+  const lean = await startLeanServer(join(root, "ca"), "0-1");
+  try {
+    const agents = await Promise.all(Array.from({ length: 12 }, (_, i) => makeIdentity(`lean-${i}.bench.test`, "ec")));
+    const r = await runLoad({ url: lean.url, agents, concurrency: 3, opensslSample: 4 });
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.check.signatureOk, 12, "every certificate verifies against the CA");
+    assert.equal(r.openssl.ok, r.openssl.sample);
+    assert.equal(readdirSync(join(root, "lean", "signed")).length, 12);
+    assert.equal(readFileSync(join(root, "lean", "inventory.txt"), "utf8").trim().split("\n").length, 12);
+    const journal = readFileSync(join(root, "lean", "journal.log"), "utf8").trim().split("\n").flatMap((l) => JSON.parse(l) as { name: string }[]);
+    assert.deepEqual(journal.map((e) => e.name).sort(), agents.map((a) => a.name).sort());
+  } finally {
+    await lean.stop();
+  }
 });
 
 test("the load generator's HTTP parser reads Content-Length and chunked answers (Puppet Server sends both)", () => {

@@ -11,16 +11,16 @@
  *   npm run bench -- --only pinned --part sign-all [--n 2000] [--baseline OTHER/bin/fleetca.js]
  *                                             only sign --all (alternated with another build: base, this, base, this)
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
-import { cryptoFloor, type CryptoFloor } from "../lib/crypto-floor.js";
-import { startFloorServer } from "../lib/floor-server.js";
+import { cryptoFloor } from "../lib/crypto-floor.js";
 import { BENCH_ACTOR, fleetcaCli, inProcessCa, removeScratchCas, scratchCa, type CaKeyType } from "../lib/fleetca.js";
 import { runLoad, round, type LoadResult } from "../lib/load.js";
 import { countCores, pinnedOpensslRate, pinSelf } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
 import { cpuMsOf, startServer } from "../lib/server.js";
+import { cryptoFloorRows, floorRow, leanRow, pinnedFloor, pinnedLean, type LeanRun } from "./pinned-floors.js";
 
 export interface PinnedOptions {
   n: number;
@@ -114,84 +114,6 @@ function enrollRows(r: PinnedRun): Row[] {
       met: isRsa ? r.beyondSignatureMs <= 1.5 : null,
     },
     { measurement: `${isRsa ? "RSA-4096" : "P-256"} certificates checked; latency p50 / p99`, fleetca: `${l.check.signatureOk}/${l.n}, openssl ${l.openssl.ok}/${l.openssl.sample}; ${fmt.ms(l.latencyMs.p50)} / ${fmt.ms(l.latencyMs.p99)}`, met: checked },
-  ];
-}
-
-export interface FloorRun {
-  load: LoadResult;
-  serverCpuMs: number;
-  serverCpuPerEnrollmentMs: number;
-}
-
-/**
- * The HTTP floor (lib/floor-server.ts): the same load generator, pinned the same way, against
- * a bare node:https server answering the four requests with canned bodies taken from a P-256
- * run's CA directory (its TLS key and certificate, the CA certificate, the CRL, one issued
- * certificate). Its CPU per enrollment is TLS and HTTP alone. The certificate checks fail by
- * design (every agent gets the same certificate), so no certificate is checked.
- */
-export async function pinnedFloor(cadir: string, n: number, concurrency: number, serverCpus = "0", loadCpus = "1"): Promise<FloorRun> {
-  const ssl = join(dirname(cadir), "ssl");
-  const issued = readdirSync(join(cadir, "signed")).find((f) => f.endsWith(".pem"));
-  if (!issued) throw new Error(`no certificate in ${cadir}/signed for the floor server`);
-  const server = await startFloorServer(
-    {
-      key: readFileSync(join(ssl, "private_keys", "ca.bench.test.pem"), "utf8"),
-      cert: readFileSync(join(ssl, "certs", "ca.bench.test.pem"), "utf8"),
-      caPem: readFileSync(join(cadir, "ca_crt.pem"), "utf8"),
-      crlPem: readFileSync(join(cadir, "ca_crl.pem"), "utf8"),
-      certPem: readFileSync(join(cadir, "signed", issued), "utf8"),
-    },
-    serverCpus,
-  );
-  let prev: string | undefined;
-  try {
-    prev = pinSelf(loadCpus);
-    await runLoad({ url: server.url, agents: await agentIdentities(warmupFor(n), "ec", "warm-ec-p256"), concurrency, opensslSample: 0 });
-    const cpu0 = cpuMsOf(server.pid);
-    const load = await runLoad({ url: server.url, agents: await agentIdentities(n, "ec", "enroll"), concurrency, opensslSample: 0 });
-    const serverCpuMs = cpuMsOf(server.pid) - cpu0;
-    return { load, serverCpuMs: Math.round(serverCpuMs), serverCpuPerEnrollmentMs: round(serverCpuMs / Math.max(1, load.n), 3) };
-  } finally {
-    if (prev !== undefined) pinSelf(prev);
-    await server.stop();
-  }
-}
-
-function floorRow(f: FloorRun, ec: PinnedRun): Row {
-  const l = f.load;
-  return {
-    measurement: `HTTP floor: the same load against bare node:https (no fastify, no CA work) answering the four requests with canned bodies, server on core ${ec.serverCpus}, N=${l.n.toLocaleString("en-US")}, C=${l.concurrency}`,
-    fleetca: `${f.serverCpuPerEnrollmentMs.toFixed(2)} ms of server CPU per enrollment, ${fmt.rate(l.perSecond)}`,
-    compare: `P-256 fleetca in this run: ${ec.serverCpuPerEnrollmentMs.toFixed(2)} ms → the floor is ${fmt.pct(f.serverCpuPerEnrollmentMs / ec.serverCpuPerEnrollmentMs)} of it; 1,500/s on one core needs ≤ 0.67 ms in all`,
-    met: null,
-  };
-}
-
-/**
- * What Node's crypto alone costs an enrollment on the server's core (lib/crypto-floor.ts),
- * and with the HTTP floor, the most any Node server could reach there: the bound the two
- * enrollment targets are read against.
- */
-function cryptoFloorRows(ec: CryptoFloor, rsa: CryptoFloor, http: FloorRun, ecRun: PinnedRun, rsaRun: PinnedRun): Row[] {
-  const us = (x: number) => `${Math.round(x)} µs`;
-  const ms2 = (x: number) => `${x.toFixed(2)} ms`;
-  const bound = http.serverCpuPerEnrollmentMs + ec.totalMs;
-  const opensslSignMs = 1000 / rsaRun.limit;
-  const rsaBound = opensslSignMs / (http.serverCpuPerEnrollmentMs + rsa.totalMs);
-  return [
-    {
-      measurement: `Crypto floor: Node's crypto for one P-256 enrollment on core ${ecRun.serverCpus} (fleetca's functions, CPU time, distinct CSRs): the CSR's key built + its signature verified + one P-256 signature`,
-      fleetca: `${us(ec.keyUs)} + ${us(ec.verifyUs)} + ${us(ec.signUs)} = ${ms2(ec.totalMs)}`,
-      compare: `openssl speed signs P-256 in ${us(1e6 / ecRun.limit)} on that core; with the HTTP floor (${ms2(http.serverCpuPerEnrollmentMs)}): ${ms2(bound)} → a Node server doing nothing else: ≤ ${fmt.rate(1000 / bound)}; fleetca's ${ms2(ecRun.serverCpuPerEnrollmentMs)} is ${ms2(ecRun.serverCpuPerEnrollmentMs - bound)} above it`,
-      met: null,
-    },
-    {
-      measurement: `Crypto floor, RSA-4096 CA: the same P-256 CSR key and verification + one RSA-4096 signature by Node on core ${rsaRun.serverCpus}`,
-      fleetca: `${us(rsa.keyUs)} + ${us(rsa.verifyUs)} + ${ms2(rsa.signUs / 1000)} = ${ms2(rsa.totalMs)}`,
-      compare: `openssl speed's signature: ${ms2(opensslSignMs)} (Node's ×${(rsa.signUs / 1000 / opensslSignMs).toFixed(2)}); with the HTTP floor a Node server doing nothing else reaches ≤ ${fmt.pct(rsaBound)} of the limit; fleetca ${fmt.pct(rsaRun.load.perSecond / rsaRun.limit)}`,
-      met: null,
-    },
   ];
 }
 
@@ -323,7 +245,11 @@ export async function pinnedScenario(o: PinnedOptions): Promise<ScenarioResult> 
   rows.push(floorRow(floor, ec));
   const crypto = { ec: cryptoFloor(ec.cadir, serverCpus), rsa: cryptoFloor(rsa.cadir, serverCpus) };
   rows.push(...cryptoFloorRows(crypto.ec, crypto.rsa, floor, ec, rsa));
-  const data: Record<string, unknown> = { rsa, ec, floor: { ...floor, load: { ...floor.load, check: undefined } }, cryptoFloor: crypto, alternated: o.baseline ? { baseline: o.baseline, rsa: { base: r.base, runs: r.runs }, ec: { base: e.base, runs: e.runs } } : undefined };
+  const lean = { rsa: await pinnedLean(rsa, o.n, o.concurrency), ec: await pinnedLean(ec, o.n * 2, o.concurrency) };
+  rows.push(leanRow(lean.rsa, rsa), leanRow(lean.ec, ec));
+  const noChecks = (f: { load: LoadResult }) => ({ ...f, load: { ...f.load, check: undefined } });
+  const leanData = (l: LeanRun) => ({ ...noChecks(l), memoryOnly: noChecks(l.memoryOnly) });
+  const data: Record<string, unknown> = { rsa, ec, floor: noChecks(floor), cryptoFloor: crypto, lean: { rsa: leanData(lean.rsa), ec: leanData(lean.ec) }, alternated: o.baseline ? { baseline: o.baseline, rsa: { base: r.base, runs: r.runs }, ec: { base: e.base, runs: e.runs } } : undefined };
   if (o.pending > 0) {
     const s = await pinnedSignAll(o.pending, serverCpus, o.baseline);
     rows.push(...s.rows);

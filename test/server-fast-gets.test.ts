@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CertificateAuthority } from "../src/ca/authority.js";
@@ -15,6 +16,7 @@ import { Ssldir } from "../src/host/ssldir.js";
 import type { ServerDeps } from "../src/server/deps.js";
 import { ensureCa, ensureServerIdentity } from "../src/server/identity.js";
 import { listen, type RunningServer } from "../src/server/listen.js";
+import { fastGets } from "../src/server/puppet-ca/fast-gets.js";
 import { auditLogger } from "../src/server/log.js";
 import { ServerMetrics } from "../src/server/ops/metrics.js";
 import { FileStore } from "../src/store/file/index.js";
@@ -139,5 +141,33 @@ describe("the agents' GETs outside fastify", () => {
     assert.ok(line, "a request line");
     assert.deepEqual({ ...line, time: undefined, pid: undefined, ms: undefined }, { level: 30, time: undefined, pid: undefined, msg: "request", method: "GET", path: `${V1}/certificate_revocation_list/ca`, status: 200, ms: undefined, client: "-" });
     assert.equal(typeof line.ms, "number");
+  });
+
+  test("a failure after the answer is chosen closes that connection and is logged; the server keeps serving", async () => {
+    const failing = new ServerMetrics({ processMetrics: false });
+    failing.observe = () => {
+      throw new Error("metrics registry closed");
+    };
+    const lane = fastGets({ ...deps, metrics: failing, peer: () => undefined });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      let destroyed = false;
+      let fellBack = false;
+      const req = { method: "GET", url: `${V1}/certificate/ca`, headers: {}, socket: { remoteAddress: "127.0.0.1" } } as unknown as IncomingMessage;
+      const res = { writeHead: () => res, end: () => res, destroy: () => void (destroyed = true) } as unknown as ServerResponse;
+      const lines = logs.length;
+      assert.equal(lane(req, res, () => void (fellBack = true)), true);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(destroyed, true, "the connection is closed");
+      assert.equal(fellBack, false, "not answered twice");
+      assert.deepEqual(unhandled, []);
+      const line = logs.slice(lines).find((l) => l.level === 50);
+      assert.equal(line?.error, "metrics registry closed");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    assert.equal((await overSocket(`${V1}/certificate/ca`)).status, 200);
   });
 });

@@ -60,11 +60,24 @@ export function fastGets(deps: ServerDeps): FastGets {
     else if (url.startsWith(CERT_PREFIX) && ROUTER_NAME.test(url.slice(CERT_PREFIX.length))) name = url.slice(CERT_PREFIX.length);
     else return false; // ROUTER_NAME admits no "/", "?" or "%": the name is the whole rest of a plain path
     const started = performance.now();
-    answer(req, url, name).then(
-      (a) => (a && !closing ? send(res, url, a, started) : fallback()),
-      () => fallback(),
-    );
+    answer(req, url, name)
+      .then(
+        (a) => (a && !closing ? send(res, url, a, started) : fallback()),
+        () => fallback(),
+      )
+      // What throws after the answer is chosen (writing it, counting or logging it) must not
+      // become an unhandled rejection, which would stop the server: the request is dropped.
+      .catch((err: unknown) => dropped(res, url, err));
     return true;
+  };
+
+  const dropped = (res: ServerResponse, url: string, err: unknown): void => {
+    res.destroy();
+    try {
+      deps.log.error({ path: url, error: err instanceof Error ? err.message : String(err) }, "A GET answered beside fastify failed; its connection was closed.");
+    } catch {
+      // A logger that throws has nothing more to say; the connection is closed either way.
+    }
   };
 
   const answer = async (req: IncomingMessage, url: string, name: string): Promise<Answer | undefined> => {

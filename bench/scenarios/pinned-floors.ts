@@ -10,6 +10,8 @@
  *   per batch, signed/NAME.pem and inventory.txt), and the same without the journal and
  *   files. What it costs is the least a durable Node CA server spends here; what fleetca
  *   spends beyond it is everything a CA product adds (rules, logs, index, audit, lock).
+ *   It runs in rounds alternated with fleetca runs (leanRounds), the only fair comparison
+ *   on a VM whose core speed moves by a quarter within minutes.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -127,21 +129,43 @@ export function cryptoFloorRows(ec: CryptoFloor, rsa: CryptoFloor, http: FloorRu
   ];
 }
 
-/** The lean server beside fleetca's run of the same key type: the figure the target asks of fleetca, reached by a server that does nothing else. */
-export function leanRow(lean: LeanRun, run: PinnedRun): Row {
-  const isRsa = run.keyType === "rsa-4096";
-  const m = lean.memoryOnly;
-  const figure = (r: FloorRun, limit: number) => (isRsa ? `${fmt.pct(r.load.perSecond / limit)} of the limit (${fmt.rate(r.load.perSecond)})` : fmt.rate(r.load.perSecond));
-  const checked = lean.load.failed === 0 && lean.load.check.signatureOk === lean.load.n;
+/** A fleetca run and the lean server's two runs right after it on the same CA: one round of the comparison. */
+export interface LeanRound {
+  fleetca: PinnedRun;
+  lean: LeanRun;
+}
+
+/**
+ * fleetca and the lean server alternated, `rounds` times (fleetca, lean, lean in memory, ...):
+ * this VM's core speeds up and slows down by a quarter within minutes, so only runs minutes
+ * apart compare.
+ */
+export async function leanRounds(enroll: () => Promise<PinnedRun>, n: number, concurrency: number, rounds = 2): Promise<LeanRound[]> {
+  const out: LeanRound[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const fleetca = await enroll();
+    out.push({ fleetca, lean: await pinnedLean(fleetca, n, concurrency) });
+  }
+  return out;
+}
+
+/** The lean server beside fleetca, round by round: the figure the target asks of fleetca, reached (or not) by a server that does nothing else. */
+export function leanRow(rounds: LeanRound[]): Row {
+  const isRsa = rounds[0]!.fleetca.keyType === "rsa-4096";
+  const figure = (r: FloorRun, limit: number) => (isRsa ? fmt.pct(r.load.perSecond / limit) : fmt.rate(r.load.perSecond));
+  const checked = rounds.every(({ lean }) => lean.load.failed === 0 && lean.load.check.signatureOk === lean.load.n);
+  const ratio = (a: number, b: number) => `×${(a / b).toFixed(2)}`;
+  const each = (f: (r: LeanRound) => string) => rounds.map(f).join("; ");
   return {
     measurement:
       `Lean server, ${isRsa ? "RSA-4096" : "P-256"}: a Node server doing only the durable enrollment (fleetca's pki code: CSR parsed, verified, CN checked; certificate built and signed; ` +
-      `one journal fdatasync per batch; signed/NAME.pem and inventory.txt; no routing rules, logs, index, audit, metrics or lock), same load and pins; then without the journal and files`,
-    fleetca: `${figure(lean, lean.limit)}, ${fmt.ms(lean.serverCpuPerEnrollmentMs)} per enrollment${checked ? "" : " (certificates failed their check)"}; without journal and files ${figure(m, lean.limit)}, ${fmt.ms(m.serverCpuPerEnrollmentMs)}`,
+      `one journal fdatasync per batch; signed/NAME.pem and inventory.txt; no routing rules, logs, index, audit, metrics or lock), same load and pins, then the same without the journal and files; ` +
+      `alternated with fleetca, ${rounds.length} rounds: ${isRsa ? "share of the limit" : "enrollments/s"} and CPU per enrollment`,
+    fleetca: each(({ lean }) => `${figure(lean, lean.limit)} ${fmt.ms(lean.serverCpuPerEnrollmentMs)}, in memory ${figure(lean.memoryOnly, lean.limit)} ${fmt.ms(lean.memoryOnly.serverCpuPerEnrollmentMs)}`) + (checked ? "" : " (certificates failed their check)"),
     compare:
-      `target ${isRsa ? "80% of the limit" : "1,500/s"}; fleetca in this run ${isRsa ? fmt.pct(run.load.perSecond / run.limit) : fmt.rate(run.load.perSecond)}, ${fmt.ms(run.serverCpuPerEnrollmentMs)}: ` +
-      `${fmt.ms(run.serverCpuPerEnrollmentMs - lean.serverCpuPerEnrollmentMs)} per enrollment beyond the lean server; the journal and files cost the lean server ${fmt.ms(lean.serverCpuPerEnrollmentMs - m.serverCpuPerEnrollmentMs)}` +
-      (isRsa ? `; limit ${fmt.rate(lean.limitBefore)} / ${fmt.rate(lean.limitAfter)} around these runs` : ""),
+      `target ${isRsa ? "80% of the limit" : "1,500/s"}; fleetca just before each: ` +
+      each(({ fleetca, lean }) => `${figure(fleetca, fleetca.limit)} ${fmt.ms(fleetca.serverCpuPerEnrollmentMs)} (${ratio(fleetca.serverCpuPerEnrollmentMs, lean.serverCpuPerEnrollmentMs)} the lean server's CPU)`) +
+      (isRsa ? `; the limit around the lean runs ${each(({ lean }) => `${fmt.rate(lean.limitBefore)} / ${fmt.rate(lean.limitAfter)}`)}` : ""),
     met: null,
   };
 }

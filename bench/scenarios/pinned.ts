@@ -20,7 +20,7 @@ import { runLoad, round, type LoadResult } from "../lib/load.js";
 import { countCores, pinnedOpensslRate, pinSelf } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
 import { cpuMsOf, startServer } from "../lib/server.js";
-import { cryptoFloorRows, floorRow, leanRow, pinnedFloor, pinnedLean, type LeanRun } from "./pinned-floors.js";
+import { cryptoFloorRows, floorRow, leanRounds, leanRow, pinnedFloor, type LeanRound } from "./pinned-floors.js";
 
 export interface PinnedOptions {
   n: number;
@@ -245,10 +245,13 @@ export async function pinnedScenario(o: PinnedOptions): Promise<ScenarioResult> 
   rows.push(floorRow(floor, ec));
   const crypto = { ec: cryptoFloor(ec.cadir, serverCpus), rsa: cryptoFloor(rsa.cadir, serverCpus) };
   rows.push(...cryptoFloorRows(crypto.ec, crypto.rsa, floor, ec, rsa));
-  const lean = { rsa: await pinnedLean(rsa, o.n, o.concurrency), ec: await pinnedLean(ec, o.n * 2, o.concurrency) };
-  rows.push(leanRow(lean.rsa, rsa), leanRow(lean.ec, ec));
+  const lean = {
+    rsa: await leanRounds(() => pinnedEnroll("rsa-4096", o.n, o.concurrency, serverCpus, loadCpus), o.n, o.concurrency),
+    ec: await leanRounds(() => pinnedEnroll("ec-p256", o.n * 2, o.concurrency, serverCpus, loadCpus), o.n * 2, o.concurrency),
+  };
+  rows.push(leanRow(lean.rsa), leanRow(lean.ec));
   const noChecks = (f: { load: LoadResult }) => ({ ...f, load: { ...f.load, check: undefined } });
-  const leanData = (l: LeanRun) => ({ ...noChecks(l), memoryOnly: noChecks(l.memoryOnly) });
+  const leanData = (rounds: LeanRound[]) => rounds.map(({ fleetca, lean: l }) => ({ fleetca: noChecks(fleetca), lean: { ...noChecks(l), memoryOnly: noChecks(l.memoryOnly) } }));
   const data: Record<string, unknown> = { rsa, ec, floor: noChecks(floor), cryptoFloor: crypto, lean: { rsa: leanData(lean.rsa), ec: leanData(lean.ec) }, alternated: o.baseline ? { baseline: o.baseline, rsa: { base: r.base, runs: r.runs }, ec: { base: e.base, runs: e.runs } } : undefined };
   if (o.pending > 0) {
     const s = await pinnedSignAll(o.pending, serverCpus, o.baseline);

@@ -1,9 +1,11 @@
 // Builds the console front end (web/) into dist/console/, which the server serves at
 // /console: one minified ES module bundled by esbuild, the page and the stylesheet copied.
 // Fails when the compressed script outgrows the console's budget (docs/console.md).
+import console from "node:console";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 

@@ -92,6 +92,18 @@ export function inProcessCa(cadir: string): CertificateAuthority {
 
 export const BENCH_ACTOR = localPrincipal("bench", "localhost");
 
+/** Submits every agent's CSR to `ca` (autosign off: they stay pending), 8 at a time. */
+export async function submitPending(ca: CertificateAuthority, agents: readonly { name: string; csrPem: string }[]): Promise<void> {
+  let next = 0;
+  const submit = async () => {
+    while (next < agents.length) {
+      const a = agents[next++]!;
+      await ca.submitRequest(a.name, a.csrPem, BENCH_ACTOR);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, submit));
+}
+
 /** Median of numbers (the mean of the middle two for an even count). */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -15,7 +15,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
 import { cryptoFloor } from "../lib/crypto-floor.js";
-import { BENCH_ACTOR, fleetcaCli, inProcessCa, removeScratchCas, scratchCa, type CaKeyType } from "../lib/fleetca.js";
+import { fleetcaCli, inProcessCa, removeScratchCas, scratchCa, submitPending, type CaKeyType } from "../lib/fleetca.js";
 import { runLoad, round, type LoadResult } from "../lib/load.js";
 import { countCores, pinnedOpensslRate, pinSelf } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
@@ -131,15 +131,7 @@ interface SignAllRun {
 async function signAllOnce(pending: number, cpus: string, entry?: string[]): Promise<SignAllRun> {
   const cadir = await scratchCa("pinned-signall", "rsa-4096", entry);
   const agents = await agentIdentities(pending, "ec", "pending");
-  const ca = inProcessCa(cadir);
-  let next = 0;
-  const submit = async () => {
-    while (next < agents.length) {
-      const a = agents[next++]!;
-      await ca.submitRequest(a.name, a.csrPem, BENCH_ACTOR);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, submit));
+  await submitPending(inProcessCa(cadir), agents);
   const limitBefore = pinnedOpensslRate("rsa-4096", cpus);
   let cpuMs = 0;
   let poll: NodeJS.Timeout | undefined;

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
 import { opensslVerify } from "../lib/check.js";
-import { BENCH_ACTOR, fleetcaCli, freshCa, inProcessCa } from "../lib/fleetca.js";
+import { fleetcaCli, freshCa, inProcessCa, submitPending } from "../lib/fleetca.js";
 import { signingLimit } from "../lib/limit.js";
 import { round } from "../lib/load.js";
 import { fmt, machine, type ScenarioResult } from "../lib/results.js";
@@ -20,16 +20,8 @@ export interface SignAllOptions {
 export async function signAllScenario(o: SignAllOptions): Promise<ScenarioResult> {
   const cadir = await freshCa("signall", "rsa-4096");
   const agents = await agentIdentities(o.pending, "ec", "pending");
-  const ca = inProcessCa(cadir);
   const t0 = performance.now();
-  let next = 0;
-  const submit = async () => {
-    while (next < agents.length) {
-      const a = agents[next++]!;
-      await ca.submitRequest(a.name, a.csrPem, BENCH_ACTOR);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, submit));
+  await submitPending(inProcessCa(cadir), agents);
   const submitMs = performance.now() - t0;
 
   const limit = await signingLimit("rsa-4096", readFileSync(join(cadir, "ca_key.pem"), "utf8"));

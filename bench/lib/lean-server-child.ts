@@ -14,8 +14,9 @@ import { closeSync, fdatasync, openSync, readFileSync, writeSync } from "node:fs
 import type { ServerResponse } from "node:http";
 import { createServer } from "node:https";
 import { join } from "node:path";
+import { isValidCertname } from "../../src/ca/names.js";
 import { parseCertificatePem, certToPem, buildTbs } from "../../src/pki/certificate.js";
-import { parseCsrPem, verifyCsrSignature } from "../../src/pki/csr.js";
+import { parseCsrPem, verifyCsrSignature, type ParsedCsr } from "../../src/pki/csr.js";
 import { bitString, seq } from "../../src/pki/der.js";
 import { loadPrivateKey, signatureSchemeFor, signSync } from "../../src/pki/keys.js";
 import { cnName } from "../../src/pki/name.js";
@@ -35,7 +36,7 @@ const issued = new Map<string, Buffer>();
 let serial = BigInt(Date.now());
 /** LEAN_MEMORY_ONLY=1: no journal and no files, the certificate kept in memory only (the cost of durability, by difference). */
 const MEMORY_ONLY = process.env.LEAN_MEMORY_ONLY === "1";
-const YEAR_MS = 5 * 365 * 86_400_000;
+const VALIDITY_MS = 5 * 365 * 86_400_000;
 
 interface Waiting {
   name: string;
@@ -76,11 +77,18 @@ function send(res: ServerResponse, status: number, body: Buffer | string): void 
 }
 
 function enroll(name: string, body: string, res: ServerResponse): void {
-  const csr = parseCsrPem(body);
+  // The name becomes a file name: checked as fleetca checks it, before anything else.
+  if (!isValidCertname(name)) return send(res, 400, "bad certname");
+  let csr: ParsedCsr;
+  try {
+    csr = parseCsrPem(body);
+  } catch {
+    return send(res, 400, "bad request");
+  }
   if (!verifyCsrSignature(csr) || csr.commonName !== name) return send(res, 400, "bad request");
   const now = new Date();
   const notBefore = new Date(now.getTime() - 86_400_000);
-  const notAfter = new Date(now.getTime() + YEAR_MS);
+  const notAfter = new Date(now.getTime() + VALIDITY_MS);
   const s = serial++;
   const extensions = leafExtensions({ commonName: name, spki: csr.spki, altNames: csr.altNames, copied: [], caSpki: ca.spki, caIssuerDer: ca.issuerDer, caSerial: ca.serial });
   const tbs = buildTbs({ serial: s, issuer: ca.subjectDer, subject: cnName(name), notBefore, notAfter, spki: csr.spki, extensions }, scheme);

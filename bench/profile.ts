@@ -14,12 +14,11 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { agentIdentities } from "./lib/agents.js";
 import { removeScratchCas, scratchCa, type CaKeyType } from "./lib/fleetca.js";
-import { runLoad } from "./lib/load.js";
+import { runLoad, warmupFor } from "./lib/load.js";
 import { FLEETCA_BIN, TMP_DIR } from "./lib/paths.js";
 import { perfBuckets, perfRecord } from "./lib/perf-cpu.js";
 import { pinSelf } from "./lib/pin.js";
 import { cpuMsOf, startServer } from "./lib/server.js";
-import { warmupFor } from "./scenarios/pinned.js";
 
 const withPerf = process.argv.includes("--perf");
 const [keyArg, nArg] = process.argv.slice(2).filter((a) => a !== "--perf");

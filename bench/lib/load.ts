@@ -160,6 +160,11 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
 }
 
+/** Warm-up enrollments before a timed run of n (not counted in any figure). */
+export function warmupFor(n: number): number {
+  return Math.min(2000, Math.max(20, n));
+}
+
 export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;

@@ -19,11 +19,11 @@ import { agentIdentities } from "../lib/agents.js";
 import { type CryptoFloor } from "../lib/crypto-floor.js";
 import { startFloorServer } from "../lib/floor-server.js";
 import { startLeanServer } from "../lib/lean-server.js";
-import { runLoad, round, type LoadResult } from "../lib/load.js";
+import { runLoad, round, warmupFor, type LoadResult } from "../lib/load.js";
 import { pinnedOpensslRate, pinSelf } from "../lib/pin.js";
 import { fmt, type Row } from "../lib/results.js";
 import { cpuMsOf } from "../lib/server.js";
-import { warmupFor, type PinnedRun } from "./pinned.js";
+import type { PinnedRun } from "./pinned.js";
 
 export interface FloorRun {
   load: LoadResult;

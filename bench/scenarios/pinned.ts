@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { agentIdentities } from "../lib/agents.js";
 import { cryptoFloor } from "../lib/crypto-floor.js";
 import { fleetcaCli, inProcessCa, removeScratchCas, scratchCa, submitPending, type CaKeyType } from "../lib/fleetca.js";
-import { runLoad, round, type LoadResult } from "../lib/load.js";
+import { runLoad, round, warmupFor, type LoadResult } from "../lib/load.js";
 import { countCores, pinnedOpensslRate, pinSelf } from "../lib/pin.js";
 import { fmt, machine, type Row, type ScenarioResult } from "../lib/results.js";
 import { cpuMsOf, startServer } from "../lib/server.js";
@@ -51,11 +51,6 @@ export interface PinnedRun {
   serverCpuPerEnrollmentMs: number;
   /** Server CPU per enrollment minus one signature at the limit's pace (per core). */
   beyondSignatureMs: number;
-}
-
-/** Warm-up enrollments before a timed run of n (not counted in any figure). */
-export function warmupFor(n: number): number {
-  return Math.min(2000, Math.max(20, n));
 }
 
 /** One enrollment run with the server and the load pinned; also used by the cores scenario. */

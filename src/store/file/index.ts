@@ -34,7 +34,7 @@ import {
   type SignedCommit,
   type Summarize,
 } from "../../ca/store.js";
-import { appendLog, fillTaken, readTextIfThere, fsyncDir, isErrno, newOwnerIn, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type NewOwner, type Taken } from "./atomic.js";
+import { appendLog, fillTaken, fsyncDir, isErrno, newOwnerIn, readTextIfThere, takeInode, TEMP_PREFIX, unlinkDurable, writeFileAtomic, writeFileAtomicStaged, type NewOwner, type Taken } from "./atomic.js";
 import { AuditLog, encodeAudit } from "./audit-log.js";
 import { caInventoryEntry } from "./ca-inventory.js";
 import { CatalogCache } from "../index-query.js";
@@ -936,7 +936,6 @@ async function exists(path: string): Promise<boolean> {
 async function readOptional(path: string): Promise<string | undefined> {
   return (await readOptionalBytes(path))?.toString("utf8");
 }
-
 
 /**
  * Synchronous: these are small files (a CSR, a certificate, the serial) read on the

@@ -145,8 +145,6 @@ function readAt(path: string, at: number, length: number): Buffer | undefined {
   }
 }
 
-
-
 export function sizeOf(path: string): number {
   return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
 }
